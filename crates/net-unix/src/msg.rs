@@ -1,0 +1,197 @@
+//! sendmsg / recvmsg with SCM_RIGHTS. Sends always pass `MSG_NOSIGNAL`; receives always pass
+//! `MSG_CMSG_CLOEXEC`, and every fd the kernel installed is either returned or closed.
+
+use crate::error::retry;
+use nix::errno::Errno;
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, MsgFlags};
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::{size_of, zeroed};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// The most fds Linux accepts in one message (`SCM_MAX_FD`).
+pub const MAX_FDS: usize = 253;
+
+/// What one `recvmsg` delivered.
+#[derive(Debug)]
+pub struct Received {
+    /// Data bytes read; 0 means the peer closed.
+    pub bytes: usize,
+    /// The fds that arrived, at most the number asked for, each close-on-exec.
+    pub fds: Vec<OwnedFd>,
+    /// The control data did not fit (`MSG_CTRUNC`), or more fds came than were asked for
+    /// (those were closed).
+    pub truncated: bool,
+}
+
+/// Bytes of ancillary buffer that hold `nfds` descriptors in one SCM_RIGHTS message.
+pub fn control_space(nfds: usize) -> usize {
+    if nfds == 0 {
+        return 0;
+    }
+    // SAFETY: CMSG_SPACE is pure arithmetic.
+    unsafe { libc::CMSG_SPACE((nfds * size_of::<RawFd>()) as u32) as usize }
+}
+
+fn flags_for(base: MsgFlags, dontwait: bool) -> MsgFlags {
+    if dontwait {
+        base | MsgFlags::MSG_DONTWAIT
+    } else {
+        base
+    }
+}
+
+/// Sends the buffers and, per group, one SCM_RIGHTS control message (several groups are
+/// several messages, as Hare's repeated `addfiles`; the kernel delivers them together).
+pub fn send(fd: RawFd, bufs: &[IoSlice], fd_groups: &[&[RawFd]], dontwait: bool) -> nix::Result<usize> {
+    let cmsgs: Vec<ControlMessage> = fd_groups.iter().map(|g| ControlMessage::ScmRights(g)).collect();
+    let flags = flags_for(MsgFlags::MSG_NOSIGNAL, dontwait);
+    retry(|| sendmsg::<()>(fd, bufs, &cmsgs, flags, None))
+}
+
+/// Receives into `bufs` and up to `max_fds` descriptors. `control` is scratch space, reused
+/// between calls to avoid an allocation per message.
+pub fn recv(
+    fd: RawFd,
+    bufs: &mut [IoSliceMut],
+    max_fds: usize,
+    dontwait: bool,
+    control: &mut Vec<u8>,
+) -> nix::Result<Received> {
+    control.clear();
+    control.resize(control_space(max_fds), 0);
+    let flags = flags_for(MsgFlags::MSG_CMSG_CLOEXEC, dontwait);
+    let (bytes, ctrunc) = loop {
+        let cmsg = if control.is_empty() { None } else { Some(&mut control[..]) };
+        match recvmsg::<()>(fd, bufs, cmsg, flags) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(m) => break (m.bytes, m.flags.contains(MsgFlags::MSG_CTRUNC)),
+        }
+    };
+    let mut fds = rights_in(control);
+    let extra = fds.len() > max_fds;
+    fds.truncate(max_fds); // drops (closes) any fd beyond what was asked for
+    Ok(Received { bytes, fds, truncated: ctrunc || extra })
+}
+
+/// Every SCM_RIGHTS descriptor in a zero-filled control buffer after `recvmsg`, taking ownership
+/// so none can leak. nix's iterator refuses to walk a buffer flagged MSG_CTRUNC, yet the kernel
+/// still installed the fds that fit, so they are read here with libc's CMSG helpers instead.
+pub fn rights_in(control: &mut [u8]) -> Vec<OwnedFd> {
+    let mut fds = Vec::new();
+    if control.len() < size_of::<libc::cmsghdr>() {
+        return fds;
+    }
+    let end = control.as_ptr() as usize + control.len();
+    // SAFETY: the header walks stay inside `control`: CMSG_FIRSTHDR/NXTHDR check against
+    // msg_controllen, and each data span is bounded by `end` below.
+    unsafe {
+        let mut mhdr: libc::msghdr = zeroed();
+        mhdr.msg_control = control.as_mut_ptr().cast();
+        mhdr.msg_controllen = control.len() as _;
+        let mut c = libc::CMSG_FIRSTHDR(&mhdr);
+        while !c.is_null() {
+            let len = (*c).cmsg_len as usize;
+            let data = libc::CMSG_DATA(c) as usize;
+            let head = data - c as usize;
+            if len < head || c as usize + len > end {
+                break;
+            }
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                for i in 0..(len - head) / size_of::<RawFd>() {
+                    let p = (data as *const RawFd).add(i);
+                    fds.push(OwnedFd::from_raw_fd(p.read_unaligned()));
+                }
+            }
+            c = libc::CMSG_NXTHDR(&mhdr, c);
+        }
+    }
+    fds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sock::socketpair;
+    use nix::sys::socket::SockFlag;
+    use std::os::fd::{AsRawFd, IntoRawFd};
+
+    fn pair() -> (OwnedFd, OwnedFd) {
+        socketpair(SockFlag::SOCK_CLOEXEC).unwrap()
+    }
+
+    #[test]
+    fn control_space_matches_kernel_layout() {
+        assert_eq!(control_space(0), 0);
+        assert_eq!(control_space(1), 24);
+        assert_eq!(control_space(2), 24);
+        assert_eq!(control_space(3), 32);
+        assert_eq!(control_space(253), 16 + 1016);
+    }
+
+    #[test]
+    fn fds_round_trip_with_data() {
+        let (a, b) = pair();
+        let (x, y) = pair();
+        let n = send(a.as_raw_fd(), &[IoSlice::new(b"hi")], &[&[x.as_raw_fd(), y.as_raw_fd()]], false).unwrap();
+        assert_eq!(n, 2);
+        let mut buf = [0u8; 8];
+        let mut ctl = Vec::new();
+        let r = recv(b.as_raw_fd(), &mut [IoSliceMut::new(&mut buf)], 4, false, &mut ctl).unwrap();
+        assert_eq!((r.bytes, r.fds.len(), r.truncated), (2, 2, false));
+        let fl = nix::fcntl::fcntl(&r.fds[0], nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        assert_ne!(fl & libc::FD_CLOEXEC, 0, "received fds are close-on-exec");
+    }
+
+    #[test]
+    fn two_groups_arrive_together() {
+        let (a, b) = pair();
+        let (x, y) = pair();
+        let g1 = [x.as_raw_fd()];
+        let g2 = [y.as_raw_fd(), x.as_raw_fd()];
+        send(a.as_raw_fd(), &[IoSlice::new(b"z")], &[&g1, &g2], false).unwrap();
+        let mut buf = [0u8; 1];
+        let r = recv(b.as_raw_fd(), &mut [IoSliceMut::new(&mut buf)], 3, false, &mut Vec::new()).unwrap();
+        assert_eq!(r.fds.len(), 3);
+    }
+
+    #[test]
+    fn truncation_keeps_what_fit_and_reports_it() {
+        let (a, b) = pair();
+        let (x, _y) = pair();
+        let four = [x.as_raw_fd(); 4];
+        send(a.as_raw_fd(), &[IoSlice::new(b"z")], &[&four], false).unwrap();
+        let mut buf = [0u8; 1];
+        let r = recv(b.as_raw_fd(), &mut [IoSliceMut::new(&mut buf)], 1, false, &mut Vec::new()).unwrap();
+        // CMSG_SPACE(4) has room for two fds; one is returned, the other closed.
+        assert_eq!(r.fds.len(), 1);
+        assert!(r.truncated);
+    }
+
+    #[test]
+    fn no_room_for_fds_is_truncated() {
+        let (a, b) = pair();
+        let (x, _y) = pair();
+        send(a.as_raw_fd(), &[IoSlice::new(b"z")], &[&[x.as_raw_fd()]], false).unwrap();
+        let mut buf = [0u8; 1];
+        let r = recv(b.as_raw_fd(), &mut [IoSliceMut::new(&mut buf)], 0, false, &mut Vec::new()).unwrap();
+        assert_eq!((r.bytes, r.fds.len(), r.truncated), (1, 0, true));
+    }
+
+    #[test]
+    fn dontwait_says_eagain() {
+        let (_a, b) = pair();
+        let mut buf = [0u8; 1];
+        let e = recv(b.as_raw_fd(), &mut [IoSliceMut::new(&mut buf)], 0, true, &mut Vec::new()).unwrap_err();
+        assert_eq!(e, Errno::EAGAIN);
+    }
+
+    #[test]
+    fn closed_peer_is_epipe_not_sigpipe() {
+        let (a, b) = pair();
+        drop(b);
+        let e = send(a.as_raw_fd(), &[IoSlice::new(b"x")], &[], false).unwrap_err();
+        assert_eq!(e, Errno::EPIPE);
+        let _ = a.into_raw_fd();
+    }
+}

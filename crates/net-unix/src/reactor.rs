@@ -1,0 +1,527 @@
+//! Readiness on Node's own libuv loop: one `uv_poll_t` per socket with pending operations,
+//! watching a private close-on-exec dup of it, closed as soon as nothing waits.
+//!
+//! Every syscall runs on the JS thread. An operation is tried at once (bounded per loop turn)
+//! and waits only on `EAGAIN`; waiters on one fd are served in call order. Cancelling unlinks a
+//! waiter before any syscall ran for it, so an aborted receive consumes nothing. Everything here
+//! belongs to one `napi_env` and is torn down by that env's cleanup hook (worker_threads).
+
+use crate::js::{self, Env, Value};
+use crate::{msg, sock, uv};
+use napi::sys;
+use nix::errno::Errno;
+use nix::sys::socket::SockFlag;
+use std::collections::{HashMap, VecDeque};
+use std::ffi::{c_int, c_void};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::ptr::null_mut;
+
+/// Completions allowed without yielding to the loop: libuv's own bound for stream reads, which
+/// keeps `for (;;) await recvmsg()` from starving timers and I/O.
+const FAST_PER_TURN: u32 = 32;
+/// Waiters served per readiness callback and direction, for the same reason.
+const READY_BATCH: usize = 32;
+
+/// What an operation does, with borrowed fds (the fast path) or owned dups (a waiter).
+pub enum Kind<'a> {
+    Accept { flags: SockFlag },
+    Recv { max_fds: usize },
+    Send { fds: &'a [RawFd], groups: &'a [u32] },
+}
+
+impl Kind<'_> {
+    fn syscall(&self) -> &'static str {
+        match self {
+            Kind::Accept { .. } => "accept",
+            Kind::Recv { .. } => "recvmsg",
+            Kind::Send { .. } => "sendmsg",
+        }
+    }
+    fn writes(&self) -> bool {
+        matches!(self, Kind::Send { .. })
+    }
+}
+
+/// A finished operation, before it becomes a JS value.
+pub enum Done {
+    Fd(OwnedFd),
+    Bytes(usize),
+    Recv(msg::Received),
+}
+
+/// Runs the operation once without blocking.
+pub fn attempt(fd: RawFd, kind: &Kind, bufs: &[(*mut u8, usize)], control: &mut Vec<u8>) -> nix::Result<Done> {
+    // SAFETY: the pointers come from live typed arrays fetched in this same JS turn.
+    let slice = |&(p, n): &(*mut u8, usize)| -> &mut [u8] {
+        if p.is_null() {
+            &mut []
+        } else {
+            unsafe { std::slice::from_raw_parts_mut(p, n) }
+        }
+    };
+    match kind {
+        Kind::Accept { flags } => sock::accept(fd, *flags).map(Done::Fd),
+        Kind::Recv { max_fds } => {
+            let mut iov: Vec<IoSliceMut> = bufs.iter().map(|b| IoSliceMut::new(slice(b))).collect();
+            msg::recv(fd, &mut iov, *max_fds, true, control).map(Done::Recv)
+        }
+        Kind::Send { fds, groups } => {
+            let iov: Vec<IoSlice> = bufs.iter().map(|b| IoSlice::new(slice(b))).collect();
+            msg::send(fd, &iov, &split_groups(fds, groups), true).map(Done::Bytes)
+        }
+    }
+}
+
+/// `fds` cut into consecutive groups of the given sizes (one SCM_RIGHTS message each).
+pub fn split_groups<'a>(fds: &'a [RawFd], groups: &[u32]) -> Vec<&'a [RawFd]> {
+    let mut out = Vec::with_capacity(groups.len());
+    let mut at = 0;
+    for &g in groups {
+        let end = (at + g as usize).min(fds.len());
+        out.push(&fds[at..end]);
+        at = end;
+    }
+    out
+}
+
+/// What a queued operation does. It owns dups of the fds it will send, so closing them after the
+/// call cannot change what is sent.
+enum Wait {
+    Accept(SockFlag),
+    Recv(usize),
+    Send(Vec<OwnedFd>, Vec<u32>),
+}
+
+/// A queued operation, holding references to its buffers: their memory is looked up again when
+/// the syscall runs, so a buffer moved or detached meanwhile is never read through a stale pointer.
+struct Waiter {
+    token: u32,
+    deferred: sys::napi_deferred,
+    bufs: Vec<sys::napi_ref>,
+    wait: Wait,
+}
+
+impl Waiter {
+    fn run(&self, env: Env, fd: RawFd, control: &mut Vec<u8>) -> nix::Result<Done> {
+        // SAFETY: refs are live until the waiter is dropped; values are read in this turn.
+        let bufs: Vec<(*mut u8, usize)> = self.bufs.iter().map(|r| unsafe { js::bytes(env, js::deref(env, *r)) }).collect();
+        match &self.wait {
+            Wait::Accept(flags) => attempt(fd, &Kind::Accept { flags: *flags }, &bufs, control),
+            Wait::Recv(max_fds) => attempt(fd, &Kind::Recv { max_fds: *max_fds }, &bufs, control),
+            Wait::Send(fds, groups) => {
+                let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+                attempt(fd, &Kind::Send { fds: &raw, groups }, &bufs, control)
+            }
+        }
+    }
+
+    fn syscall(&self) -> &'static str {
+        match self.wait {
+            Wait::Accept(_) => "accept",
+            Wait::Recv(_) => "recvmsg",
+            Wait::Send(..) => "sendmsg",
+        }
+    }
+}
+
+struct Watcher {
+    reactor: *mut Reactor,
+    handle: *mut c_void,
+    user_fd: RawFd,
+    poll_fd: OwnedFd,
+    ident: (u64, u64),
+    readers: VecDeque<Waiter>,
+    writers: VecDeque<Waiter>,
+    armed: c_int,
+}
+
+impl Watcher {
+    fn queue(&mut self, writes: bool) -> &mut VecDeque<Waiter> {
+        if writes {
+            &mut self.writers
+        } else {
+            &mut self.readers
+        }
+    }
+    fn wanted(&self) -> c_int {
+        (if self.readers.is_empty() { 0 } else { uv::READABLE }) | (if self.writers.is_empty() { 0 } else { uv::WRITABLE })
+    }
+}
+
+/// One settled operation waiting to be handed to JS.
+struct Settle {
+    deferred: sys::napi_deferred,
+    result: Result<Done, Errno>,
+    syscall: &'static str,
+    bufs: Vec<sys::napi_ref>,
+}
+
+pub struct Reactor {
+    env: Env,
+    uv: &'static uv::Uv,
+    uv_loop: *mut c_void,
+    async_ctx: sys::napi_async_context,
+    resource: sys::napi_ref,
+    make_errno: sys::napi_ref,
+    make_closed: sys::napi_ref,
+    watchers: HashMap<RawFd, *mut Watcher>,
+    tokens: HashMap<u32, RawFd>,
+    fast_this_turn: u32,
+    turn_check: *mut c_void,
+    control: Vec<u8>,
+}
+
+impl Reactor {
+    /// Creates this env's reactor, stored as its instance data and torn down by its cleanup hook.
+    ///
+    /// # Safety
+    /// Called on the env's JS thread with valid function values.
+    pub unsafe fn install(env: Env, make_errno: Value, make_closed: Value) -> Result<(), &'static str> {
+        let uv = uv::get().ok_or("libuv is not available in this runtime")?;
+        let mut uv_loop = null_mut();
+        if sys::napi_get_uv_event_loop(env, &mut uv_loop) != sys::Status::napi_ok || uv_loop.is_null() {
+            return Err("no libuv event loop in this runtime");
+        }
+        let mut resource = null_mut();
+        sys::napi_create_object(env, &mut resource);
+        let mut name = null_mut();
+        sys::napi_create_string_utf8(env, c"net-unix".as_ptr(), 8, &mut name);
+        let mut async_ctx = null_mut();
+        sys::napi_async_init(env, resource, name, &mut async_ctx);
+        let turn_check = uv.alloc_handle(uv::UV_CHECK);
+        (uv.check_init)(uv_loop.cast(), turn_check);
+        (uv.unref)(turn_check);
+        let r = Box::into_raw(Box::new(Reactor {
+            env,
+            uv,
+            uv_loop: uv_loop.cast(),
+            async_ctx,
+            resource: js::new_ref(env, resource),
+            make_errno: js::new_ref(env, make_errno),
+            make_closed: js::new_ref(env, make_closed),
+            watchers: HashMap::new(),
+            tokens: HashMap::new(),
+            fast_this_turn: 0,
+            turn_check,
+            control: Vec::new(),
+        }));
+        (uv.handle_set_data)(turn_check, r.cast());
+        sys::napi_set_instance_data(env, r.cast(), None, null_mut());
+        sys::napi_add_env_cleanup_hook(env, Some(teardown), r.cast());
+        Ok(())
+    }
+
+    /// This env's reactor, if `install` ran.
+    ///
+    /// # Safety
+    /// Called on the env's JS thread; the pointer is valid until the env's cleanup hook.
+    pub unsafe fn of(env: Env) -> *mut Reactor {
+        let mut data = null_mut();
+        sys::napi_get_instance_data(env, &mut data);
+        data.cast()
+    }
+
+    /// Starts an operation and returns its promise: tried at once when nothing is queued ahead of
+    /// it and the per-turn budget allows, queued behind a poll watcher otherwise.
+    ///
+    /// # Safety
+    /// `this` is a live reactor; `buf_values` are typed arrays of the current call.
+    pub unsafe fn submit(this: *mut Reactor, fd: RawFd, token: u32, kind: Kind, buf_values: &[Value]) -> Value {
+        let r = &mut *this;
+        let env = r.env;
+        let mut deferred = null_mut();
+        let mut promise = null_mut();
+        sys::napi_create_promise(env, &mut deferred, &mut promise);
+        let queued = r.watchers.get(&fd).is_some_and(|w| !(**w).queue(kind.writes()).is_empty());
+        if matches!(kind, Kind::Accept { .. }) {
+            // accept4 has no MSG_DONTWAIT: the listener itself must not block the loop.
+            if let Err(e) = sock::set_nonblocking(fd, true) {
+                r.settle(Settle { deferred, result: Err(e), syscall: kind.syscall(), bufs: Vec::new() });
+                return promise;
+            }
+        }
+        if !queued && r.fast_this_turn < FAST_PER_TURN {
+            let bufs: Vec<(*mut u8, usize)> = buf_values.iter().map(|v| js::bytes(env, *v)).collect();
+            match attempt(fd, &kind, &bufs, &mut r.control) {
+                Err(Errno::EAGAIN) => {}
+                result => {
+                    r.count_fast();
+                    r.settle(Settle { deferred, result, syscall: kind.syscall(), bufs: Vec::new() });
+                    return promise;
+                }
+            }
+        }
+        let wait = match kind {
+            Kind::Accept { flags } => Wait::Accept(flags),
+            Kind::Recv { max_fds } => Wait::Recv(max_fds),
+            Kind::Send { fds, groups } => match fds.iter().map(|f| sock::dup_cloexec(*f)).collect() {
+                Ok(dups) => Wait::Send(dups, groups.to_vec()),
+                Err(e) => {
+                    r.settle(Settle { deferred, result: Err(e), syscall: "sendmsg", bufs: Vec::new() });
+                    return promise;
+                }
+            },
+        };
+        let writes = matches!(wait, Wait::Send(..));
+        let bufs = buf_values.iter().map(|v| js::new_ref(env, *v)).collect();
+        let waiter = Waiter { token, deferred, bufs, wait };
+        if let Err((e, w)) = r.enqueue(fd, writes, waiter) {
+            let syscall = w.syscall();
+            r.settle(Settle { deferred: w.deferred, result: Err(e), syscall, bufs: w.bufs });
+        }
+        promise
+    }
+
+    fn count_fast(&mut self) {
+        if self.fast_this_turn == 0 {
+            // SAFETY: the check handle lives as long as the reactor.
+            unsafe { (self.uv.check_start)(self.turn_check, on_turn) };
+        }
+        self.fast_this_turn += 1;
+    }
+
+    /// Queues `w` on the watcher for `fd`, creating it (or replacing a stale one) as needed.
+    unsafe fn enqueue(&mut self, fd: RawFd, writes: bool, w: Waiter) -> Result<(), (Errno, Waiter)> {
+        let ident = match sock::identity(fd) {
+            Ok(id) => id,
+            Err(e) => return Err((e, w)),
+        };
+        if let Some(&old) = self.watchers.get(&fd) {
+            if (*old).ident != ident {
+                // The number was closed behind our back and reused: the old waiters belong to a
+                // socket nobody can name any more.
+                self.fail_all(old, || Err(Errno::EBADF));
+            }
+        }
+        let watcher = match self.watchers.get(&fd) {
+            Some(&w) => w,
+            None => match self.new_watcher(fd, ident) {
+                Ok(nw) => nw,
+                Err(e) => return Err((e, w)),
+            },
+        };
+        if w.token != 0 {
+            self.tokens.insert(w.token, fd);
+        }
+        (*watcher).queue(writes).push_back(w);
+        self.rearm(watcher, false);
+        Ok(())
+    }
+
+    unsafe fn new_watcher(&mut self, fd: RawFd, ident: (u64, u64)) -> Result<*mut Watcher, Errno> {
+        let poll_fd = sock::dup_cloexec(fd)?;
+        let handle = self.uv.alloc_handle(uv::UV_POLL);
+        let rc = (self.uv.poll_init)(self.uv_loop, handle, poll_fd.as_raw_fd());
+        if rc < 0 {
+            // Never hand a handle whose init failed back to libuv.
+            self.uv.free_handle(handle, uv::UV_POLL);
+            return Err(Errno::from_raw(-rc));
+        }
+        let w = Box::into_raw(Box::new(Watcher {
+            reactor: self,
+            handle,
+            user_fd: fd,
+            poll_fd,
+            ident,
+            readers: VecDeque::new(),
+            writers: VecDeque::new(),
+            armed: 0,
+        }));
+        (self.uv.handle_set_data)(handle, w.cast());
+        self.watchers.insert(fd, w);
+        Ok(w)
+    }
+
+    /// Starts the watcher for what its queues need, or closes it when nothing waits.
+    unsafe fn rearm(&mut self, w: *mut Watcher, force: bool) {
+        let want = (*w).wanted();
+        if want == 0 {
+            self.close_watcher(w);
+        } else if want != (*w).armed || force {
+            let rc = (self.uv.poll_start)((*w).handle, want, on_ready);
+            if rc < 0 {
+                self.fail_all(w, || Err(Errno::from_raw(-rc)));
+            } else {
+                (*w).armed = want;
+            }
+        }
+    }
+
+    /// Unregisters and closes the watcher; its memory and dup go in the close callback.
+    unsafe fn close_watcher(&mut self, w: *mut Watcher) {
+        if self.watchers.get(&(*w).user_fd) == Some(&w) {
+            self.watchers.remove(&(*w).user_fd);
+        }
+        (self.uv.close)((*w).handle, on_closed);
+    }
+
+    /// Settles every waiter of `w` with `result()` and closes it.
+    unsafe fn fail_all(&mut self, w: *mut Watcher, result: impl Fn() -> Result<Done, Errno>) {
+        let waiters: Vec<Waiter> = (*w).readers.drain(..).chain((*w).writers.drain(..)).collect();
+        self.close_watcher(w);
+        for wt in waiters {
+            self.tokens.remove(&wt.token);
+            let syscall = wt.syscall();
+            self.settle(Settle { deferred: wt.deferred, result: result(), syscall, bufs: wt.bufs });
+        }
+    }
+
+    unsafe fn settle(&mut self, s: Settle) {
+        let env = self.env;
+        for r in s.bufs {
+            js::drop_ref(env, r);
+        }
+        let value = match s.result {
+            Ok(Done::Fd(fd)) => js::int(env, fd.into_raw_fd()),
+            Ok(Done::Bytes(n)) => js::int(env, n as i32),
+            Ok(Done::Recv(rcv)) => {
+                let mut items = vec![rcv.bytes as i32, rcv.truncated as i32];
+                items.extend(rcv.fds.into_iter().map(IntoRawFd::into_raw_fd));
+                js::array_of(env, &items)
+            }
+            Err(e) => {
+                let mut name = null_mut();
+                sys::napi_create_string_utf8(env, s.syscall.as_ptr().cast(), s.syscall.len() as isize, &mut name);
+                let err = js::call(env, self.make_errno, &[js::int(env, -(e as i32)), name]);
+                sys::napi_reject_deferred(env, s.deferred, err);
+                return;
+            }
+        };
+        sys::napi_resolve_deferred(env, s.deferred, value);
+    }
+
+    /// Serves up to a batch of waiters in one direction; stops at the first `EAGAIN`.
+    unsafe fn drain(&mut self, w: *mut Watcher, writes: bool, out: &mut Vec<Settle>) {
+        let env = self.env;
+        let fd = (*w).poll_fd.as_raw_fd();
+        for _ in 0..READY_BATCH {
+            let Some(head) = (*w).queue(writes).front() else { break };
+            let result = head.run(env, fd, &mut self.control);
+            if matches!(result, Err(Errno::EAGAIN)) {
+                break;
+            }
+            let head = (*w).queue(writes).pop_front().expect("front existed");
+            self.tokens.remove(&head.token);
+            out.push(Settle { deferred: head.deferred, result, syscall: head.syscall(), bufs: head.bufs });
+        }
+    }
+
+    /// Removes the waiter with `token` and rejects it with `reason`. False if it already settled.
+    ///
+    /// # Safety
+    /// JS thread, live reactor.
+    pub unsafe fn cancel(&mut self, token: u32, reason: Value) -> bool {
+        let Some(fd) = self.tokens.remove(&token) else { return false };
+        let Some(&w) = self.watchers.get(&fd) else { return false };
+        for writes in [false, true] {
+            let q = (*w).queue(writes);
+            if let Some(i) = q.iter().position(|x| x.token == token) {
+                let wt = q.remove(i).expect("position is in range");
+                for r in wt.bufs {
+                    js::drop_ref(self.env, r);
+                }
+                sys::napi_reject_deferred(self.env, wt.deferred, reason);
+                self.rearm(w, false);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Rejects everything pending on `fd` with the "socket closed" error, then closes `fd`.
+    ///
+    /// # Safety
+    /// JS thread, live reactor.
+    pub unsafe fn close(&mut self, fd: RawFd) -> i32 {
+        if let Some(&w) = self.watchers.get(&fd) {
+            let waiters: Vec<Waiter> = (*w).readers.drain(..).chain((*w).writers.drain(..)).collect();
+            self.close_watcher(w);
+            for wt in waiters {
+                self.tokens.remove(&wt.token);
+                for r in wt.bufs {
+                    js::drop_ref(self.env, r);
+                }
+                let err = js::call(self.env, self.make_closed, &[]);
+                sys::napi_reject_deferred(self.env, wt.deferred, err);
+            }
+        }
+        crate::error::to_js(sock::close(fd).map(|_| 0))
+    }
+
+    /// Operations waiting on `fd`.
+    pub fn pending(&self, fd: RawFd) -> u32 {
+        // SAFETY: watchers in the map are live.
+        self.watchers.get(&fd).map_or(0, |w| unsafe { ((**w).readers.len() + (**w).writers.len()) as u32 })
+    }
+}
+
+/// Readiness for one watcher: serve its queues, settle inside a callback scope (so microtasks,
+/// async hooks and uncaught-exception routing behave as for any Node I/O callback), re-arm.
+unsafe extern "C" fn on_ready(handle: *mut c_void, status: c_int, events: c_int) {
+    let w = (uv::get().expect("loaded").handle_get_data)(handle) as *mut Watcher;
+    let this = (*w).reactor;
+    let env = (*this).env;
+    let mut hscope = null_mut();
+    sys::napi_open_handle_scope(env, &mut hscope);
+    let mut cscope = null_mut();
+    sys::napi_open_callback_scope(env, js::deref(env, (*this).resource), (*this).async_ctx, &mut cscope);
+    {
+        let r = &mut *this;
+        let mut done = Vec::new();
+        if events & uv::READABLE != 0 || status < 0 {
+            r.drain(w, false, &mut done);
+        }
+        if events & uv::WRITABLE != 0 || status < 0 {
+            r.drain(w, true, &mut done);
+        }
+        if status < 0 && done.is_empty() {
+            // libuv stopped the handle on POLLERR; a pending socket error ends the head waiters.
+            let err = sock::socket_error((*w).poll_fd.as_raw_fd());
+            if err != Errno::UnknownErrno {
+                for writes in [false, true] {
+                    if let Some(h) = (*w).queue(writes).pop_front() {
+                        r.tokens.remove(&h.token);
+                        done.push(Settle { deferred: h.deferred, syscall: h.syscall(), result: Err(err), bufs: h.bufs });
+                    }
+                }
+            }
+        }
+        for s in done {
+            r.settle(s);
+        }
+        r.rearm(w, status < 0);
+    }
+    // Microtasks run here and may call back into the reactor: no borrow of it lives past this.
+    sys::napi_close_callback_scope(env, cscope);
+    sys::napi_close_handle_scope(env, hscope);
+}
+
+unsafe extern "C" fn on_closed(handle: *mut c_void) {
+    let uv = uv::get().expect("loaded");
+    let w = Box::from_raw((uv.handle_get_data)(handle) as *mut Watcher);
+    drop(w); // closes the dup, now that libuv no longer watches it
+    uv.free_handle(handle, uv::UV_POLL);
+}
+
+unsafe extern "C" fn on_turn(handle: *mut c_void) {
+    let uv = uv::get().expect("loaded");
+    let r = (uv.handle_get_data)(handle) as *mut Reactor;
+    (*r).fast_this_turn = 0;
+    (uv.check_stop)(handle);
+}
+
+unsafe extern "C" fn on_check_closed(handle: *mut c_void) {
+    uv::get().expect("loaded").free_handle(handle, uv::UV_CHECK);
+}
+
+/// Env cleanup hook: close every handle so the loop can end (a Worker aborts on open handles).
+/// Promises are not settled: no JS can run any more.
+unsafe extern "C" fn teardown(data: *mut c_void) {
+    let r = Box::from_raw(data as *mut Reactor);
+    for (_, w) in r.watchers.iter() {
+        (r.uv.close)((**w).handle, on_closed);
+    }
+    (r.uv.close)(r.turn_check, on_check_closed);
+    sys::napi_set_instance_data(r.env, null_mut(), None, null_mut());
+}

@@ -1,0 +1,172 @@
+//! Socket calls, each a thin, EINTR-safe wrapper over nix. Flags arrive as kernel bits
+//! (`SOCK_CLOEXEC`, `SOCK_NONBLOCK`): the facade has already applied Hare's option rules.
+
+use crate::addr::{fs_path, to_sockaddr};
+use crate::error::retry;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::socket::{self, sockopt, AddressFamily, Backlog, SockFlag, SockType};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// Kernel socket flags from the bits the facade passes (unknown bits dropped).
+pub fn sock_flags(bits: i32) -> SockFlag {
+    SockFlag::from_bits_truncate(bits)
+}
+
+/// A new, unconnected `AF_UNIX` stream socket.
+pub fn stream_socket(flags: SockFlag) -> nix::Result<OwnedFd> {
+    socket::socket(AddressFamily::Unix, SockType::Stream, flags, None)
+}
+
+/// Hare's backlog is a u32 handed to the kernel, which clamps anything over `somaxconn`; -1 asks
+/// for that same limit without nix refusing the value.
+fn backlog_of(n: u32) -> Backlog {
+    i32::try_from(n)
+        .ok()
+        .and_then(|n| Backlog::new(n).ok())
+        .unwrap_or(Backlog::MAXALLOWABLE)
+}
+
+/// `socket` + `bind` + `listen`. Never unlinks an existing path (`EADDRINUSE`, as Hare). On
+/// failure the socket is closed, and a socket file that `bind` created is removed.
+pub fn listen(addr: &[u8], flags: SockFlag, backlog: u32) -> nix::Result<OwnedFd> {
+    let sa = to_sockaddr(addr)?;
+    let fd = stream_socket(flags)?;
+    retry(|| socket::bind(fd.as_raw_fd(), &sa))?;
+    if let Err(e) = socket::listen(&fd, backlog_of(backlog)) {
+        if let Some(path) = fs_path(addr) {
+            let _ = nix::unistd::unlink(path);
+        }
+        return Err(e);
+    }
+    Ok(fd)
+}
+
+/// One `connect` attempt of `fd` to `addr`; EINTR is retried (an interrupted Unix connect
+/// leaves the socket unconnected, so trying again is safe).
+pub fn connect_fd(fd: RawFd, addr: &[u8]) -> nix::Result<()> {
+    let sa = to_sockaddr(addr)?;
+    retry(|| socket::connect(fd, &sa))
+}
+
+/// A new socket connected to `addr`; closed again if the connect fails.
+pub fn connect(addr: &[u8], flags: SockFlag) -> nix::Result<OwnedFd> {
+    to_sockaddr(addr)?;
+    let fd = stream_socket(flags)?;
+    connect_fd(fd.as_raw_fd(), addr)?;
+    Ok(fd)
+}
+
+/// `accept4` with the given flags; the peer address is not fetched (as Hare).
+pub fn accept(fd: RawFd, flags: SockFlag) -> nix::Result<OwnedFd> {
+    // SAFETY: accept4 returned a new descriptor that nothing else owns.
+    retry(|| socket::accept4(fd, flags)).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An unnamed, connected pair of stream sockets.
+pub fn socketpair(flags: SockFlag) -> nix::Result<(OwnedFd, OwnedFd)> {
+    socket::socketpair(AddressFamily::Unix, SockType::Stream, None, flags)
+}
+
+/// `SO_PEERCRED`: the pid, uid and gid of the peer at connect time.
+pub fn peercred(fd: RawFd) -> nix::Result<(i32, u32, u32)> {
+    // SAFETY: borrowed only for this call; an invalid fd makes getsockopt fail with EBADF.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let c = socket::getsockopt(&fd, sockopt::PeerCredentials)?;
+    Ok((c.pid(), c.uid(), c.gid()))
+}
+
+/// Sets or clears `O_NONBLOCK` on the file description (shared by every dup of it, as in libuv).
+pub fn set_nonblocking(fd: RawFd, on: bool) -> nix::Result<()> {
+    // SAFETY: borrowed only for these calls.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let fl = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    if fl.contains(OFlag::O_NONBLOCK) != on {
+        fcntl(fd, FcntlArg::F_SETFL(fl ^ OFlag::O_NONBLOCK))?;
+    }
+    Ok(())
+}
+
+/// A close-on-exec duplicate of `fd`.
+pub fn dup_cloexec(fd: RawFd) -> nix::Result<OwnedFd> {
+    // SAFETY: borrowed only for this call; the result is a fresh descriptor we own.
+    let b = unsafe { BorrowedFd::borrow_raw(fd) };
+    fcntl(b, FcntlArg::F_DUPFD_CLOEXEC(0)).map(|n| unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+/// The (device, inode) identity of the open file behind `fd`, to notice a number reused.
+pub fn identity(fd: RawFd) -> nix::Result<(u64, u64)> {
+    // SAFETY: borrowed only for this call.
+    let b = unsafe { BorrowedFd::borrow_raw(fd) };
+    nix::sys::stat::fstat(b).map(|st| (st.st_dev, st.st_ino))
+}
+
+/// The socket's pending error (`SO_ERROR`), or `UnknownErrno` (0) when there is none.
+pub fn socket_error(fd: RawFd) -> nix::errno::Errno {
+    // SAFETY: borrowed only for this call.
+    let b = unsafe { BorrowedFd::borrow_raw(fd) };
+    match socket::getsockopt(&b, sockopt::SocketError) {
+        Ok(e) => nix::errno::Errno::from_raw(e),
+        Err(e) => e,
+    }
+}
+
+/// Closes `fd`. EINTR is not retried: on Linux the descriptor is gone either way.
+pub fn close(fd: RawFd) -> nix::Result<()> {
+    nix::unistd::close(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::IntoRawFd;
+
+    fn flags() -> SockFlag {
+        SockFlag::SOCK_CLOEXEC
+    }
+
+    #[test]
+    fn listen_connect_accept_abstract() {
+        let name = format!("\0net-unix-test-{}", std::process::id());
+        let l = listen(name.as_bytes(), flags(), 10).unwrap();
+        let c = connect(name.as_bytes(), flags()).unwrap();
+        let a = accept(l.as_raw_fd(), flags()).unwrap();
+        let (pid, uid, _) = peercred(a.as_raw_fd()).unwrap();
+        assert_eq!(pid as u32, std::process::id());
+        assert_eq!(uid, nix::unistd::getuid().as_raw());
+        drop(c);
+    }
+
+    #[test]
+    fn listen_does_not_unlink_and_closes_on_failure() {
+        let dir = std::env::temp_dir().join(format!("nu-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("s");
+        std::fs::write(&p, b"x").unwrap();
+        let err = listen(p.as_os_str().as_encoded_bytes(), flags(), 10).unwrap_err();
+        assert_eq!(err, nix::errno::Errno::EADDRINUSE);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn huge_backlog_is_clamped_not_refused() {
+        let name = format!("\0net-unix-bk-{}", std::process::id());
+        assert!(listen(name.as_bytes(), flags(), u32::MAX).is_ok());
+    }
+
+    #[test]
+    fn connect_refused_and_missing() {
+        assert_eq!(
+            connect(b"\0net-unix-nobody-here", flags()).unwrap_err(),
+            nix::errno::Errno::ECONNREFUSED
+        );
+        assert_eq!(connect(b"/nonexistent/x", flags()).unwrap_err(), nix::errno::Errno::ENOENT);
+    }
+
+    #[test]
+    fn closed_fd_is_ebadf() {
+        let (a, _b) = socketpair(flags()).unwrap();
+        let n = a.into_raw_fd();
+        close(n).unwrap();
+        assert_eq!(peercred(n).unwrap_err(), nix::errno::Errno::EBADF);
+    }
+}
