@@ -1,0 +1,262 @@
+/**
+ * net-unix: Unix-domain sockets for Node.js with Hare's `net::unix` API.
+ *
+ * Sockets are plain file descriptors (numbers), usable with `new net.Socket({ fd })`,
+ * `server.listen({ fd })`, `fs.closeSync` and `child_process` stdio. Promise forms wait on
+ * Node's own event loop and never block it; each has a blocking `*Sync` twin with Hare's
+ * semantics. Errors are shaped like Node's own.
+ *
+ * @packageDocumentation
+ */
+/** The most fds one message may carry (Linux `SCM_MAX_FD`). */
+export declare const MAX_FDS: number;
+/** A socket: a file descriptor. Hare's `net::socket`. */
+export type socket = number;
+/** A Unix socket address: a filesystem path, or a Linux abstract name written `"\0name"`. */
+export type addr = string;
+/**
+ * Socket flags (Hare's `net::sockflag`), combinable with `|`. Sockets are close-on-exec unless
+ * `NOCLOEXEC` is given; `NONBLOCK` makes them non-blocking.
+ */
+export declare enum sockflag {
+    /** Do not set close-on-exec on the new socket. */
+    NOCLOEXEC = 524288,
+    /** Make the new socket non-blocking. */
+    NONBLOCK = 2048
+}
+declare const kBacklog: unique symbol;
+/** The listen backlog option, made by {@link backlog}. Hare's `backlog = u32`. */
+export interface backlog {
+    readonly [kBacklog]: true;
+    /** The queue length handed to `listen(2)` (the kernel clamps it to `somaxconn`). */
+    readonly value: number;
+}
+/**
+ * The backlog option for {@link listen}: `listen(path, backlog(128))`. Without one the backlog
+ * is 10; when several are given the last wins.
+ *
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` if `n` is not a number.
+ * @throws {RangeError} `ERR_OUT_OF_RANGE` if `n` is not an integer in `[0, 2**32-1]`.
+ */
+export declare function backlog(n: number): backlog;
+/** Options for {@link connect}: socket flags. */
+export type connect_option = sockflag;
+/** Options for {@link listen}: socket flags or a {@link backlog}. */
+export type listen_option = backlog | sockflag;
+/** Trailing options object of the Promise forms. */
+export interface AsyncOptions {
+    /** Aborts the operation: it rejects with an `AbortError` and leaves nothing open or pending. */
+    signal?: AbortSignal;
+}
+/** Trailing options object of {@link connect}. */
+export interface ConnectOptions extends AsyncOptions {
+    /** Give up after this many milliseconds (rejects with `ETIMEDOUT`). */
+    timeout?: number;
+}
+/**
+ * Thrown (or, by Promise forms, rejected with) for an invalid socket address: empty, containing a NUL byte (other than the leading one
+ * of an abstract name), or longer than 107 bytes of UTF-8. Hare's `net::unix::invalid`.
+ */
+export declare class invalid extends Error {
+    /** Always `'ERR_INVALID_UNIX_PATH'`. */
+    readonly code = "ERR_INVALID_UNIX_PATH";
+    /** The address that was refused. */
+    readonly address: string;
+    constructor(address: string, reason: string);
+}
+/** The rejection of an aborted operation; `cause` is the signal's reason (as in `fs.promises`). */
+export declare class AbortError extends Error {
+    /** Always `'ABORT_ERR'`. */
+    readonly code = "ABORT_ERR";
+    constructor(message?: string, options?: {
+        cause?: unknown;
+    });
+}
+/** A kernel error, shaped like Node's `ErrnoException`. */
+export interface ErrnoError extends Error {
+    /** `'ENOENT'`, `'ECONNREFUSED'`, … */
+    code: string;
+    /** The negative errno, as Node reports it (`-111`). */
+    errno: number;
+    /** The system call that failed (`'connect'`, `'bind'`, `'sendmsg'`, …). */
+    syscall: string;
+    /** The socket address involved, when there is one. */
+    address?: string;
+}
+/**
+ * Binds a Unix stream socket to `address` and listens on it. Hare's `net::unix::listen`.
+ * Options: {@link sockflag} values and at most one effective {@link backlog} (default 10, last
+ * wins). An existing path is not removed (`EADDRINUSE`). The socket file is created with the
+ * process umask. Synchronous: none of `socket`, `bind`, `listen` waits.
+ *
+ * @returns the listening socket.
+ * @throws {invalid} for a bad address, before any syscall.
+ * @throws {ErrnoError} what the kernel refused (`EADDRINUSE`, `EACCES`, `ENOENT`, …); nothing is
+ * left open, and a socket file created by `bind` is removed again.
+ */
+export declare function listen(address: addr, ...options: listen_option[]): socket;
+/**
+ * Opens a stream connection to `address`. Hare's `net::unix::connect`, as a Promise that never
+ * blocks the event loop. When the listener's backlog is full it keeps trying (short back-off)
+ * until connected, refused, aborted, or timed out; it never fails with `EAGAIN`.
+ *
+ * @param options socket flags, optionally followed by `{ signal, timeout }`.
+ * @returns a promise of the connected socket (blocking unless `NONBLOCK` was given).
+ * @rejects {invalid} for a bad address, before any syscall.
+ * @rejects {ErrnoError} `ENOENT`, `ECONNREFUSED`, `EACCES`, `ETIMEDOUT` (after `timeout`).
+ * @rejects {AbortError} when `signal` aborts; the socket is closed.
+ */
+export declare function connect(address: addr, ...options: (connect_option | ConnectOptions)[]): Promise<socket>;
+/**
+ * Opens a stream connection to `address`, blocking until it is established (Hare's `connect`).
+ * With `NONBLOCK` a full backlog fails with `EAGAIN`, as the kernel says.
+ *
+ * @returns the connected socket.
+ * @throws {invalid} for a bad address; {@link ErrnoError} for what the kernel refused.
+ */
+export declare function connectSync(address: addr, ...options: connect_option[]): socket;
+/**
+ * Accepts the next connection on a listening socket (`accept4` with the combined flags).
+ * Pending accepts on one listener are served in call order. The listener is made non-blocking
+ * (as libuv does), so a later {@link acceptSync} on it fails with `EAGAIN` when nothing waits.
+ *
+ * @param flags socket flags for the new socket, optionally followed by `{ signal }`.
+ * @returns a promise of the accepted socket.
+ * @rejects {ErrnoError} `EBADF`, `ENOTSOCK`, `EINVAL` (not listening), …
+ * @rejects {AbortError} when `signal` aborts. `ERR_SOCKET_CLOSED` when {@link close}d meanwhile.
+ */
+export declare function accept(sock: socket, ...flags: (sockflag | AsyncOptions)[]): Promise<socket>;
+/**
+ * Accepts the next connection, blocking until one arrives (Hare's `accept`). On a non-blocking
+ * socket with nothing pending: `EAGAIN`.
+ *
+ * @returns the accepted socket.
+ * @throws {ErrnoError} what the kernel refused.
+ */
+export declare function acceptSync(sock: socket, ...flags: sockflag[]): socket;
+/**
+ * An unnamed, connected pair of stream sockets (`socketpair(AF_UNIX, SOCK_STREAM)`).
+ *
+ * @returns the two sockets.
+ * @throws {ErrnoError} `EMFILE`, `ENFILE`.
+ */
+export declare function socketpair(...flags: sockflag[]): [socket, socket];
+/**
+ * A message for {@link sendmsg} / {@link recvmsg} (Hare's `net::msghdr`), made with
+ * {@link newmsg}: data vectors, fds to send, room for fds to receive.
+ */
+export declare class msghdr {
+    /**
+     * After a receive: the ancillary data did not fit (`MSG_CTRUNC`) or more fds came than
+     * {@link allocfiles} made room for. The fds that did fit are still returned by {@link recvfiles}.
+     */
+    truncated: boolean;
+}
+/** A new, empty message. */
+export declare function newmsg(): msghdr;
+/**
+ * Appends a buffer to the message's scatter/gather list: data to send, or room to receive into.
+ * Any `ArrayBufferView` (Buffer, Uint8Array, DataView, …) or `ArrayBuffer`; the memory is used
+ * in place.
+ */
+export declare function addvector(msg: msghdr, buf: ArrayBufferView | ArrayBuffer): void;
+/**
+ * Adds fds to the message's ancillary data, as one `SCM_RIGHTS` control message (several calls
+ * add several; the kernel delivers them together). The fds stay the caller's.
+ *
+ * @throws {RangeError} more than {@link MAX_FDS} fds in one message.
+ */
+export declare function addfiles(msg: msghdr, ...files: number[]): void;
+/**
+ * Reserves room in the message to receive up to `nfile` more fds (calls add up).
+ *
+ * @throws {RangeError} more than {@link MAX_FDS} in all.
+ */
+export declare function allocfiles(msg: msghdr, nfile: number): void;
+/**
+ * After a receive, the fds that arrived and were not yet handed out: at most `nfile`, `[]` when
+ * none came. The caller owns them (they are close-on-exec). Fds never handed out are closed by
+ * {@link finish}.
+ */
+export declare function recvfiles(msg: msghdr, nfile: number): number[];
+/**
+ * Releases the message: every received fd that {@link recvfiles} did not hand out is closed,
+ * and the message is emptied.
+ */
+export declare function finish(msg: msghdr): void;
+/**
+ * Sends the message's vectors and fds. `MSG_NOSIGNAL` always: a closed peer is an `EPIPE`
+ * error, never a signal. Never blocks the event loop.
+ *
+ * @returns a promise of the number of bytes sent.
+ * @rejects {RangeError} for fds with no data byte, more than {@link MAX_FDS} fds.
+ * @rejects {ErrnoError} `EPIPE`, `ECONNRESET`, `EBADF`, … ; {@link AbortError}; `ERR_SOCKET_CLOSED`.
+ */
+export declare function sendmsg(sock: socket, msg: msghdr, options?: AsyncOptions): Promise<number>;
+/**
+ * Receives into the message's vectors and fd room. Received fds are close-on-exec
+ * (`MSG_CMSG_CLOEXEC`); take them with {@link recvfiles}. Never blocks the event loop.
+ *
+ * @returns a promise of the number of bytes received (0: the peer closed).
+ * @rejects {ErrnoError} `ECONNRESET`, `EBADF`, … ; {@link AbortError} (nothing was consumed);
+ * `ERR_SOCKET_CLOSED`.
+ */
+export declare function recvmsg(sock: socket, msg: msghdr, options?: AsyncOptions): Promise<number>;
+/** Blocking {@link sendmsg} (Hare's `net::sendmsg`); `EAGAIN` on a non-blocking socket that is full. */
+export declare function sendmsgSync(sock: socket, msg: msghdr): number;
+/** Blocking {@link recvmsg} (Hare's `net::recvmsg`); `EAGAIN` on a non-blocking socket with nothing to read. */
+export declare function recvmsgSync(sock: socket, msg: msghdr): number;
+/**
+ * Closes a socket (or any fd). Operations of this library pending on it reject with
+ * `code: 'ERR_SOCKET_CLOSED'`.
+ *
+ * @throws {ErrnoError} `EBADF` for an fd that is not open.
+ */
+export declare function close(sock: socket): void;
+/**
+ * Sends `data` with `fds` attached in one message (Python's `socket.send_fds`).
+ *
+ * @returns a promise of the number of data bytes sent.
+ * @rejects {RangeError} fds with empty data, or more than {@link MAX_FDS} fds.
+ */
+export declare function sendfds(sock: socket, data: ArrayBufferView | ArrayBuffer, fds: readonly number[], options?: AsyncOptions): Promise<number>;
+/** What {@link recvfds} delivers. */
+export interface RecvFdsResult {
+    /** The bytes read (empty: the peer closed). */
+    data: Buffer;
+    /** The fds that arrived (close-on-exec); the caller owns them. */
+    fds: number[];
+    /** More fds came than `maxFds`; the extra ones were closed. */
+    truncated: boolean;
+}
+/**
+ * Receives up to `maxBytes` bytes and up to `maxFds` fds in one message (Python's
+ * `socket.recv_fds`).
+ */
+export declare function recvfds(sock: socket, maxBytes: number, maxFds: number, options?: AsyncOptions): Promise<RecvFdsResult>;
+/** The credentials of the peer of a connected Unix socket (`SO_PEERCRED`). */
+export interface Credentials {
+    pid: number;
+    uid: number;
+    gid: number;
+}
+/**
+ * Who is on the other end of a connected socket (`SO_PEERCRED`), as of connect time.
+ *
+ * @throws {ErrnoError} `ENOTSOCK`, `EBADF`, …
+ */
+export declare function peercred(sock: socket): Credentials;
+/** Operations of this library still pending on `sock` (0 means it may be handed to `net.Socket`). */
+export declare function pending(sock: socket): number;
+/** A protocol provider for {@link dial}. */
+export type dialer = (address: string, service: string) => Promise<socket>;
+/** Registers a provider for `proto` with {@link dial} (Hare's `net::dial::registerproto`). */
+export declare function registerproto(name: string, provider: dialer): void;
+/**
+ * Connects to `address` with the provider registered for `proto` (Hare's `net::dial::dial`).
+ * Importing net-unix registers `"unix"`, which is {@link connect}.
+ *
+ * @rejects {Error} `code: 'ERR_UNKNOWN_PROTOCOL'` when no provider is registered.
+ */
+export declare function dial(proto: string, address: string, service?: string): Promise<socket>;
+export {};

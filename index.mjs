@@ -1,0 +1,35 @@
+// ESM entry: the CommonJS build, re-exported by name.
+import m from './index.js'
+
+export const {
+  MAX_FDS,
+  AbortError,
+  accept,
+  acceptSync,
+  addfiles,
+  addvector,
+  allocfiles,
+  backlog,
+  close,
+  connect,
+  connectSync,
+  dial,
+  finish,
+  invalid,
+  listen,
+  msghdr,
+  newmsg,
+  peercred,
+  pending,
+  recvfds,
+  recvfiles,
+  recvmsg,
+  recvmsgSync,
+  registerproto,
+  sendfds,
+  sendmsg,
+  sendmsgSync,
+  sockflag,
+  socketpair,
+} = m
+export default m
