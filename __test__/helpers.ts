@@ -1,5 +1,5 @@
 // Shared by the tests: fd accounting, unique addresses, child processes.
-import { spawn, type SpawnOptions } from 'node:child_process'
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -45,17 +45,39 @@ export interface ChildResult {
   stderr: string
 }
 
+export interface Started {
+  child: ChildProcess
+  /** Settles when the child has exited and its output is closed. */
+  done: Promise<ChildResult>
+  /** The child's first line of stdout (how children say "ready"). */
+  firstLine: Promise<string>
+}
+
+/** Starts a command, collecting its output. */
+export function start(cmd: string, args: string[], options: SpawnOptions = {}): Started {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options })
+  let stdout = ''
+  let stderr = ''
+  let lineSeen: (line: string) => void = () => {}
+  const firstLine = new Promise<string>((resolve) => (lineSeen = resolve))
+  child.stdout?.on('data', (d) => {
+    stdout += d
+    if (stdout.includes('\n')) lineSeen(stdout.slice(0, stdout.indexOf('\n')))
+  })
+  child.stderr?.on('data', (d) => (stderr += d))
+  const done = new Promise<ChildResult>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      lineSeen(stdout)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+  return { child, done, firstLine }
+}
+
 /** Runs a command to completion and collects its output. */
 export function run(cmd: string, args: string[], options: SpawnOptions = {}): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options })
-    let stdout = ''
-    let stderr = ''
-    child.stdout?.on('data', (d) => (stdout += d))
-    child.stderr?.on('data', (d) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
-  })
+  return start(cmd, args, options).done
 }
 
 /** Runs a Node script (CommonJS source text) that can `require('net-unix')` via NET_UNIX. */
@@ -67,4 +89,15 @@ export function runNode(source: string, options: SpawnOptions = {}): Promise<Chi
 /** Runs a Python script given as source text. */
 export function runPython(source: string, options: SpawnOptions = {}): Promise<ChildResult> {
   return run('python3', ['-c', source], options)
+}
+
+/** Starts a Python script given as source text. */
+export function startPython(source: string, options: SpawnOptions = {}): Started {
+  return start('python3', ['-c', source], options)
+}
+
+/** Starts a Node script (CommonJS source text) that can `require(process.env.NET_UNIX)`. */
+export function startNode(source: string, options: SpawnOptions = {}): Started {
+  const env = { ...process.env, NET_UNIX: ROOT, ...(options.env ?? {}) }
+  return start(process.execPath, ['-e', source], { ...options, env })
 }

@@ -1,0 +1,33 @@
+import test from 'ava'
+import * as cjs from '../index.js'
+import { ROOT, run } from './helpers'
+
+test('ESM import and CommonJS require expose the same names', async (t) => {
+  const script = `import * as m from 'net-unix'; import d from 'net-unix'; console.log(JSON.stringify([Object.keys(m).sort(), Object.keys(d).sort()]))`
+  const r = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT })
+  t.is(r.code, 0, r.stderr)
+  const [named, def] = JSON.parse(r.stdout) as string[][]
+  const expected = Object.keys(cjs).sort()
+  t.deepEqual(named.filter((k) => k !== 'default'), expected)
+  t.deepEqual(def, expected)
+})
+
+test('require by package name works and ESM can pass an fd', async (t) => {
+  const script = `
+    import { socketpair, sendfds, recvfds, close } from 'net-unix'
+    const [a, b] = socketpair()
+    await sendfds(a, Buffer.from('x'), [a])
+    const r = await recvfds(b, 1, 1)
+    console.log(r.fds.length)
+    ;[a, b, ...r.fds].forEach(close)`
+  const r = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT })
+  t.is(r.stdout.trim(), '1', r.stderr)
+  const c = await run(process.execPath, ['-e', `console.log(typeof require('net-unix').socketpair)`], { cwd: ROOT })
+  t.is(c.stdout.trim(), 'function')
+})
+
+test('the published types compile for an ESM and a CommonJS consumer', async (t) => {
+  const tsc = require.resolve('typescript/bin/tsc')
+  const r = await run(process.execPath, [tsc, '-p', '__test__/types/tsconfig.json'], { cwd: ROOT })
+  t.is(r.code, 0, r.stdout + r.stderr)
+})
