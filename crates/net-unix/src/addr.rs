@@ -62,7 +62,10 @@ mod tests {
         assert!(to_sockaddr(&path).is_ok());
         let mut abs = vec![0u8];
         abs.extend(vec![b'a'; MAX_NAME]);
-        assert_eq!(to_sockaddr(&abs).unwrap().as_abstract().unwrap().len(), MAX_NAME);
+        assert_eq!(
+            to_sockaddr(&abs).unwrap().as_abstract().unwrap().len(),
+            MAX_NAME
+        );
     }
 
     #[test]

@@ -13,7 +13,14 @@ pub type Env = sys::napi_env;
 pub unsafe fn args<const N: usize>(env: Env, info: sys::napi_callback_info) -> [Value; N] {
     let mut argc = N;
     let mut argv = [null_mut(); N];
-    sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), null_mut(), null_mut());
+    sys::napi_get_cb_info(
+        env,
+        info,
+        &mut argc,
+        argv.as_mut_ptr(),
+        null_mut(),
+        null_mut(),
+    );
     argv
 }
 
@@ -43,7 +50,9 @@ pub unsafe fn element(env: Env, v: Value, i: u32) -> Value {
 
 /// The elements of a JS array of numbers, as i32.
 pub unsafe fn i32s(env: Env, v: Value) -> Vec<i32> {
-    (0..array_len(env, v)).map(|i| get_i32(env, element(env, v, i))).collect()
+    (0..array_len(env, v))
+        .map(|i| get_i32(env, element(env, v, i)))
+        .collect()
 }
 
 /// The bytes a Uint8Array views right now: `(null, 0)` if it is detached or not a typed array.
@@ -51,7 +60,8 @@ pub unsafe fn bytes(env: Env, v: Value) -> (*mut u8, usize) {
     let mut ty = 0;
     let mut len = 0usize;
     let mut data: *mut c_void = null_mut();
-    let st = sys::napi_get_typedarray_info(env, v, &mut ty, &mut len, &mut data, null_mut(), null_mut());
+    let st =
+        sys::napi_get_typedarray_info(env, v, &mut ty, &mut len, &mut data, null_mut(), null_mut());
     if st != sys::Status::napi_ok || data.is_null() {
         return (null_mut(), 0);
     }
@@ -104,7 +114,14 @@ pub unsafe fn drop_ref(env: Env, r: sys::napi_ref) {
 /// Calls a JS function kept in `f` with numeric/string-free arguments.
 pub unsafe fn call(env: Env, f: sys::napi_ref, argv: &[Value]) -> Value {
     let mut out = null_mut();
-    sys::napi_call_function(env, undefined(env), deref(env, f), argv.len(), argv.as_ptr(), &mut out);
+    sys::napi_call_function(
+        env,
+        undefined(env),
+        deref(env, f),
+        argv.len(),
+        argv.as_ptr(),
+        &mut out,
+    );
     out
 }
 
@@ -118,7 +135,14 @@ pub unsafe fn throw(env: Env, msg: &str) -> Value {
 /// Defines `name` on `exports` as the raw callback `f`.
 pub unsafe fn export(env: Env, exports: Value, name: &str, f: sys::napi_callback) {
     let mut func = null_mut();
-    sys::napi_create_function(env, name.as_ptr().cast(), name.len() as isize, f, null_mut(), &mut func);
+    sys::napi_create_function(
+        env,
+        name.as_ptr().cast(),
+        name.len() as isize,
+        f,
+        null_mut(),
+        &mut func,
+    );
     let mut key = null_mut();
     sys::napi_create_string_utf8(env, name.as_ptr().cast(), name.len() as isize, &mut key);
     sys::napi_set_property(env, exports, key, func);

@@ -11,8 +11,8 @@ mod uv;
 
 use error::to_js;
 use napi::bindgen_prelude::{Env, Object, Result};
-use napi::JsValue;
 use napi::sys;
+use napi::JsValue;
 use napi_derive::napi;
 use reactor::{Kind, Reactor};
 use sock::sock_flags;
@@ -107,7 +107,9 @@ pub fn register(exports: Object, env: Env) -> Result<()> {
 
 /// The typed arrays of a JS array, as values.
 unsafe fn buf_values(env: js::Env, arr: js::Value) -> Vec<js::Value> {
-    (0..js::array_len(env, arr)).map(|i| js::element(env, arr, i)).collect()
+    (0..js::array_len(env, arr))
+        .map(|i| js::element(env, arr, i))
+        .collect()
 }
 
 /// `init(makeErrnoError, makeClosedError)`: sets up this env's reactor (throws where no libuv).
@@ -125,7 +127,10 @@ unsafe extern "C" fn init(env: js::Env, info: sys::napi_callback_info) -> js::Va
 unsafe fn reactor_or_throw(env: js::Env) -> Option<*mut Reactor> {
     let r = Reactor::of(env);
     if r.is_null() {
-        js::throw(env, "net-unix: async operations are not initialised in this environment");
+        js::throw(
+            env,
+            "net-unix: async operations are not initialised in this environment",
+        );
         None
     } else {
         Some(r)
@@ -135,34 +140,65 @@ unsafe fn reactor_or_throw(env: js::Env) -> Option<*mut Reactor> {
 /// `acceptAsync(fd, flags, token) -> Promise<fd>`
 unsafe extern "C" fn accept_async(env: js::Env, info: sys::napi_callback_info) -> js::Value {
     let [fd, flags, token] = js::args(env, info);
-    let Some(r) = reactor_or_throw(env) else { return std::ptr::null_mut() };
-    let kind = Kind::Accept { flags: sock_flags(js::get_i32(env, flags)) };
+    let Some(r) = reactor_or_throw(env) else {
+        return std::ptr::null_mut();
+    };
+    let kind = Kind::Accept {
+        flags: sock_flags(js::get_i32(env, flags)),
+    };
     Reactor::submit(r, js::get_i32(env, fd), js::get_u32(env, token), kind, &[])
 }
 
 /// `recvmsgAsync(fd, bufs, maxFds, token) -> Promise<[bytes, truncated, ...fds]>`
 unsafe extern "C" fn recvmsg_async(env: js::Env, info: sys::napi_callback_info) -> js::Value {
     let [fd, bufs, max_fds, token] = js::args(env, info);
-    let Some(r) = reactor_or_throw(env) else { return std::ptr::null_mut() };
-    let kind = Kind::Recv { max_fds: js::get_u32(env, max_fds) as usize };
-    Reactor::submit(r, js::get_i32(env, fd), js::get_u32(env, token), kind, &buf_values(env, bufs))
+    let Some(r) = reactor_or_throw(env) else {
+        return std::ptr::null_mut();
+    };
+    let kind = Kind::Recv {
+        max_fds: js::get_u32(env, max_fds) as usize,
+    };
+    Reactor::submit(
+        r,
+        js::get_i32(env, fd),
+        js::get_u32(env, token),
+        kind,
+        &buf_values(env, bufs),
+    )
 }
 
 /// `sendmsgAsync(fd, bufs, fds, groups, token) -> Promise<bytes>`
 unsafe extern "C" fn sendmsg_async(env: js::Env, info: sys::napi_callback_info) -> js::Value {
     let [fd, bufs, fds, groups, token] = js::args(env, info);
-    let Some(r) = reactor_or_throw(env) else { return std::ptr::null_mut() };
+    let Some(r) = reactor_or_throw(env) else {
+        return std::ptr::null_mut();
+    };
     let fds = js::i32s(env, fds);
-    let groups: Vec<u32> = js::i32s(env, groups).into_iter().map(|g| g as u32).collect();
-    let kind = Kind::Send { fds: &fds, groups: &groups };
-    Reactor::submit(r, js::get_i32(env, fd), js::get_u32(env, token), kind, &buf_values(env, bufs))
+    let groups: Vec<u32> = js::i32s(env, groups)
+        .into_iter()
+        .map(|g| g as u32)
+        .collect();
+    let kind = Kind::Send {
+        fds: &fds,
+        groups: &groups,
+    };
+    Reactor::submit(
+        r,
+        js::get_i32(env, fd),
+        js::get_u32(env, token),
+        kind,
+        &buf_values(env, bufs),
+    )
 }
 
 /// `cancel(token, reason) -> boolean`
 unsafe extern "C" fn cancel(env: js::Env, info: sys::napi_callback_info) -> js::Value {
     let [token, reason] = js::args(env, info);
     let r = Reactor::of(env);
-    js::boolean(env, !r.is_null() && (*r).cancel(js::get_u32(env, token), reason))
+    js::boolean(
+        env,
+        !r.is_null() && (*r).cancel(js::get_u32(env, token), reason),
+    )
 }
 
 /// `close(fd) -> 0 | -errno`, rejecting what is pending on it first.
@@ -170,7 +206,11 @@ unsafe extern "C" fn close(env: js::Env, info: sys::napi_callback_info) -> js::V
     let [fd] = js::args(env, info);
     let fd = js::get_i32(env, fd);
     let r = Reactor::of(env);
-    let rc = if r.is_null() { to_js(sock::close(fd).map(|_| 0)) } else { (*r).close(fd) };
+    let rc = if r.is_null() {
+        to_js(sock::close(fd).map(|_| 0))
+    } else {
+        (*r).close(fd)
+    };
     js::int(env, rc)
 }
 
@@ -178,7 +218,14 @@ unsafe extern "C" fn close(env: js::Env, info: sys::napi_callback_info) -> js::V
 unsafe extern "C" fn pending(env: js::Env, info: sys::napi_callback_info) -> js::Value {
     let [fd] = js::args(env, info);
     let r = Reactor::of(env);
-    js::int(env, if r.is_null() { 0 } else { (*r).pending(js::get_i32(env, fd)) as i32 })
+    js::int(
+        env,
+        if r.is_null() {
+            0
+        } else {
+            (*r).pending(js::get_i32(env, fd)) as i32
+        },
+    )
 }
 
 /// `recvmsgSync(fd, bufs, maxFds) -> [bytes, truncated, ...fds] | [-errno]` (blocking).
@@ -192,7 +239,13 @@ unsafe extern "C" fn recvmsg_sync(env: js::Env, info: sys::napi_callback_info) -
         })
         .collect();
     let mut control = Vec::new();
-    match msg::recv(js::get_i32(env, fd), &mut slices, js::get_u32(env, max_fds) as usize, false, &mut control) {
+    match msg::recv(
+        js::get_i32(env, fd),
+        &mut slices,
+        js::get_u32(env, max_fds) as usize,
+        false,
+        &mut control,
+    ) {
         Ok(r) => {
             let mut items = vec![r.bytes as i32, r.truncated as i32];
             items.extend(r.fds.into_iter().map(IntoRawFd::into_raw_fd));
@@ -213,9 +266,11 @@ unsafe extern "C" fn sendmsg_sync(env: js::Env, info: sys::napi_callback_info) -
         })
         .collect();
     let fds = js::i32s(env, fds);
-    let groups: Vec<u32> = js::i32s(env, groups).into_iter().map(|g| g as u32).collect();
+    let groups: Vec<u32> = js::i32s(env, groups)
+        .into_iter()
+        .map(|g| g as u32)
+        .collect();
     let groups = reactor::split_groups(&fds, &groups);
     let n = msg::send(js::get_i32(env, fd), &slices, &groups, false);
     js::int(env, to_js(n.map(|n| n as i32)))
 }
-

@@ -42,8 +42,16 @@ fn flags_for(base: MsgFlags, dontwait: bool) -> MsgFlags {
 
 /// Sends the buffers and, per group, one SCM_RIGHTS control message (several groups are
 /// several messages, as Hare's repeated `addfiles`; the kernel delivers them together).
-pub fn send(fd: RawFd, bufs: &[IoSlice], fd_groups: &[&[RawFd]], dontwait: bool) -> nix::Result<usize> {
-    let cmsgs: Vec<ControlMessage> = fd_groups.iter().map(|g| ControlMessage::ScmRights(g)).collect();
+pub fn send(
+    fd: RawFd,
+    bufs: &[IoSlice],
+    fd_groups: &[&[RawFd]],
+    dontwait: bool,
+) -> nix::Result<usize> {
+    let cmsgs: Vec<ControlMessage> = fd_groups
+        .iter()
+        .map(|g| ControlMessage::ScmRights(g))
+        .collect();
     let flags = flags_for(MsgFlags::MSG_NOSIGNAL, dontwait);
     retry(|| sendmsg::<()>(fd, bufs, &cmsgs, flags, None))
 }
@@ -61,7 +69,11 @@ pub fn recv(
     control.resize(control_space(max_fds), 0);
     let flags = flags_for(MsgFlags::MSG_CMSG_CLOEXEC, dontwait);
     let (bytes, ctrunc) = loop {
-        let cmsg = if control.is_empty() { None } else { Some(&mut control[..]) };
+        let cmsg = if control.is_empty() {
+            None
+        } else {
+            Some(&mut control[..])
+        };
         match recvmsg::<()>(fd, bufs, cmsg, flags) {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e),
@@ -71,7 +83,11 @@ pub fn recv(
     let mut fds = rights_in(control);
     let extra = fds.len() > max_fds;
     fds.truncate(max_fds); // drops (closes) any fd beyond what was asked for
-    Ok(Received { bytes, fds, truncated: ctrunc || extra })
+    Ok(Received {
+        bytes,
+        fds,
+        truncated: ctrunc || extra,
+    })
 }
 
 /// Every SCM_RIGHTS descriptor in a zero-filled control buffer after `recvmsg`, taking ownership
@@ -133,11 +149,24 @@ mod tests {
     fn fds_round_trip_with_data() {
         let (a, b) = pair();
         let (x, y) = pair();
-        let n = send(a.as_raw_fd(), &[IoSlice::new(b"hi")], &[&[x.as_raw_fd(), y.as_raw_fd()]], false).unwrap();
+        let n = send(
+            a.as_raw_fd(),
+            &[IoSlice::new(b"hi")],
+            &[&[x.as_raw_fd(), y.as_raw_fd()]],
+            false,
+        )
+        .unwrap();
         assert_eq!(n, 2);
         let mut buf = [0u8; 8];
         let mut ctl = Vec::new();
-        let r = recv(b.as_raw_fd(), &mut [IoSliceMut::new(&mut buf)], 4, false, &mut ctl).unwrap();
+        let r = recv(
+            b.as_raw_fd(),
+            &mut [IoSliceMut::new(&mut buf)],
+            4,
+            false,
+            &mut ctl,
+        )
+        .unwrap();
         assert_eq!((r.bytes, r.fds.len(), r.truncated), (2, 2, false));
         let fl = nix::fcntl::fcntl(&r.fds[0], nix::fcntl::FcntlArg::F_GETFD).unwrap();
         assert_ne!(fl & libc::FD_CLOEXEC, 0, "received fds are close-on-exec");
@@ -151,7 +180,14 @@ mod tests {
         let g2 = [y.as_raw_fd(), x.as_raw_fd()];
         send(a.as_raw_fd(), &[IoSlice::new(b"z")], &[&g1, &g2], false).unwrap();
         let mut buf = [0u8; 1];
-        let r = recv(b.as_raw_fd(), &mut [IoSliceMut::new(&mut buf)], 3, false, &mut Vec::new()).unwrap();
+        let r = recv(
+            b.as_raw_fd(),
+            &mut [IoSliceMut::new(&mut buf)],
+            3,
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap();
         assert_eq!(r.fds.len(), 3);
     }
 
@@ -162,7 +198,14 @@ mod tests {
         let four = [x.as_raw_fd(); 4];
         send(a.as_raw_fd(), &[IoSlice::new(b"z")], &[&four], false).unwrap();
         let mut buf = [0u8; 1];
-        let r = recv(b.as_raw_fd(), &mut [IoSliceMut::new(&mut buf)], 1, false, &mut Vec::new()).unwrap();
+        let r = recv(
+            b.as_raw_fd(),
+            &mut [IoSliceMut::new(&mut buf)],
+            1,
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap();
         // CMSG_SPACE(4) has room for two fds; one is returned, the other closed.
         assert_eq!(r.fds.len(), 1);
         assert!(r.truncated);
@@ -172,9 +215,22 @@ mod tests {
     fn no_room_for_fds_is_truncated() {
         let (a, b) = pair();
         let (x, _y) = pair();
-        send(a.as_raw_fd(), &[IoSlice::new(b"z")], &[&[x.as_raw_fd()]], false).unwrap();
+        send(
+            a.as_raw_fd(),
+            &[IoSlice::new(b"z")],
+            &[&[x.as_raw_fd()]],
+            false,
+        )
+        .unwrap();
         let mut buf = [0u8; 1];
-        let r = recv(b.as_raw_fd(), &mut [IoSliceMut::new(&mut buf)], 0, false, &mut Vec::new()).unwrap();
+        let r = recv(
+            b.as_raw_fd(),
+            &mut [IoSliceMut::new(&mut buf)],
+            0,
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap();
         assert_eq!((r.bytes, r.fds.len(), r.truncated), (1, 0, true));
     }
 
@@ -182,7 +238,14 @@ mod tests {
     fn dontwait_says_eagain() {
         let (_a, b) = pair();
         let mut buf = [0u8; 1];
-        let e = recv(b.as_raw_fd(), &mut [IoSliceMut::new(&mut buf)], 0, true, &mut Vec::new()).unwrap_err();
+        let e = recv(
+            b.as_raw_fd(),
+            &mut [IoSliceMut::new(&mut buf)],
+            0,
+            true,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
         assert_eq!(e, Errno::EAGAIN);
     }
 

@@ -51,7 +51,12 @@ pub enum Done {
 }
 
 /// Runs the operation once without blocking.
-pub fn attempt(fd: RawFd, kind: &Kind, bufs: &[(*mut u8, usize)], control: &mut Vec<u8>) -> nix::Result<Done> {
+pub fn attempt(
+    fd: RawFd,
+    kind: &Kind,
+    bufs: &[(*mut u8, usize)],
+    control: &mut Vec<u8>,
+) -> nix::Result<Done> {
     // SAFETY: the pointers come from live typed arrays fetched in this same JS turn.
     let slice = |&(p, n): &(*mut u8, usize)| -> &mut [u8] {
         if p.is_null() {
@@ -105,7 +110,11 @@ struct Waiter {
 impl Waiter {
     fn run(&self, env: Env, fd: RawFd, control: &mut Vec<u8>) -> nix::Result<Done> {
         // SAFETY: refs are live until the waiter is dropped; values are read in this turn.
-        let bufs: Vec<(*mut u8, usize)> = self.bufs.iter().map(|r| unsafe { js::bytes(env, js::deref(env, *r)) }).collect();
+        let bufs: Vec<(*mut u8, usize)> = self
+            .bufs
+            .iter()
+            .map(|r| unsafe { js::bytes(env, js::deref(env, *r)) })
+            .collect();
         match &self.wait {
             Wait::Accept(flags) => attempt(fd, &Kind::Accept { flags: *flags }, &bufs, control),
             Wait::Recv(max_fds) => attempt(fd, &Kind::Recv { max_fds: *max_fds }, &bufs, control),
@@ -129,7 +138,9 @@ struct Watcher {
     reactor: *mut Reactor,
     handle: *mut c_void,
     user_fd: RawFd,
-    poll_fd: OwnedFd,
+    /// The dup libuv watches; closed as soon as the handle is closed (libuv allows that), not
+    /// in the close callback a loop turn later, so a tight open/close loop cannot pile up fds.
+    poll_fd: Option<OwnedFd>,
     ident: (u64, u64),
     readers: VecDeque<Waiter>,
     writers: VecDeque<Waiter>,
@@ -145,7 +156,15 @@ impl Watcher {
         }
     }
     fn wanted(&self) -> c_int {
-        (if self.readers.is_empty() { 0 } else { uv::READABLE }) | (if self.writers.is_empty() { 0 } else { uv::WRITABLE })
+        (if self.readers.is_empty() {
+            0
+        } else {
+            uv::READABLE
+        }) | (if self.writers.is_empty() {
+            0
+        } else {
+            uv::WRITABLE
+        })
     }
 }
 
@@ -177,10 +196,16 @@ impl Reactor {
     ///
     /// # Safety
     /// Called on the env's JS thread with valid function values.
-    pub unsafe fn install(env: Env, make_errno: Value, make_closed: Value) -> Result<(), &'static str> {
+    pub unsafe fn install(
+        env: Env,
+        make_errno: Value,
+        make_closed: Value,
+    ) -> Result<(), &'static str> {
         let uv = uv::get().ok_or("libuv is not available in this runtime")?;
         let mut uv_loop = null_mut();
-        if sys::napi_get_uv_event_loop(env, &mut uv_loop) != sys::Status::napi_ok || uv_loop.is_null() {
+        if sys::napi_get_uv_event_loop(env, &mut uv_loop) != sys::Status::napi_ok
+            || uv_loop.is_null()
+        {
             return Err("no libuv event loop in this runtime");
         }
         let mut resource = null_mut();
@@ -227,27 +252,47 @@ impl Reactor {
     ///
     /// # Safety
     /// `this` is a live reactor; `buf_values` are typed arrays of the current call.
-    pub unsafe fn submit(this: *mut Reactor, fd: RawFd, token: u32, kind: Kind, buf_values: &[Value]) -> Value {
+    pub unsafe fn submit(
+        this: *mut Reactor,
+        fd: RawFd,
+        token: u32,
+        kind: Kind,
+        buf_values: &[Value],
+    ) -> Value {
         let r = &mut *this;
         let env = r.env;
         let mut deferred = null_mut();
         let mut promise = null_mut();
         sys::napi_create_promise(env, &mut deferred, &mut promise);
-        let queued = r.watchers.get(&fd).is_some_and(|w| !(**w).queue(kind.writes()).is_empty());
+        let queued = r
+            .watchers
+            .get(&fd)
+            .is_some_and(|w| !(**w).queue(kind.writes()).is_empty());
         if matches!(kind, Kind::Accept { .. }) {
             // accept4 has no MSG_DONTWAIT: the listener itself must not block the loop.
             if let Err(e) = sock::set_nonblocking(fd, true) {
-                r.settle(Settle { deferred, result: Err(e), syscall: kind.syscall(), bufs: Vec::new() });
+                r.settle(Settle {
+                    deferred,
+                    result: Err(e),
+                    syscall: kind.syscall(),
+                    bufs: Vec::new(),
+                });
                 return promise;
             }
         }
         if !queued && r.fast_this_turn < FAST_PER_TURN {
-            let bufs: Vec<(*mut u8, usize)> = buf_values.iter().map(|v| js::bytes(env, *v)).collect();
+            let bufs: Vec<(*mut u8, usize)> =
+                buf_values.iter().map(|v| js::bytes(env, *v)).collect();
             match attempt(fd, &kind, &bufs, &mut r.control) {
                 Err(Errno::EAGAIN) => {}
                 result => {
                     r.count_fast();
-                    r.settle(Settle { deferred, result, syscall: kind.syscall(), bufs: Vec::new() });
+                    r.settle(Settle {
+                        deferred,
+                        result,
+                        syscall: kind.syscall(),
+                        bufs: Vec::new(),
+                    });
                     return promise;
                 }
             }
@@ -255,20 +300,36 @@ impl Reactor {
         let wait = match kind {
             Kind::Accept { flags } => Wait::Accept(flags),
             Kind::Recv { max_fds } => Wait::Recv(max_fds),
-            Kind::Send { fds, groups } => match fds.iter().map(|f| sock::dup_cloexec(*f)).collect() {
+            Kind::Send { fds, groups } => match fds.iter().map(|f| sock::dup_cloexec(*f)).collect()
+            {
                 Ok(dups) => Wait::Send(dups, groups.to_vec()),
                 Err(e) => {
-                    r.settle(Settle { deferred, result: Err(e), syscall: "sendmsg", bufs: Vec::new() });
+                    r.settle(Settle {
+                        deferred,
+                        result: Err(e),
+                        syscall: "sendmsg",
+                        bufs: Vec::new(),
+                    });
                     return promise;
                 }
             },
         };
         let writes = matches!(wait, Wait::Send(..));
         let bufs = buf_values.iter().map(|v| js::new_ref(env, *v)).collect();
-        let waiter = Waiter { token, deferred, bufs, wait };
+        let waiter = Waiter {
+            token,
+            deferred,
+            bufs,
+            wait,
+        };
         if let Err((e, w)) = r.enqueue(fd, writes, waiter) {
             let syscall = w.syscall();
-            r.settle(Settle { deferred: w.deferred, result: Err(e), syscall, bufs: w.bufs });
+            r.settle(Settle {
+                deferred: w.deferred,
+                result: Err(e),
+                syscall,
+                bufs: w.bufs,
+            });
         }
         promise
     }
@@ -282,7 +343,12 @@ impl Reactor {
     }
 
     /// Queues `w` on the watcher for `fd`, creating it (or replacing a stale one) as needed.
-    unsafe fn enqueue(&mut self, fd: RawFd, writes: bool, w: Waiter) -> Result<(), (Errno, Waiter)> {
+    unsafe fn enqueue(
+        &mut self,
+        fd: RawFd,
+        writes: bool,
+        w: Waiter,
+    ) -> Result<(), (Errno, Waiter)> {
         let ident = match sock::identity(fd) {
             Ok(id) => id,
             Err(e) => return Err((e, w)),
@@ -322,7 +388,7 @@ impl Reactor {
             reactor: self,
             handle,
             user_fd: fd,
-            poll_fd,
+            poll_fd: Some(poll_fd),
             ident,
             readers: VecDeque::new(),
             writers: VecDeque::new(),
@@ -354,16 +420,26 @@ impl Reactor {
             self.watchers.remove(&(*w).user_fd);
         }
         (self.uv.close)((*w).handle, on_closed);
+        (*w).poll_fd = None;
     }
 
     /// Settles every waiter of `w` with `result()` and closes it.
     unsafe fn fail_all(&mut self, w: *mut Watcher, result: impl Fn() -> Result<Done, Errno>) {
-        let waiters: Vec<Waiter> = (*w).readers.drain(..).chain((*w).writers.drain(..)).collect();
+        let waiters: Vec<Waiter> = (*w)
+            .readers
+            .drain(..)
+            .chain((*w).writers.drain(..))
+            .collect();
         self.close_watcher(w);
         for wt in waiters {
             self.tokens.remove(&wt.token);
             let syscall = wt.syscall();
-            self.settle(Settle { deferred: wt.deferred, result: result(), syscall, bufs: wt.bufs });
+            self.settle(Settle {
+                deferred: wt.deferred,
+                result: result(),
+                syscall,
+                bufs: wt.bufs,
+            });
         }
     }
 
@@ -382,7 +458,12 @@ impl Reactor {
             }
             Err(e) => {
                 let mut name = null_mut();
-                sys::napi_create_string_utf8(env, s.syscall.as_ptr().cast(), s.syscall.len() as isize, &mut name);
+                sys::napi_create_string_utf8(
+                    env,
+                    s.syscall.as_ptr().cast(),
+                    s.syscall.len() as isize,
+                    &mut name,
+                );
                 let err = js::call(env, self.make_errno, &[js::int(env, -(e as i32)), name]);
                 sys::napi_reject_deferred(env, s.deferred, err);
                 return;
@@ -394,16 +475,25 @@ impl Reactor {
     /// Serves up to a batch of waiters in one direction; stops at the first `EAGAIN`.
     unsafe fn drain(&mut self, w: *mut Watcher, writes: bool, out: &mut Vec<Settle>) {
         let env = self.env;
-        let fd = (*w).poll_fd.as_raw_fd();
+        let Some(fd) = (*w).poll_fd.as_ref().map(AsRawFd::as_raw_fd) else {
+            return;
+        };
         for _ in 0..READY_BATCH {
-            let Some(head) = (*w).queue(writes).front() else { break };
+            let Some(head) = (*w).queue(writes).front() else {
+                break;
+            };
             let result = head.run(env, fd, &mut self.control);
             if matches!(result, Err(Errno::EAGAIN)) {
                 break;
             }
             let head = (*w).queue(writes).pop_front().expect("front existed");
             self.tokens.remove(&head.token);
-            out.push(Settle { deferred: head.deferred, result, syscall: head.syscall(), bufs: head.bufs });
+            out.push(Settle {
+                deferred: head.deferred,
+                result,
+                syscall: head.syscall(),
+                bufs: head.bufs,
+            });
         }
     }
 
@@ -412,8 +502,12 @@ impl Reactor {
     /// # Safety
     /// JS thread, live reactor.
     pub unsafe fn cancel(&mut self, token: u32, reason: Value) -> bool {
-        let Some(fd) = self.tokens.remove(&token) else { return false };
-        let Some(&w) = self.watchers.get(&fd) else { return false };
+        let Some(fd) = self.tokens.remove(&token) else {
+            return false;
+        };
+        let Some(&w) = self.watchers.get(&fd) else {
+            return false;
+        };
         for writes in [false, true] {
             let q = (*w).queue(writes);
             if let Some(i) = q.iter().position(|x| x.token == token) {
@@ -435,7 +529,11 @@ impl Reactor {
     /// JS thread, live reactor.
     pub unsafe fn close(&mut self, fd: RawFd) -> i32 {
         if let Some(&w) = self.watchers.get(&fd) {
-            let waiters: Vec<Waiter> = (*w).readers.drain(..).chain((*w).writers.drain(..)).collect();
+            let waiters: Vec<Waiter> = (*w)
+                .readers
+                .drain(..)
+                .chain((*w).writers.drain(..))
+                .collect();
             self.close_watcher(w);
             for wt in waiters {
                 self.tokens.remove(&wt.token);
@@ -452,7 +550,9 @@ impl Reactor {
     /// Operations waiting on `fd`.
     pub fn pending(&self, fd: RawFd) -> u32 {
         // SAFETY: watchers in the map are live.
-        self.watchers.get(&fd).map_or(0, |w| unsafe { ((**w).readers.len() + (**w).writers.len()) as u32 })
+        self.watchers.get(&fd).map_or(0, |w| unsafe {
+            ((**w).readers.len() + (**w).writers.len()) as u32
+        })
     }
 }
 
@@ -465,7 +565,12 @@ unsafe extern "C" fn on_ready(handle: *mut c_void, status: c_int, events: c_int)
     let mut hscope = null_mut();
     sys::napi_open_handle_scope(env, &mut hscope);
     let mut cscope = null_mut();
-    sys::napi_open_callback_scope(env, js::deref(env, (*this).resource), (*this).async_ctx, &mut cscope);
+    sys::napi_open_callback_scope(
+        env,
+        js::deref(env, (*this).resource),
+        (*this).async_ctx,
+        &mut cscope,
+    );
     {
         let r = &mut *this;
         let mut done = Vec::new();
@@ -477,12 +582,20 @@ unsafe extern "C" fn on_ready(handle: *mut c_void, status: c_int, events: c_int)
         }
         if status < 0 && done.is_empty() {
             // libuv stopped the handle on POLLERR; a pending socket error ends the head waiters.
-            let err = sock::socket_error((*w).poll_fd.as_raw_fd());
+            let err = (*w)
+                .poll_fd
+                .as_ref()
+                .map_or(Errno::EBADF, |fd| sock::socket_error(fd.as_raw_fd()));
             if err != Errno::UnknownErrno {
                 for writes in [false, true] {
                     if let Some(h) = (*w).queue(writes).pop_front() {
                         r.tokens.remove(&h.token);
-                        done.push(Settle { deferred: h.deferred, syscall: h.syscall(), result: Err(err), bufs: h.bufs });
+                        done.push(Settle {
+                            deferred: h.deferred,
+                            syscall: h.syscall(),
+                            result: Err(err),
+                            bufs: h.bufs,
+                        });
                     }
                 }
             }
@@ -499,8 +612,7 @@ unsafe extern "C" fn on_ready(handle: *mut c_void, status: c_int, events: c_int)
 
 unsafe extern "C" fn on_closed(handle: *mut c_void) {
     let uv = uv::get().expect("loaded");
-    let w = Box::from_raw((uv.handle_get_data)(handle) as *mut Watcher);
-    drop(w); // closes the dup, now that libuv no longer watches it
+    drop(Box::from_raw((uv.handle_get_data)(handle) as *mut Watcher));
     uv.free_handle(handle, uv::UV_POLL);
 }
 
@@ -521,6 +633,7 @@ unsafe extern "C" fn teardown(data: *mut c_void) {
     let r = Box::from_raw(data as *mut Reactor);
     for (_, w) in r.watchers.iter() {
         (r.uv.close)((**w).handle, on_closed);
+        (**w).poll_fd = None;
     }
     (r.uv.close)(r.turn_check, on_check_closed);
     sys::napi_set_instance_data(r.env, null_mut(), None, null_mut());

@@ -159,7 +159,10 @@ mod tests {
             connect(b"\0net-unix-nobody-here", flags()).unwrap_err(),
             nix::errno::Errno::ECONNREFUSED
         );
-        assert_eq!(connect(b"/nonexistent/x", flags()).unwrap_err(), nix::errno::Errno::ENOENT);
+        assert_eq!(
+            connect(b"/nonexistent/x", flags()).unwrap_err(),
+            nix::errno::Errno::ENOENT
+        );
     }
 
     #[test]

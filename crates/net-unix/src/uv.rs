@@ -42,13 +42,25 @@ macro_rules! sym {
 unsafe fn load() -> Option<Uv> {
     Some(Uv {
         handle_size: sym!("uv_handle_size", unsafe extern "C" fn(c_int) -> usize),
-        poll_init: sym!("uv_poll_init", unsafe extern "C" fn(Ptr, Ptr, c_int) -> c_int),
-        poll_start: sym!("uv_poll_start", unsafe extern "C" fn(Ptr, c_int, PollCb) -> c_int),
+        poll_init: sym!(
+            "uv_poll_init",
+            unsafe extern "C" fn(Ptr, Ptr, c_int) -> c_int
+        ),
+        poll_start: sym!(
+            "uv_poll_start",
+            unsafe extern "C" fn(Ptr, c_int, PollCb) -> c_int
+        ),
         close: sym!("uv_close", unsafe extern "C" fn(Ptr, HandleCb)),
         handle_set_data: sym!("uv_handle_set_data", unsafe extern "C" fn(Ptr, Ptr)),
-        handle_get_data: sym!("uv_handle_get_data", unsafe extern "C" fn(*const c_void) -> Ptr),
+        handle_get_data: sym!(
+            "uv_handle_get_data",
+            unsafe extern "C" fn(*const c_void) -> Ptr
+        ),
         check_init: sym!("uv_check_init", unsafe extern "C" fn(Ptr, Ptr) -> c_int),
-        check_start: sym!("uv_check_start", unsafe extern "C" fn(Ptr, HandleCb) -> c_int),
+        check_start: sym!(
+            "uv_check_start",
+            unsafe extern "C" fn(Ptr, HandleCb) -> c_int
+        ),
         check_stop: sym!("uv_check_stop", unsafe extern "C" fn(Ptr) -> c_int),
         unref: sym!("uv_unref", unsafe extern "C" fn(Ptr)),
     })
@@ -76,6 +88,9 @@ impl Uv {
     /// `h` came from `alloc_handle(kind)` and libuv is done with it (closed, or never initialised).
     pub unsafe fn free_handle(&self, h: *mut c_void, kind: c_int) {
         let words = self.words(kind);
-        drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(h.cast::<u64>(), words)));
+        drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+            h.cast::<u64>(),
+            words,
+        )));
     }
 }
