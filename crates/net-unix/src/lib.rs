@@ -105,6 +105,11 @@ pub fn register(exports: Object, env: Env) -> Result<()> {
     Ok(())
 }
 
+/// SCM_RIGHTS group sizes from a JS array of numbers.
+unsafe fn groups_of(env: js::Env, v: js::Value) -> Vec<u32> {
+    js::i32s(env, v).into_iter().map(|g| g as u32).collect()
+}
+
 /// The typed arrays of a JS array, as values.
 unsafe fn buf_values(env: js::Env, arr: js::Value) -> Vec<js::Value> {
     (0..js::array_len(env, arr))
@@ -174,10 +179,7 @@ unsafe extern "C" fn sendmsg_async(env: js::Env, info: sys::napi_callback_info) 
         return std::ptr::null_mut();
     };
     let fds = js::i32s(env, fds);
-    let groups: Vec<u32> = js::i32s(env, groups)
-        .into_iter()
-        .map(|g| g as u32)
-        .collect();
+    let groups = groups_of(env, groups);
     let kind = Kind::Send {
         fds: &fds,
         groups: &groups,
@@ -266,10 +268,7 @@ unsafe extern "C" fn sendmsg_sync(env: js::Env, info: sys::napi_callback_info) -
         })
         .collect();
     let fds = js::i32s(env, fds);
-    let groups: Vec<u32> = js::i32s(env, groups)
-        .into_iter()
-        .map(|g| g as u32)
-        .collect();
+    let groups = groups_of(env, groups);
     let groups = reactor::split_groups(&fds, &groups);
     let n = msg::send(js::get_i32(env, fd), &slices, &groups, false);
     js::int(env, to_js(n.map(|n| n as i32)))

@@ -357,7 +357,7 @@ impl Reactor {
             if (*old).ident != ident {
                 // The number was closed behind our back and reused: the old waiters belong to a
                 // socket nobody can name any more.
-                self.fail_all(old, || Err(Errno::EBADF));
+                self.fail_all(old, Errno::EBADF);
             }
         }
         let watcher = match self.watchers.get(&fd) {
@@ -407,7 +407,7 @@ impl Reactor {
         } else if want != (*w).armed || force {
             let rc = (self.uv.poll_start)((*w).handle, want, on_ready);
             if rc < 0 {
-                self.fail_all(w, || Err(Errno::from_raw(-rc)));
+                self.fail_all(w, Errno::from_raw(-rc));
             } else {
                 (*w).armed = want;
             }
@@ -423,24 +423,39 @@ impl Reactor {
         (*w).poll_fd = None;
     }
 
-    /// Settles every waiter of `w` with `result()` and closes it.
-    unsafe fn fail_all(&mut self, w: *mut Watcher, result: impl Fn() -> Result<Done, Errno>) {
+    /// Unlinks every waiter of `w` and closes the watcher.
+    unsafe fn take_all(&mut self, w: *mut Watcher) -> Vec<Waiter> {
         let waiters: Vec<Waiter> = (*w)
             .readers
             .drain(..)
             .chain((*w).writers.drain(..))
             .collect();
         self.close_watcher(w);
-        for wt in waiters {
+        for wt in &waiters {
             self.tokens.remove(&wt.token);
+        }
+        waiters
+    }
+
+    /// Settles every waiter of `w` with the error `e` and closes the watcher.
+    unsafe fn fail_all(&mut self, w: *mut Watcher, e: Errno) {
+        for wt in self.take_all(w) {
             let syscall = wt.syscall();
             self.settle(Settle {
                 deferred: wt.deferred,
-                result: result(),
+                result: Err(e),
                 syscall,
                 bufs: wt.bufs,
             });
         }
+    }
+
+    /// Rejects a waiter that never ran with a JS value (abort reason, "socket closed").
+    unsafe fn reject(&mut self, wt: Waiter, reason: Value) {
+        for r in wt.bufs {
+            js::drop_ref(self.env, r);
+        }
+        sys::napi_reject_deferred(self.env, wt.deferred, reason);
     }
 
     unsafe fn settle(&mut self, s: Settle) {
@@ -512,10 +527,7 @@ impl Reactor {
             let q = (*w).queue(writes);
             if let Some(i) = q.iter().position(|x| x.token == token) {
                 let wt = q.remove(i).expect("position is in range");
-                for r in wt.bufs {
-                    js::drop_ref(self.env, r);
-                }
-                sys::napi_reject_deferred(self.env, wt.deferred, reason);
+                self.reject(wt, reason);
                 self.rearm(w, false);
                 return true;
             }
@@ -529,19 +541,9 @@ impl Reactor {
     /// JS thread, live reactor.
     pub unsafe fn close(&mut self, fd: RawFd) -> i32 {
         if let Some(&w) = self.watchers.get(&fd) {
-            let waiters: Vec<Waiter> = (*w)
-                .readers
-                .drain(..)
-                .chain((*w).writers.drain(..))
-                .collect();
-            self.close_watcher(w);
-            for wt in waiters {
-                self.tokens.remove(&wt.token);
-                for r in wt.bufs {
-                    js::drop_ref(self.env, r);
-                }
+            for wt in self.take_all(w) {
                 let err = js::call(self.env, self.make_closed, &[]);
-                sys::napi_reject_deferred(self.env, wt.deferred, err);
+                self.reject(wt, err);
             }
         }
         crate::error::to_js(sock::close(fd).map(|_| 0))
