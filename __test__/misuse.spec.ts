@@ -105,3 +105,24 @@ test('a pending operation keeps the process alive, and nothing does once it sett
   `)
   t.deepEqual(out, { settled: true })
 })
+
+test('ending a stale operation never removes the epoll registration of a net.Socket that reused the fd number', async (t) => {
+  const out = await scenario(`
+    const [a, b] = u.socketpair()
+    const ac = new AbortController()
+    const m = u.newmsg(); u.addvector(m, Buffer.alloc(4))
+    const stale = u.recvmsg(b, m, { signal: ac.signal }).catch((e) => e.name)
+    fs.closeSync(b)
+    const [c, d] = u.socketpair()
+    const mine = c === b ? c : d, peer = c === b ? d : c
+    const s = new net.Socket({ fd: mine, readable: true, writable: true })
+    s.once('data', async (chunk) => {
+      console.log(JSON.stringify({ reused: mine === b, viaNet: String(chunk), stale: await stale }))
+      s.destroy(); u.close(peer); u.close(a)
+    })
+    // Our watcher (on a private dup of the old socket) is closed now; Node's must survive it.
+    ac.abort()
+    setImmediate(() => u.sendfds(peer, Buffer.from('still here'), []))
+  `)
+  t.deepEqual(out, { reused: true, viaNet: 'still here', stale: 'AbortError' })
+})
