@@ -587,7 +587,8 @@ function received(msg: msghdr, r: number[], syscall: string): number {
  * Sends the message's vectors and fds. `MSG_NOSIGNAL` always: a closed peer is an `EPIPE`
  * error, never a signal. Never blocks the event loop.
  *
- * @returns a promise of the number of bytes sent.
+ * @returns a promise of the number of bytes sent. As with `sendmsg(2)` on a stream socket, that
+ * can be fewer than given when the socket buffer fills; the fds always go with the first byte.
  * @rejects {RangeError} for fds with no data byte, more than {@link MAX_FDS} fds.
  * @rejects {ErrnoError} `EPIPE`, `ECONNRESET`, `EBADF`, … ; {@link AbortError}; `ERR_SOCKET_CLOSED`.
  */
@@ -657,7 +658,8 @@ export function close(sock: socket): void {
 /**
  * Sends `data` with `fds` attached in one message (Python's `socket.send_fds`).
  *
- * @returns a promise of the number of data bytes sent.
+ * @returns a promise of the number of data bytes sent (possibly fewer than `data` holds, as
+ * {@link sendmsg}).
  * @rejects {RangeError} fds with empty data, or more than {@link MAX_FDS} fds.
  */
 export async function sendfds(sock: socket, data: ArrayBufferView | ArrayBuffer, fds: readonly number[], options?: AsyncOptions): Promise<number> {
