@@ -1,0 +1,153 @@
+// The limit: the same workloads as bench/peer.js with blocking syscalls and no runtime.
+// usage: peer CASE COUNT [ARG]; prints {"ops":N,"ns":N} for the timed part.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <stddef.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static void die(const char *what) {
+  perror(what);
+  exit(1);
+}
+
+static void readn(int fd, char *buf, size_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, buf, n);
+    if (r <= 0) die("read");
+    buf += r, n -= (size_t)r;
+  }
+}
+
+static void report(long long ops, long long ns) { printf("{\"ops\":%lld,\"ns\":%lld}\n", ops, ns); }
+
+// COUNT messages of one byte with NFDS fds each; the child closes every fd it gets, then acks.
+static void fdpass(long count, int nfds) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) die("socketpair");
+  union { char buf[CMSG_SPACE(sizeof(int) * 253)]; struct cmsghdr align; } ctl;
+  char byte = 'x';
+  struct iovec iov = {&byte, 1};
+  struct msghdr m = {0};
+  m.msg_iov = &iov, m.msg_iovlen = 1, m.msg_control = ctl.buf;
+  if (fork() == 0) {
+    for (long i = 0; i < count; i++) {
+      m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+      if (recvmsg(sv[1], &m, MSG_CMSG_CLOEXEC) != 1) die("recvmsg");
+      struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+      int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      for (int k = 0; k < n; k++) close(((int *)CMSG_DATA(c))[k]);
+    }
+    if (write(sv[1], "k", 1) != 1) die("write");
+    _exit(0);
+  }
+  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  long long t0 = now();
+  for (long i = 0; i < count; i++) {
+    m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET, c->cmsg_type = SCM_RIGHTS, c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    for (int k = 0; k < nfds; k++) ((int *)CMSG_DATA(c))[k] = devnull;
+    if (sendmsg(sv[0], &m, MSG_NOSIGNAL) != 1) die("sendmsg");
+  }
+  readn(sv[0], &byte, 1);
+  report(count, now() - t0);
+  wait(NULL);
+}
+
+static void pingpong(long count) {
+  int sv[2];
+  char buf[64] = {0};
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) die("socketpair");
+  if (fork() == 0) {
+    for (long i = 0; i < count; i++) {
+      readn(sv[1], buf, 64);
+      if (write(sv[1], buf, 64) != 64) die("write");
+    }
+    _exit(0);
+  }
+  long long t0 = now();
+  for (long i = 0; i < count; i++) {
+    if (write(sv[0], buf, 64) != 64) die("write");
+    readn(sv[0], buf, 64);
+  }
+  report(count, now() - t0);
+  wait(NULL);
+}
+
+static void bulk(long mib) {
+  int sv[2];
+  static char buf[65536];
+  long long total = (long long)mib << 20;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) die("socketpair");
+  if (fork() == 0) {
+    for (long long got = 0; got < total;) {
+      ssize_t r = read(sv[1], buf, sizeof buf);
+      if (r <= 0) die("read");
+      got += r;
+    }
+    if (write(sv[1], "k", 1) != 1) die("write");
+    _exit(0);
+  }
+  long long t0 = now();
+  for (long long sent = 0; sent < total;) {
+    ssize_t r = write(sv[0], buf, sizeof buf);
+    if (r <= 0) die("write");
+    sent += r;
+  }
+  readn(sv[0], buf, 1);
+  report(total, now() - t0);
+  wait(NULL);
+}
+
+static void connects(long count, const char *name) {
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  size_t len = strlen(name + 1) + 1; // abstract: a leading NUL, then the name
+  memcpy(a.sun_path, name, len);
+  a.sun_path[0] = 0;
+  socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+  int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (bind(l, (struct sockaddr *)&a, alen) || listen(l, 511)) die("listen");
+  pid_t child = fork();
+  if (child == 0) {
+    for (;;) {
+      int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+      if (c < 0) die("accept");
+      close(c);
+    }
+  }
+  close(l);
+  long long t0 = now();
+  for (long i = 0; i < count; i++) {
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (connect(s, (struct sockaddr *)&a, alen)) die("connect");
+    close(s);
+  }
+  report(count, now() - t0);
+  kill(child, SIGKILL);
+  wait(NULL);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) return 2;
+  long count = atol(argv[2]);
+  if (!strcmp(argv[1], "fdpass")) fdpass(count, atoi(argv[3]));
+  else if (!strcmp(argv[1], "pingpong")) pingpong(count);
+  else if (!strcmp(argv[1], "bulk")) bulk(count);
+  else if (!strcmp(argv[1], "connect")) connects(count, argv[3]);
+  else return 2;
+  return 0;
+}

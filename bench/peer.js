@@ -1,0 +1,302 @@
+'use strict'
+// The Node side of the bench: `node peer.js CASE COUNT [ARG]` runs one timed case (it starts its
+// own peer process) and prints {"ops":N,"ns":N[,"failures":N]} like peer.c and peer.py.
+// Roles whose name ends in "-child" are that peer; they talk over fd 3 or a socket address.
+const { fork, spawn } = require('node:child_process')
+const fs = require('node:fs')
+const net = require('node:net')
+const path = require('node:path')
+const nu = require('..')
+
+const [role, countArg, arg] = process.argv.slice(2)
+const count = Number(countArg)
+const CHANNEL = 3
+const ONE = Buffer.from('x')
+const CHUNK = Buffer.alloc(65536)
+
+function report(ops, t0, extra = {}) {
+  console.log(JSON.stringify({ ops, ns: Number(process.hrtime.bigint() - t0), ...extra }))
+}
+
+/** Starts this script as `role` with the other end of a fresh socketpair as its fd 3. */
+function withChild(childRole, args, options = {}) {
+  const [mine, theirs] = nu.socketpair()
+  const child = spawn(process.execPath, [__filename, childRole, String(count), ...args], {
+    stdio: ['ignore', 'inherit', 'inherit', theirs],
+    ...options,
+  })
+  nu.close(theirs)
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  return { fd: mine, child, exited }
+}
+
+async function awaitByte(fd) {
+  const { data } = await nu.recvfds(fd, 1, 0)
+  if (data.length !== 1) throw new Error('peer went away')
+}
+
+function devnullFds(n) {
+  const fd = fs.openSync('/dev/null', 'r')
+  return { fds: Array(n).fill(fd), done: () => fs.closeSync(fd) }
+}
+
+const roles = {
+  // fd passing, Promise API: one awaited sendfds per message.
+  async 'fdpass-async'() {
+    const { fds, done } = devnullFds(Number(arg))
+    const { fd, exited } = withChild('fdrecv-async-child', [arg])
+    await awaitByte(fd) // the child is up
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < count; i++) await nu.sendfds(fd, ONE, fds)
+    await awaitByte(fd)
+    report(count, t0)
+    nu.close(fd)
+    done()
+    await exited
+  },
+  async 'fdrecv-async-child'() {
+    const max = Number(arg)
+    await nu.sendfds(CHANNEL, ONE, [])
+    for (let i = 0; i < count; i++) {
+      const { fds } = await nu.recvfds(CHANNEL, 1, max)
+      for (const f of fds) nu.close(f)
+    }
+    await nu.sendfds(CHANNEL, ONE, [])
+  },
+
+  // fd passing, sync API on blocking sockets, messages built once and reused.
+  'fdpass-sync'() {
+    const { fds, done } = devnullFds(Number(arg))
+    const { fd, exited } = withChild('fdrecv-sync-child', [arg])
+    const msg = nu.newmsg()
+    nu.addvector(msg, ONE)
+    nu.addfiles(msg, ...fds)
+    const ack = nu.newmsg()
+    nu.addvector(ack, Buffer.alloc(1))
+    nu.recvmsgSync(fd, ack)
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < count; i++) nu.sendmsgSync(fd, msg)
+    nu.recvmsgSync(fd, ack)
+    report(count, t0)
+    nu.close(fd)
+    done()
+    return exited
+  },
+  'fdrecv-sync-child'() {
+    const max = Number(arg)
+    const msg = nu.newmsg()
+    nu.addvector(msg, Buffer.alloc(1))
+    nu.allocfiles(msg, max)
+    const ack = nu.newmsg()
+    nu.addvector(ack, ONE)
+    nu.sendmsgSync(CHANNEL, ack)
+    for (let i = 0; i < count; i++) {
+      nu.recvmsgSync(CHANNEL, msg)
+      for (const f of nu.recvfiles(msg, max)) nu.close(f)
+    }
+    nu.sendmsgSync(CHANNEL, ack)
+  },
+
+  // fd passing with Node's own handle passing (one handle per message).
+  async 'fdpass-cp'() {
+    const child = fork(__filename, ['cp-child', String(count)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const [a, b] = nu.socketpair()
+    const handle = new net.Socket({ fd: a, readable: false, writable: false })
+    await new Promise((resolve) => child.once('message', resolve))
+    const finished = new Promise((resolve) => child.once('message', resolve))
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < count; i++) child.send('h', handle, { keepOpen: true })
+    await finished
+    report(count, t0)
+    handle.destroy()
+    nu.close(b)
+    child.disconnect()
+  },
+  'cp-child'() {
+    let got = 0
+    process.on('message', (_m, handle) => {
+      handle.destroy()
+      if (++got === count) process.send('done')
+    })
+    process.send('ready')
+  },
+
+  // 64-byte ping-pong, Promise API with messages built once.
+  async 'pingpong-async'() {
+    const { fd, exited } = withChild('echo-async-child', [])
+    const out = nu.newmsg()
+    nu.addvector(out, Buffer.alloc(64))
+    const inbuf = Buffer.alloc(64)
+    await awaitByte(fd)
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < count; i++) {
+      await nu.sendmsg(fd, out)
+      for (let got = 0; got < 64; ) got += await recvInto(fd, inbuf.subarray(got))
+    }
+    report(count, t0)
+    nu.close(fd)
+    await exited
+  },
+  async 'echo-async-child'() {
+    const buf = Buffer.alloc(64)
+    await nu.sendfds(CHANNEL, ONE, [])
+    for (let i = 0; i < count; i++) {
+      for (let got = 0; got < 64; ) got += await recvInto(CHANNEL, buf.subarray(got))
+      await nu.sendfds(CHANNEL, buf, [])
+    }
+  },
+
+  // 64-byte ping-pong with Node net over a Unix path.
+  async 'pingpong-net'() {
+    const { child, address } = await netChild('echo-net-child')
+    const sock = net.connect(address)
+    await new Promise((resolve) => sock.once('connect', resolve))
+    const buf = Buffer.alloc(64)
+    let pending = 0
+    let next
+    sock.on('data', (d) => {
+      pending -= d.length
+      if (pending === 0) next()
+    })
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < count; i++) {
+      await new Promise((resolve) => {
+        next = resolve
+        pending = 64
+        sock.write(buf)
+      })
+    }
+    report(count, t0)
+    sock.destroy()
+    child.kill()
+  },
+  'echo-net-child'() {
+    const server = net.createServer((s) => s.pipe(s))
+    server.listen(arg, () => process.send('ready'))
+  },
+
+  // Bulk 64 KiB transfer: sendmsg/recvmsg with partial sends counted.
+  async 'bulk-async'() {
+    const total = count * 2 ** 20
+    const { fd, exited } = withChild('sink-async-child', [])
+    const msg = nu.newmsg()
+    nu.addvector(msg, CHUNK)
+    await awaitByte(fd)
+    const t0 = process.hrtime.bigint()
+    for (let sent = 0; sent < total; ) sent += await nu.sendmsg(fd, msg)
+    await awaitByte(fd)
+    report(total, t0)
+    nu.close(fd)
+    await exited
+  },
+  async 'sink-async-child'() {
+    const total = count * 2 ** 20
+    const msg = nu.newmsg()
+    nu.addvector(msg, Buffer.alloc(65536))
+    await nu.sendfds(CHANNEL, ONE, [])
+    for (let got = 0; got < total; ) got += await nu.recvmsg(CHANNEL, msg)
+    await nu.sendfds(CHANNEL, ONE, [])
+  },
+
+  async 'bulk-net'() {
+    const total = count * 2 ** 20
+    const { child, address } = await netChild('sink-net-child')
+    const sock = net.connect(address)
+    await new Promise((resolve) => sock.once('connect', resolve))
+    const acked = new Promise((resolve) => sock.once('data', resolve))
+    const t0 = process.hrtime.bigint()
+    for (let sent = 0; sent < total; sent += CHUNK.length) {
+      if (!sock.write(CHUNK)) await new Promise((resolve) => sock.once('drain', resolve))
+    }
+    await acked
+    report(total, t0)
+    sock.destroy()
+    child.kill()
+  },
+  'sink-net-child'() {
+    const total = count * 2 ** 20
+    const server = net.createServer((s) => {
+      let got = 0
+      s.on('data', (d) => {
+        got += d.length
+        if (got >= total) s.write('k')
+      })
+    })
+    server.listen(arg, () => process.send('ready'))
+  },
+
+  // connect + accept + close, 32 clients at a time.
+  async 'connect-async'() {
+    const name = `\0net-unix-bench-${process.pid}`
+    const listener = nu.listen(name, nu.backlog(511))
+    const child = spawn(process.execPath, [__filename, 'accept-async-child', '0'], { stdio: ['ignore', 'pipe', 'inherit', listener] })
+    nu.close(listener)
+    await new Promise((resolve) => child.stdout.once('data', resolve))
+    let started = 0
+    const t0 = process.hrtime.bigint()
+    async function client() {
+      while (started++ < count) nu.close(await nu.connect(name))
+    }
+    await Promise.all(Array.from({ length: 32 }, client))
+    report(count, t0, { failures: 0 })
+    child.kill()
+  },
+  async 'accept-async-child'() {
+    console.log('ready')
+    for (;;) nu.close(await nu.accept(CHANNEL))
+  },
+
+  async 'connect-net'() {
+    const { child, address } = await netChild('accept-net-child')
+    let started = 0
+    let failures = 0
+    const t0 = process.hrtime.bigint()
+    function once() {
+      return new Promise((resolve) => {
+        const s = net.connect(address)
+        s.once('connect', () => {
+          s.destroy()
+          resolve(true)
+        })
+        s.once('error', () => resolve(false))
+      })
+    }
+    async function client() {
+      while (started < count) {
+        started++
+        if (!(await once())) {
+          failures++
+          started-- // a failed attempt is retried: the count is of connections made
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: 32 }, client))
+    report(count, t0, { failures })
+    child.kill()
+  },
+  'accept-net-child'() {
+    const server = net.createServer((s) => s.destroy())
+    server.listen(arg, () => process.send('ready'))
+  },
+}
+
+/** recvmsg into one buffer, built fresh (the view moves as partial reads arrive). */
+function recvInto(fd, view) {
+  const msg = nu.newmsg()
+  nu.addvector(msg, view)
+  return nu.recvmsg(fd, msg)
+}
+
+/** Forks a role that serves Node net on a fresh Unix path and says 'ready'. */
+async function netChild(childRole) {
+  const address = path.join(fs.mkdtempSync('/tmp/net-unix-bench-'), 's')
+  const child = fork(__filename, [childRole, String(count), address], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  await new Promise((resolve) => child.once('message', resolve))
+  child.on('exit', () => fs.rmSync(path.dirname(address), { recursive: true, force: true }))
+  return { child, address }
+}
+
+Promise.resolve(roles[role]()).catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
