@@ -76,11 +76,11 @@ check('npm install of both tarballs with no Rust on PATH', () => {
 // Parent: socketpair, a child with the other end as fd 3, three temp files passed; the child
 // prints what it reads through them.
 const contents = ['alpha', 'beta', 'gamma']
+/** The import lines of a consumer script in either module system: [binding, module] pairs. */
+const importLines = (flavour, pairs) =>
+  pairs.map(([binding, mod]) => (flavour === 'esm' ? `import ${binding} from '${mod}'` : `const ${binding} = require('${mod}')`)).join('\n')
 const parentSource = (flavour) => {
-  const imports =
-    flavour === 'esm'
-      ? "import { socketpair, sendfds, close } from 'net-unix'\nimport fs from 'node:fs'\nimport { spawn } from 'node:child_process'"
-      : "const { socketpair, sendfds, close } = require('net-unix')\nconst fs = require('node:fs')\nconst { spawn } = require('node:child_process')"
+  const imports = importLines(flavour, [['{ socketpair, sendfds, close }', 'net-unix'], ['fs', 'node:fs'], ['{ spawn }', 'node:child_process']])
   return `${imports}
 const [mine, theirs] = socketpair()
 const child = spawn(process.execPath, [process.argv[2]], { stdio: ['ignore', 'inherit', 'inherit', theirs] })
@@ -98,10 +98,7 @@ sendfds(mine, Buffer.from('f'), fds).then(() => {
 `
 }
 const childSource = (flavour) => {
-  const imports =
-    flavour === 'esm'
-      ? "import { recvfds, close } from 'net-unix'\nimport fs from 'node:fs'"
-      : "const { recvfds, close } = require('net-unix')\nconst fs = require('node:fs')"
+  const imports = importLines(flavour, [['{ recvfds, close }', 'net-unix'], ['fs', 'node:fs']])
   return `${imports}
 recvfds(3, 1, 8).then(({ fds }) => {
   console.log(fds.map((fd) => fs.readFileSync(fd, 'utf8')).join(','))

@@ -136,6 +136,18 @@ mod tests {
         socketpair(SockFlag::SOCK_CLOEXEC).unwrap()
     }
 
+    /// One receive of up to one byte with room for `max_fds`.
+    fn recv_byte(fd: &OwnedFd, max_fds: usize, dontwait: bool) -> nix::Result<Received> {
+        let mut buf = [0u8; 1];
+        recv(
+            fd.as_raw_fd(),
+            &mut [IoSliceMut::new(&mut buf)],
+            max_fds,
+            dontwait,
+            &mut Vec::new(),
+        )
+    }
+
     #[test]
     fn control_space_matches_kernel_layout() {
         assert_eq!(control_space(0), 0);
@@ -179,15 +191,7 @@ mod tests {
         let g1 = [x.as_raw_fd()];
         let g2 = [y.as_raw_fd(), x.as_raw_fd()];
         send(a.as_raw_fd(), &[IoSlice::new(b"z")], &[&g1, &g2], false).unwrap();
-        let mut buf = [0u8; 1];
-        let r = recv(
-            b.as_raw_fd(),
-            &mut [IoSliceMut::new(&mut buf)],
-            3,
-            false,
-            &mut Vec::new(),
-        )
-        .unwrap();
+        let r = recv_byte(&b, 3, false).unwrap();
         assert_eq!(r.fds.len(), 3);
     }
 
@@ -197,15 +201,7 @@ mod tests {
         let (x, _y) = pair();
         let four = [x.as_raw_fd(); 4];
         send(a.as_raw_fd(), &[IoSlice::new(b"z")], &[&four], false).unwrap();
-        let mut buf = [0u8; 1];
-        let r = recv(
-            b.as_raw_fd(),
-            &mut [IoSliceMut::new(&mut buf)],
-            1,
-            false,
-            &mut Vec::new(),
-        )
-        .unwrap();
+        let r = recv_byte(&b, 1, false).unwrap();
         // CMSG_SPACE(4) has room for two fds; one is returned, the other closed.
         assert_eq!(r.fds.len(), 1);
         assert!(r.truncated);
@@ -222,30 +218,14 @@ mod tests {
             false,
         )
         .unwrap();
-        let mut buf = [0u8; 1];
-        let r = recv(
-            b.as_raw_fd(),
-            &mut [IoSliceMut::new(&mut buf)],
-            0,
-            false,
-            &mut Vec::new(),
-        )
-        .unwrap();
+        let r = recv_byte(&b, 0, false).unwrap();
         assert_eq!((r.bytes, r.fds.len(), r.truncated), (1, 0, true));
     }
 
     #[test]
     fn dontwait_says_eagain() {
         let (_a, b) = pair();
-        let mut buf = [0u8; 1];
-        let e = recv(
-            b.as_raw_fd(),
-            &mut [IoSliceMut::new(&mut buf)],
-            0,
-            true,
-            &mut Vec::new(),
-        )
-        .unwrap_err();
+        let e = recv_byte(&b, 0, true).unwrap_err();
         assert_eq!(e, Errno::EAGAIN);
     }
 
