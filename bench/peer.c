@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <stddef.h>
@@ -34,7 +35,8 @@ static void readn(int fd, char *buf, size_t n) {
 
 static void report(long long ops, long long ns) { printf("{\"ops\":%lld,\"ns\":%lld}\n", ops, ns); }
 
-// COUNT messages of one byte with NFDS fds each; the child closes every fd it gets, then acks.
+// COUNT messages of one byte with NFDS fds each; the child closes every fd it gets, counting
+// them, then acks with the count (8 bytes) so the parent can report fds/s.
 static void fdpass(long count, int nfds) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) die("socketpair");
@@ -44,14 +46,17 @@ static void fdpass(long count, int nfds) {
   struct msghdr m = {0};
   m.msg_iov = &iov, m.msg_iovlen = 1, m.msg_control = ctl.buf;
   if (fork() == 0) {
+    long long got = 0;
     for (long i = 0; i < count; i++) {
       m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
       if (recvmsg(sv[1], &m, MSG_CMSG_CLOEXEC) != 1) die("recvmsg");
       struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+      if (!c) continue;
       int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
       for (int k = 0; k < n; k++) close(((int *)CMSG_DATA(c))[k]);
+      got += n;
     }
-    if (write(sv[1], "k", 1) != 1) die("write");
+    if (write(sv[1], &got, sizeof got) != sizeof got) die("write");
     _exit(0);
   }
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -63,8 +68,10 @@ static void fdpass(long count, int nfds) {
     for (int k = 0; k < nfds; k++) ((int *)CMSG_DATA(c))[k] = devnull;
     if (sendmsg(sv[0], &m, MSG_NOSIGNAL) != 1) die("sendmsg");
   }
-  readn(sv[0], &byte, 1);
-  report(count, now() - t0);
+  long long got;
+  readn(sv[0], (char *)&got, sizeof got);
+  long long ns = now() - t0;
+  printf("{\"ops\":%ld,\"ns\":%lld,\"fds\":%lld}\n", count, ns, got);
   wait(NULL);
 }
 
@@ -123,6 +130,7 @@ static void connects(long count, const char *name) {
   if (bind(l, (struct sockaddr *)&a, alen) || listen(l, 511)) die("listen");
   pid_t child = fork();
   if (child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); // never outlive the bench, even if it is killed
     for (;;) {
       int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
       if (c < 0) die("accept");

@@ -1,12 +1,13 @@
 'use strict'
 // The Node side of the bench: `node peer.js CASE COUNT [ARG]` runs one timed case (it starts its
-// own peer process) and prints {"ops":N,"ns":N[,"failures":N]} like peer.c and peer.py.
-// Roles whose name ends in "-child" are that peer; they talk over fd 3 or a socket address.
+// own peer process) and prints {"ops":N,"ns":N[,"fds":N][,"failures":{code:N}]} like peer.c
+// and peer.py. Roles whose name ends in "-child" are that peer; they talk over fd 3 or a socket
+// address, and end when the parent goes away (EOF, IPC disconnect or a new ppid).
 const { fork, spawn } = require('node:child_process')
 const fs = require('node:fs')
 const net = require('node:net')
 const path = require('node:path')
-const nu = require('..')
+const nu = require(path.join(__dirname, '..'))
 
 const [role, countArg, arg] = process.argv.slice(2)
 const count = Number(countArg)
@@ -35,6 +36,39 @@ async function awaitByte(fd) {
   if (data.length !== 1) throw new Error('peer went away')
 }
 
+/** The receiver's final ack: how many fds it received and closed, as 8 bytes. */
+function countBytes(n) {
+  const b = Buffer.alloc(8)
+  b.writeBigInt64LE(BigInt(n))
+  return b
+}
+async function awaitCount(fd) {
+  const b = Buffer.alloc(8)
+  for (let got = 0; got < 8; ) {
+    const { data } = await nu.recvfds(fd, 8 - got, 0)
+    if (data.length === 0) throw new Error('peer went away')
+    got += data.copy(b, got)
+  }
+  return Number(b.readBigInt64LE())
+}
+function awaitCountSync(fd) {
+  const b = Buffer.alloc(8)
+  for (let got = 0; got < 8; ) {
+    const msg = nu.newmsg()
+    nu.addvector(msg, b.subarray(got))
+    const n = nu.recvmsgSync(fd, msg)
+    if (n === 0) throw new Error('peer went away')
+    got += n
+  }
+  return Number(b.readBigInt64LE())
+}
+
+/** A long-lived child with no channel to watch ends when its parent does. */
+function dieWithParent() {
+  const parent = process.ppid
+  setInterval(() => process.ppid !== parent && process.exit(0), 200).unref()
+}
+
 function devnullFds(n) {
   const fd = fs.openSync('/dev/null', 'r')
   return { fds: Array(n).fill(fd), done: () => fs.closeSync(fd) }
@@ -48,8 +82,8 @@ const roles = {
     await awaitByte(fd) // the child is up
     const t0 = process.hrtime.bigint()
     for (let i = 0; i < count; i++) await nu.sendfds(fd, ONE, fds)
-    await awaitByte(fd)
-    report(count, t0)
+    const received = await awaitCount(fd)
+    report(count, t0, { fds: received })
     nu.close(fd)
     done()
     await exited
@@ -57,11 +91,14 @@ const roles = {
   async 'fdrecv-async-child'() {
     const max = Number(arg)
     await nu.sendfds(CHANNEL, ONE, [])
+    let got = 0
     for (let i = 0; i < count; i++) {
-      const { fds } = await nu.recvfds(CHANNEL, 1, max)
+      const { data, fds } = await nu.recvfds(CHANNEL, 1, max)
+      if (data.length === 0) return // the parent went away
       for (const f of fds) nu.close(f)
+      got += fds.length
     }
-    await nu.sendfds(CHANNEL, ONE, [])
+    await nu.sendfds(CHANNEL, countBytes(got), [])
   },
 
   // fd passing, sync API on blocking sockets, messages built once and reused.
@@ -76,8 +113,8 @@ const roles = {
     nu.recvmsgSync(fd, ack)
     const t0 = process.hrtime.bigint()
     for (let i = 0; i < count; i++) nu.sendmsgSync(fd, msg)
-    nu.recvmsgSync(fd, ack)
-    report(count, t0)
+    const received = awaitCountSync(fd)
+    report(count, t0, { fds: received })
     nu.close(fd)
     done()
     return exited
@@ -90,11 +127,16 @@ const roles = {
     const ack = nu.newmsg()
     nu.addvector(ack, ONE)
     nu.sendmsgSync(CHANNEL, ack)
+    let got = 0
     for (let i = 0; i < count; i++) {
-      nu.recvmsgSync(CHANNEL, msg)
-      for (const f of nu.recvfiles(msg, max)) nu.close(f)
+      if (nu.recvmsgSync(CHANNEL, msg) === 0) return // the parent went away
+      const fds = nu.recvfiles(msg, max)
+      for (const f of fds) nu.close(f)
+      got += fds.length
     }
-    nu.sendmsgSync(CHANNEL, ack)
+    const done = nu.newmsg()
+    nu.addvector(done, countBytes(got))
+    nu.sendmsgSync(CHANNEL, done)
   },
 
   // fd passing with Node's own handle passing (one handle per message).
@@ -106,8 +148,8 @@ const roles = {
     const finished = new Promise((resolve) => child.once('message', resolve))
     const t0 = process.hrtime.bigint()
     for (let i = 0; i < count; i++) child.send('h', handle, { keepOpen: true })
-    await finished
-    report(count, t0)
+    const { got } = await finished
+    report(count, t0, { fds: got })
     handle.destroy()
     nu.close(b)
     child.disconnect()
@@ -115,9 +157,11 @@ const roles = {
   'cp-child'() {
     let got = 0
     process.on('message', (_m, handle) => {
-      handle.destroy()
-      if (++got === count) process.send('done')
+      if (handle) handle.destroy()
+      if (handle) got++
+      if (--left === 0) process.send({ got })
     })
+    let left = count
     process.send('ready')
   },
 
@@ -131,7 +175,7 @@ const roles = {
     const t0 = process.hrtime.bigint()
     for (let i = 0; i < count; i++) {
       await nu.sendmsg(fd, out)
-      for (let got = 0; got < 64; ) got += await recvInto(fd, inbuf.subarray(got))
+      for (let got = 0; got < 64; ) got += await recvSome(fd, inbuf.subarray(got))
     }
     report(count, t0)
     nu.close(fd)
@@ -141,7 +185,7 @@ const roles = {
     const buf = Buffer.alloc(64)
     await nu.sendfds(CHANNEL, ONE, [])
     for (let i = 0; i < count; i++) {
-      for (let got = 0; got < 64; ) got += await recvInto(CHANNEL, buf.subarray(got))
+      for (let got = 0; got < 64; ) got += await recvSome(CHANNEL, buf.subarray(got))
       await nu.sendfds(CHANNEL, buf, [])
     }
   },
@@ -194,7 +238,11 @@ const roles = {
     const msg = nu.newmsg()
     nu.addvector(msg, Buffer.alloc(65536))
     await nu.sendfds(CHANNEL, ONE, [])
-    for (let got = 0; got < total; ) got += await nu.recvmsg(CHANNEL, msg)
+    for (let got = 0; got < total; ) {
+      const n = await nu.recvmsg(CHANNEL, msg)
+      if (n === 0) return // the parent went away
+      got += n
+    }
     await nu.sendfds(CHANNEL, ONE, [])
   },
 
@@ -232,46 +280,61 @@ const roles = {
     const child = spawn(process.execPath, [__filename, 'accept-async-child', '0'], { stdio: ['ignore', 'pipe', 'inherit', listener] })
     nu.close(listener)
     await new Promise((resolve) => child.stdout.once('data', resolve))
+    let made = 0
     let started = 0
+    const failures = {}
     const t0 = process.hrtime.bigint()
     async function client() {
-      while (started++ < count) nu.close(await nu.connect(name))
+      while (started < count) {
+        started++
+        try {
+          nu.close(await nu.connect(name))
+          made++
+        } catch (e) {
+          started-- // counted and retried: the count is of connections made
+          failures[e.code] = (failures[e.code] || 0) + 1
+        }
+      }
     }
     await Promise.all(Array.from({ length: 32 }, client))
-    report(count, t0, { failures: 0 })
+    report(made, t0, { failures })
     child.kill()
   },
   async 'accept-async-child'() {
+    dieWithParent()
     console.log('ready')
     for (;;) nu.close(await nu.accept(CHANNEL))
   },
 
   async 'connect-net'() {
     const { child, address } = await netChild('accept-net-child')
+    let made = 0
     let started = 0
-    let failures = 0
+    const failures = {}
     const t0 = process.hrtime.bigint()
     function once() {
       return new Promise((resolve) => {
         const s = net.connect(address)
         s.once('connect', () => {
           s.destroy()
-          resolve(true)
+          resolve(null)
         })
-        s.once('error', () => resolve(false))
+        s.once('error', (e) => resolve(e.code || 'error'))
       })
     }
     async function client() {
       while (started < count) {
         started++
-        if (!(await once())) {
-          failures++
-          started-- // a failed attempt is retried: the count is of connections made
+        const code = await once()
+        if (code === null) made++
+        else {
+          started-- // counted and retried, as a user must: the count is of connections made
+          failures[code] = (failures[code] || 0) + 1
         }
       }
     }
     await Promise.all(Array.from({ length: 32 }, client))
-    report(count, t0, { failures })
+    report(made, t0, { failures })
     child.kill()
   },
   'accept-net-child'() {
@@ -280,21 +343,27 @@ const roles = {
   },
 }
 
-/** recvmsg into one buffer, built fresh (the view moves as partial reads arrive). */
-function recvInto(fd, view) {
+/** recvmsg into one buffer, built fresh (the view moves as partial reads arrive); EOF throws. */
+async function recvSome(fd, view) {
   const msg = nu.newmsg()
   nu.addvector(msg, view)
-  return nu.recvmsg(fd, msg)
+  const n = await nu.recvmsg(fd, msg)
+  if (n === 0) throw new Error('peer went away')
+  return n
 }
 
 /** Forks a role that serves Node net on a fresh Unix path and says 'ready'. */
 async function netChild(childRole) {
   const address = path.join(fs.mkdtempSync('/tmp/net-unix-bench-'), 's')
   const child = fork(__filename, [childRole, String(count), address], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  child.on('error', () => {})
   await new Promise((resolve) => child.once('message', resolve))
   child.on('exit', () => fs.rmSync(path.dirname(address), { recursive: true, force: true }))
   return { child, address }
 }
+
+// Forked children end with their parent's IPC channel.
+if (role.endsWith('-child') && process.send) process.on('disconnect', () => process.exit(0))
 
 Promise.resolve(roles[role]()).catch((err) => {
   console.error(err)
