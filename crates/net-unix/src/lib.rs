@@ -16,7 +16,6 @@ use napi::JsValue;
 use napi_derive::napi;
 use reactor::{Kind, Reactor};
 use sock::sock_flags;
-use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{IntoRawFd, OwnedFd};
 
 fn raw(r: nix::Result<OwnedFd>) -> i32 {
@@ -230,29 +229,26 @@ unsafe extern "C" fn pending(env: js::Env, info: sys::napi_callback_info) -> js:
     )
 }
 
+/// The memory of each typed array in a JS array.
+unsafe fn buf_bytes(env: js::Env, arr: js::Value) -> Vec<(*mut u8, usize)> {
+    buf_values(env, arr)
+        .into_iter()
+        .map(|v| js::bytes(env, v))
+        .collect()
+}
+
 /// `recvmsgSync(fd, bufs, maxFds) -> [bytes, truncated, ...fds] | [-errno]` (blocking).
 unsafe extern "C" fn recvmsg_sync(env: js::Env, info: sys::napi_callback_info) -> js::Value {
     let [fd, bufs, max_fds] = js::args(env, info);
-    let mut slices: Vec<IoSliceMut> = buf_values(env, bufs)
-        .into_iter()
-        .map(|v| match js::bytes(env, v) {
-            (p, n) if !p.is_null() => IoSliceMut::new(std::slice::from_raw_parts_mut(p, n)),
-            _ => IoSliceMut::new(&mut []),
-        })
-        .collect();
-    let mut control = Vec::new();
-    match msg::recv(
+    let received = reactor::recv_bufs(
         js::get_i32(env, fd),
-        &mut slices,
+        &buf_bytes(env, bufs),
         js::get_u32(env, max_fds) as usize,
         false,
-        &mut control,
-    ) {
-        Ok(r) => {
-            let mut items = vec![r.bytes as i32, r.truncated as i32];
-            items.extend(r.fds.into_iter().map(IntoRawFd::into_raw_fd));
-            js::array_of(env, &items)
-        }
+        &mut Vec::new(),
+    );
+    match received {
+        Ok(r) => js::array_of(env, &r.into_items()),
         Err(e) => js::array_of(env, &[error::neg(e)]),
     }
 }
@@ -260,16 +256,14 @@ unsafe extern "C" fn recvmsg_sync(env: js::Env, info: sys::napi_callback_info) -
 /// `sendmsgSync(fd, bufs, fds, groups) -> bytes | -errno` (blocking).
 unsafe extern "C" fn sendmsg_sync(env: js::Env, info: sys::napi_callback_info) -> js::Value {
     let [fd, bufs, fds, groups] = js::args(env, info);
-    let slices: Vec<IoSlice> = buf_values(env, bufs)
-        .into_iter()
-        .map(|v| match js::bytes(env, v) {
-            (p, n) if !p.is_null() => IoSlice::new(std::slice::from_raw_parts(p, n)),
-            _ => IoSlice::new(&[]),
-        })
-        .collect();
     let fds = js::i32s(env, fds);
     let groups = groups_of(env, groups);
-    let groups = reactor::split_groups(&fds, &groups);
-    let n = msg::send(js::get_i32(env, fd), &slices, &groups, false);
+    let n = reactor::send_bufs(
+        js::get_i32(env, fd),
+        &buf_bytes(env, bufs),
+        &fds,
+        &groups,
+        false,
+    );
     js::int(env, to_js(n.map(|n| n as i32)))
 }

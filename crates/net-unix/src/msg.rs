@@ -6,7 +6,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, MsgFlags};
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::{size_of, zeroed};
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 /// The most fds Linux accepts in one message (`SCM_MAX_FD`).
 pub const MAX_FDS: usize = 253;
@@ -21,6 +21,16 @@ pub struct Received {
     /// The control data did not fit (`MSG_CTRUNC`), or more fds came than were asked for
     /// (those were closed).
     pub truncated: bool,
+}
+
+impl Received {
+    /// `[bytes, truncated, ...fds]`, the shape both receive paths hand to JS; the fds become the
+    /// caller's.
+    pub fn into_items(self) -> Vec<i32> {
+        let mut items = vec![self.bytes as i32, self.truncated as i32];
+        items.extend(self.fds.into_iter().map(IntoRawFd::into_raw_fd));
+        items
+    }
 }
 
 /// Bytes of ancillary buffer that hold `nfds` descriptors in one SCM_RIGHTS message.

@@ -58,28 +58,62 @@ pub fn attempt(
     control: &mut Vec<u8>,
 ) -> nix::Result<Done> {
     // SAFETY: the pointers come from live typed arrays fetched in this same JS turn.
-    let slice = |&(p, n): &(*mut u8, usize)| -> &mut [u8] {
-        if p.is_null() {
-            &mut []
-        } else {
-            unsafe { std::slice::from_raw_parts_mut(p, n) }
-        }
-    };
-    match kind {
-        Kind::Accept { flags } => sock::accept(fd, *flags).map(Done::Fd),
-        Kind::Recv { max_fds } => {
-            let mut iov: Vec<IoSliceMut> = bufs.iter().map(|b| IoSliceMut::new(slice(b))).collect();
-            msg::recv(fd, &mut iov, *max_fds, true, control).map(Done::Recv)
-        }
-        Kind::Send { fds, groups } => {
-            let iov: Vec<IoSlice> = bufs.iter().map(|b| IoSlice::new(slice(b))).collect();
-            msg::send(fd, &iov, &split_groups(fds, groups), true).map(Done::Bytes)
+    unsafe {
+        match kind {
+            Kind::Accept { flags } => sock::accept(fd, *flags).map(Done::Fd),
+            Kind::Recv { max_fds } => recv_bufs(fd, bufs, *max_fds, true, control).map(Done::Recv),
+            Kind::Send { fds, groups } => send_bufs(fd, bufs, fds, groups, true).map(Done::Bytes),
         }
     }
 }
 
+/// The memory `js::bytes` reported; empty for a detached buffer.
+///
+/// # Safety
+/// `(p, n)` comes from a typed array fetched in this same JS turn.
+unsafe fn bytes_mut<'a>((p, n): (*mut u8, usize)) -> &'a mut [u8] {
+    if p.is_null() {
+        &mut []
+    } else {
+        std::slice::from_raw_parts_mut(p, n)
+    }
+}
+
+/// `recvmsg` into the given buffers, blocking or not (the sync and async paths share it).
+///
+/// # Safety
+/// As [`bytes_mut`], for every buffer.
+pub unsafe fn recv_bufs(
+    fd: RawFd,
+    bufs: &[(*mut u8, usize)],
+    max_fds: usize,
+    dontwait: bool,
+    control: &mut Vec<u8>,
+) -> nix::Result<msg::Received> {
+    let mut iov: Vec<IoSliceMut> = bufs
+        .iter()
+        .map(|&b| IoSliceMut::new(bytes_mut(b)))
+        .collect();
+    msg::recv(fd, &mut iov, max_fds, dontwait, control)
+}
+
+/// `sendmsg` of the given buffers with `fds` in `groups`, blocking or not.
+///
+/// # Safety
+/// As [`bytes_mut`], for every buffer.
+pub unsafe fn send_bufs(
+    fd: RawFd,
+    bufs: &[(*mut u8, usize)],
+    fds: &[RawFd],
+    groups: &[u32],
+    dontwait: bool,
+) -> nix::Result<usize> {
+    let iov: Vec<IoSlice> = bufs.iter().map(|&b| IoSlice::new(bytes_mut(b))).collect();
+    msg::send(fd, &iov, &split_groups(fds, groups), dontwait)
+}
+
 /// `fds` cut into consecutive groups of the given sizes (one SCM_RIGHTS message each).
-pub fn split_groups<'a>(fds: &'a [RawFd], groups: &[u32]) -> Vec<&'a [RawFd]> {
+fn split_groups<'a>(fds: &'a [RawFd], groups: &[u32]) -> Vec<&'a [RawFd]> {
     let mut out = Vec::with_capacity(groups.len());
     let mut at = 0;
     for &g in groups {
@@ -154,6 +188,11 @@ impl Watcher {
         } else {
             &mut self.readers
         }
+    }
+    /// Closes the libuv handle: the dup goes at once, the memory in `on_closed`.
+    unsafe fn close_handle(&mut self, uv: &uv::Uv) {
+        (uv.close)(self.handle, on_closed);
+        self.poll_fd = None;
     }
     fn wanted(&self) -> c_int {
         (if self.readers.is_empty() {
@@ -419,8 +458,7 @@ impl Reactor {
         if self.watchers.get(&(*w).user_fd) == Some(&w) {
             self.watchers.remove(&(*w).user_fd);
         }
-        (self.uv.close)((*w).handle, on_closed);
-        (*w).poll_fd = None;
+        (*w).close_handle(self.uv);
     }
 
     /// Unlinks every waiter of `w` and closes the watcher.
@@ -466,11 +504,7 @@ impl Reactor {
         let value = match s.result {
             Ok(Done::Fd(fd)) => js::int(env, fd.into_raw_fd()),
             Ok(Done::Bytes(n)) => js::int(env, n as i32),
-            Ok(Done::Recv(rcv)) => {
-                let mut items = vec![rcv.bytes as i32, rcv.truncated as i32];
-                items.extend(rcv.fds.into_iter().map(IntoRawFd::into_raw_fd));
-                js::array_of(env, &items)
-            }
+            Ok(Done::Recv(rcv)) => js::array_of(env, &rcv.into_items()),
             Err(e) => {
                 let mut name = null_mut();
                 sys::napi_create_string_utf8(
@@ -633,9 +667,8 @@ unsafe extern "C" fn on_check_closed(handle: *mut c_void) {
 /// Promises are not settled: no JS can run any more.
 unsafe extern "C" fn teardown(data: *mut c_void) {
     let r = Box::from_raw(data as *mut Reactor);
-    for (_, w) in r.watchers.iter() {
-        (r.uv.close)((**w).handle, on_closed);
-        (**w).poll_fd = None;
+    for w in r.watchers.values() {
+        (**w).close_handle(r.uv);
     }
     (r.uv.close)(r.turn_check, on_check_closed);
     // What `install` allocated in the env (valgrind counted them as lost at exit).
