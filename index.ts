@@ -173,11 +173,14 @@ function validateFd(fd: unknown, name = 'sock'): asserts fd is number {
   validateInteger(fd, name, 0, 2 ** 31 - 1)
 }
 
+/** A combination of {@link sockflag} values and nothing else. */
+function isSockflags(value: number): boolean {
+  return Number.isInteger(value) && value >= 0 && (value & ~KNOWN_FLAGS) === 0
+}
+
 function validateFlag(value: unknown, name: string): number {
   if (typeof value !== 'number') throw argTypeError(name, 'a sockflag', value)
-  if (!Number.isInteger(value) || value < 0 || (value & ~KNOWN_FLAGS) !== 0) {
-    throw outOfRange(name, 'a combination of sockflag values', value)
-  }
+  if (!isSockflags(value)) throw outOfRange(name, 'a combination of sockflag values', value)
   return value
 }
 
@@ -272,7 +275,7 @@ function parseOptions(
     const name = `${fn} option ${first + i}`
     if (accepts.backlog && typeof opt === 'object' && opt !== null && kBacklog in opt) {
       out.backlog = (opt as backlog).value
-    } else if (accepts.backlog && typeof opt === 'number' && (!Number.isInteger(opt) || (opt & ~KNOWN_FLAGS) !== 0 || opt < 0)) {
+    } else if (accepts.backlog && typeof opt === 'number' && !isSockflags(opt)) {
       // A bare number here is most likely a backlog: ambiguous with a flag, so refused.
       throw argTypeError(name, `a sockflag or backlog(n) (for a backlog of ${opt}, pass backlog(${opt}))`, opt)
     } else if (typeof opt !== 'number') {
