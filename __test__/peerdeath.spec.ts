@@ -1,26 +1,13 @@
 // A peer killed with SIGKILL mid-transfer: the survivor sees EOF / EPIPE / ECONNRESET /
 // ECONNREFUSED as documented, every pending promise settles, and none of our fds leak.
 import test from 'ava'
-import { spawn } from 'node:child_process'
 import { openSync, closeSync } from 'node:fs'
 import { close, connect, recvfds, sendfds, socketpair } from '../index.js'
-import { abstractName, fdCount, ROOT } from './helpers'
+import { abstractName, fdCount, startNode, type Started } from './helpers'
 
-/** A Node child with `theirs` as fd 3 running `source`; resolves its first line of stdout. */
-function child(source: string, theirs: number) {
-  const c = spawn(process.execPath, ['-e', `const nu = require(${JSON.stringify(ROOT)});\n${source}`], {
-    stdio: ['ignore', 'pipe', 'inherit', theirs],
-  })
-  const firstLine = new Promise<string>((resolve) => {
-    let out = ''
-    c.stdout.on('data', (d) => {
-      out += d
-      if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')))
-    })
-  })
-  // 'close', not 'exit': its stdout pipe (one of our fds) is shut too.
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => c.on('close', (_code, signal) => resolve(signal)))
-  return { c, firstLine, exited }
+/** A Node child running `source` (with `nu` in scope) and `theirs` as its fd 3. */
+function child(source: string, theirs: number): Started {
+  return startNode(`const nu = require(process.env.NET_UNIX);\n${source}`, { stdio: ['ignore', 'pipe', 'inherit', theirs] })
 }
 
 test.serial('a sender killed mid-stream: the receiver gets every fd that arrived, then EOF, and leaks none', async (t) => {
@@ -37,8 +24,8 @@ test.serial('a sender killed mid-stream: the receiver gets every fd that arrived
   // Take some, kill the sender while it is still sending, then drain to the end.
   while (received < 50 * 2) received += (await recvfds(mine, 1, 2)).fds.map((fd) => (close(fd), fd)).length
   await k.firstLine
-  k.c.kill('SIGKILL')
-  t.is(await k.exited, 'SIGKILL')
+  k.child.kill('SIGKILL')
+  t.is((await k.done).signal, 'SIGKILL')
   for (;;) {
     const r = await recvfds(mine, 1, 2)
     r.fds.forEach((fd) => close(fd))
@@ -65,7 +52,7 @@ test.serial('a receiver killed mid-stream: the sender gets EPIPE or ECONNRESET, 
     for (;;) await sendfds(mine, Buffer.from('y'), [file, file, file, file])
   })()
   await k.firstLine
-  k.c.kill('SIGKILL')
+  k.child.kill('SIGKILL')
   const err = (await sending.then(
     () => null,
     (e: unknown) => e,
@@ -78,7 +65,7 @@ test.serial('a receiver killed mid-stream: the sender gets EPIPE or ECONNRESET, 
     (e: NodeJS.ErrnoException) => e.code,
   )
   t.true(last === 0 || last === 'ECONNRESET', `the pending receive settles with EOF or ECONNRESET, got ${last}`)
-  await k.exited
+  await k.done
   closeSync(file)
   close(mine)
   t.is(fdCount(), before)
@@ -104,8 +91,8 @@ test.serial('a listener owner killed while our connect waits on its full backlog
   // The connect is retrying, not failed: prove it with a round trip through the loop.
   await new Promise((r) => setImmediate(r))
   t.false(settled)
-  k.c.kill('SIGKILL')
-  await k.exited
+  k.child.kill('SIGKILL')
+  await k.done
   const err = await t.throwsAsync(connecting)
   t.like(err, { code: 'ECONNREFUSED', syscall: 'connect', address: name } as object)
   close(mine)

@@ -2,7 +2,7 @@
 import test from 'ava'
 import { openSync, closeSync, readlinkSync, statSync, writeFileSync } from 'node:fs'
 import * as nu from '../index.js'
-import { fdCount, ROOT, run, runPython, tmpPath } from './helpers'
+import { fdCount, runNode, runPython, tmpPath } from './helpers'
 
 test('listen creates the socket file with the process umask', async (t) => {
   for (const [umask, mode] of [
@@ -11,10 +11,9 @@ test('listen creates the socket file with the process umask', async (t) => {
   ]) {
     const path = tmpPath()
     // umask is process-wide: change it in a child, never in the test runner.
-    const r = await run(process.execPath, [
-      '-e',
-      `process.umask(${umask}); const nu = require(${JSON.stringify(ROOT)}); nu.listen(${JSON.stringify(path)}); console.log(require('fs').statSync(${JSON.stringify(path)}).mode & 0o777)`,
-    ])
+    const r = await runNode(
+      `process.umask(${umask}); const nu = require(process.env.NET_UNIX); nu.listen(${JSON.stringify(path)}); console.log(require('fs').statSync(${JSON.stringify(path)}).mode & 0o777)`,
+    )
     t.is(r.code, 0, r.stderr)
     t.is(Number(r.stdout.trim()), mode, `umask ${umask.toString(8)}`)
     t.true(statSync(path).isSocket())
@@ -24,10 +23,9 @@ test('listen creates the socket file with the process umask', async (t) => {
 test('peercred names the process that connected: its pid, uid and gid', async (t) => {
   const path = tmpPath()
   const l = nu.listen(path)
-  const child = run(process.execPath, [
-    '-e',
-    `const nu = require(${JSON.stringify(ROOT)}); const fd = nu.connectSync(${JSON.stringify(path)}); console.log(JSON.stringify({ pid: process.pid, uid: process.getuid(), gid: process.getgid() })); nu.recvfds(fd, 1, 0).then(() => nu.close(fd))`,
-  ])
+  const child = runNode(
+    `const nu = require(process.env.NET_UNIX); const fd = nu.connectSync(${JSON.stringify(path)}); console.log(JSON.stringify({ pid: process.pid, uid: process.getuid(), gid: process.getgid() })); nu.recvfds(fd, 1, 0).then(() => nu.close(fd))`,
+  )
   const fd = await nu.accept(l)
   const creds = nu.peercred(fd)
   await nu.sendfds(fd, Buffer.from('k'), []) // let the child go
