@@ -17,13 +17,14 @@ import * as native from './binding.js'
 
 interface RawExports {
   init(makeErrnoError: (errno: number, syscall: string) => Error, makeClosedError: () => Error): void
-  acceptAsync(fd: number, flags: number, token: number): Promise<number>
-  recvmsgAsync(fd: number, bufs: Uint8Array[], maxFds: number, token: number): Promise<number[]>
-  sendmsgAsync(fd: number, bufs: Uint8Array[], fds: number[], groups: number[], token: number): Promise<number>
+  // The *Async calls return a number (result or -errno) when they completed at once.
+  acceptAsync(fd: number, flags: number, token: number): number | Promise<number>
+  recvmsgAsync(fd: number, bufs: Uint8Array[], maxFds: number, token: number, out: Int32Array): number | Promise<number[]>
+  sendmsgAsync(fd: number, bufs: Uint8Array[], fds: number[], groups: number[], token: number): number | Promise<number>
   cancel(token: number, reason: unknown): boolean
   close(fd: number): number
   pending(fd: number): number
-  recvmsgSync(fd: number, bufs: Uint8Array[], maxFds: number): number[]
+  recvmsgSync(fd: number, bufs: Uint8Array[], maxFds: number, out: Int32Array): number
   sendmsgSync(fd: number, bufs: Uint8Array[], fds: number[], groups: number[]): number
 }
 const raw = native as unknown as typeof native & RawExports
@@ -173,6 +174,14 @@ function validateFd(fd: unknown, name = 'sock'): asserts fd is number {
   validateInteger(fd, name, 0, 2 ** 31 - 1)
 }
 
+/** Every item an fd; the argument name is only built for the error (this runs per message). */
+function validateFds(fds: readonly unknown[], name: string): void {
+  for (let i = 0; i < fds.length; i++) {
+    const fd = fds[i]
+    if (!Number.isInteger(fd) || (fd as number) < 0 || (fd as number) > 2 ** 31 - 1) validateFd(fd, `${name}[${i}]`)
+  }
+}
+
 /** A combination of {@link sockflag} values and nothing else. */
 function isSockflags(value: number): boolean {
   return Number.isInteger(value) && value >= 0 && (value & ~KNOWN_FLAGS) === 0
@@ -312,13 +321,18 @@ function unsupported(fn: string): Promise<never> {
 
 let lastToken = 0
 
-/** Starts a native operation, wiring `signal` to cancel it while it waits. */
-function cancellable<T>(signal: AbortSignal | undefined, start: (token: number) => Promise<T>): Promise<T> {
-  if (!signal) return start(0)
-  if (signal.aborted) return Promise.reject(abortError(signal))
+/**
+ * Starts a native operation: its number (result or -errno) when it completed at once, which
+ * costs no promise of its own; otherwise its promise, with `signal` wired to cancel it while it
+ * waits.
+ */
+function start<T>(signal: AbortSignal | undefined, run: (token: number) => number | Promise<T>): number | Promise<T> {
+  if (!signal) return run(0)
+  if (signal.aborted) throw abortError(signal)
   lastToken = lastToken >= U32_MAX ? 1 : lastToken + 1
   const token = lastToken
-  const promise = start(token)
+  const promise = run(token)
+  if (typeof promise === 'number') return promise
   const onAbort = (): void => {
     raw.cancel(token, abortError(signal))
   }
@@ -326,6 +340,22 @@ function cancellable<T>(signal: AbortSignal | undefined, start: (token: number) 
   const off = (): void => signal.removeEventListener('abort', onAbort)
   promise.then(off, off)
   return promise
+}
+
+/** A number from {@link start} checked, or its promise. */
+function outcome<T>(r: number | Promise<T>, syscall: string): number | Promise<T> {
+  return typeof r === 'number' ? check(r, syscall) : r
+}
+
+/** Where a receive that completed at once leaves `[truncated, nfds, ...fds]`. */
+const got = new Int32Array(2 + MAX_FDS)
+
+/** `[bytes, truncated, ...fds]` of a receive that returned `rc` (-errno: `[rc]`), read from {@link got}. */
+function gotItems(rc: number): number[] {
+  if (rc < 0) return [rc]
+  const items = [rc, got[0]]
+  for (let i = 0, n = got[1]; i < n; i++) items.push(got[2 + i])
+  return items
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -431,7 +461,7 @@ export async function accept(sock: socket, ...flags: (sockflag | AsyncOptions)[]
   validateFd(sock)
   const o = parseOptions(flags, 1, 'accept', { trailing: 'signal' })
   if (asyncUnavailable) return unsupported('accept')
-  return cancellable(o.signal, (token) => raw.acceptAsync(sock, o.flags, token))
+  return outcome(start(o.signal, (token) => raw.acceptAsync(sock, o.flags, token)), 'accept')
 }
 
 /**
@@ -518,7 +548,7 @@ export function addvector(msg: msghdr, buf: ArrayBufferView | ArrayBuffer): void
  */
 export function addfiles(msg: msghdr, ...files: number[]): void {
   validateMsg(msg)
-  files.forEach((fd, i) => validateFd(fd, `files[${i}]`))
+  validateFds(files, 'files')
   if (msg.sendFds.length + files.length > MAX_FDS) {
     throw outOfRange('files.length', `at most ${MAX_FDS} fds per message in all`, msg.sendFds.length + files.length)
   }
@@ -601,7 +631,7 @@ export async function sendmsg(sock: socket, msg: msghdr, options?: AsyncOptions)
   validateSend(msg)
   const signal = asyncOptions(options)
   if (asyncUnavailable) return unsupported('sendmsg')
-  return cancellable(signal, (t) => raw.sendmsgAsync(sock, msg.vectors, msg.sendFds, msg.sendGroups, t))
+  return outcome(start(signal, (t) => raw.sendmsgAsync(sock, msg.vectors, msg.sendFds, msg.sendGroups, t)), 'sendmsg')
 }
 
 /**
@@ -617,8 +647,8 @@ export async function recvmsg(sock: socket, msg: msghdr, options?: AsyncOptions)
   validateMsg(msg)
   const signal = asyncOptions(options)
   if (asyncUnavailable) return unsupported('recvmsg')
-  const r = await cancellable(signal, (t) => raw.recvmsgAsync(sock, msg.vectors, msg.fdRoom, t))
-  return received(msg, r, 'recvmsg')
+  const r = start(signal, (t) => raw.recvmsgAsync(sock, msg.vectors, msg.fdRoom, t, got))
+  return received(msg, typeof r === 'number' ? gotItems(r) : await r, 'recvmsg')
 }
 
 /** Blocking {@link sendmsg} (Hare's `net::sendmsg`); `EAGAIN` on a non-blocking socket that is full. */
@@ -633,7 +663,7 @@ export function sendmsgSync(sock: socket, msg: msghdr): number {
 export function recvmsgSync(sock: socket, msg: msghdr): number {
   validateFd(sock)
   validateMsg(msg)
-  return received(msg, raw.recvmsgSync(sock, msg.vectors, msg.fdRoom), 'recvmsg')
+  return received(msg, gotItems(raw.recvmsgSync(sock, msg.vectors, msg.fdRoom, got)), 'recvmsg')
 }
 
 function asyncOptions(options: unknown): AbortSignal | undefined {
@@ -669,14 +699,14 @@ export async function sendfds(sock: socket, data: ArrayBufferView | ArrayBuffer,
   validateFd(sock)
   const bytes = bytesOf(data, 'data')
   if (!Array.isArray(fds)) throw argTypeError('fds', 'an instance of Array', fds)
-  fds.forEach((fd, i) => validateFd(fd, `fds[${i}]`))
+  validateFds(fds, 'fds')
   if (fds.length > MAX_FDS) throw outOfRange('fds.length', `<= ${MAX_FDS}`, fds.length)
   if (fds.length > 0 && bytes.byteLength === 0) {
     throw outOfRange('data.byteLength', '>= 1 when fds are sent (the kernel drops fds sent with no data)', 0)
   }
   const signal = asyncOptions(options)
   if (asyncUnavailable) return unsupported('sendfds')
-  return cancellable(signal, (t) => raw.sendmsgAsync(sock, [bytes], fds as number[], fds.length ? [fds.length] : [], t))
+  return outcome(start(signal, (t) => raw.sendmsgAsync(sock, [bytes], fds as number[], fds.length ? [fds.length] : [], t)), 'sendmsg')
 }
 
 /** What {@link recvfds} delivers. */
@@ -700,7 +730,8 @@ export async function recvfds(sock: socket, maxBytes: number, maxFds: number, op
   const signal = asyncOptions(options)
   if (asyncUnavailable) return unsupported('recvfds')
   const data = Buffer.allocUnsafe(maxBytes)
-  const r = await cancellable(signal, (t) => raw.recvmsgAsync(sock, [data], maxFds, t))
+  const rc = start(signal, (t) => raw.recvmsgAsync(sock, [data], maxFds, t, got))
+  const r = typeof rc === 'number' ? gotItems(rc) : await rc
   check(r[0], 'recvmsg')
   return { data: data.subarray(0, r[0]), fds: r.slice(2), truncated: r[1] === 1 }
 }

@@ -68,6 +68,19 @@ pub unsafe fn bytes(env: Env, v: Value) -> (*mut u8, usize) {
     (data.cast(), len)
 }
 
+/// The items of an Int32Array right now: empty if it is detached or not an Int32Array.
+pub unsafe fn i32s_mut<'a>(env: Env, v: Value) -> &'a mut [i32] {
+    let mut ty = 0;
+    let mut len = 0usize;
+    let mut data: *mut c_void = null_mut();
+    let st =
+        sys::napi_get_typedarray_info(env, v, &mut ty, &mut len, &mut data, null_mut(), null_mut());
+    if st != sys::Status::napi_ok || data.is_null() || ty != sys::TypedarrayType::int32_array {
+        return &mut [];
+    }
+    std::slice::from_raw_parts_mut(data.cast(), len)
+}
+
 pub unsafe fn int(env: Env, n: i32) -> Value {
     let mut v = null_mut();
     sys::napi_create_int32(env, n, &mut v);

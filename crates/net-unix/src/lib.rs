@@ -141,7 +141,8 @@ unsafe fn reactor_or_throw(env: js::Env) -> Option<*mut Reactor> {
     }
 }
 
-/// `acceptAsync(fd, flags, token) -> Promise<fd>`
+/// `acceptAsync(fd, flags, token) -> fd | -errno | Promise<fd>`: a number when it completed at
+/// once, a promise when it waits.
 unsafe extern "C" fn accept_async(env: js::Env, info: sys::napi_callback_info) -> js::Value {
     let [fd, flags, token] = js::args(env, info);
     let Some(r) = reactor_or_throw(env) else {
@@ -150,17 +151,31 @@ unsafe extern "C" fn accept_async(env: js::Env, info: sys::napi_callback_info) -
     let kind = Kind::Accept {
         flags: sock_flags(js::get_i32(env, flags)),
     };
-    Reactor::submit(r, js::get_i32(env, fd), js::get_u32(env, token), kind, &[])
+    Reactor::submit(
+        r,
+        js::get_i32(env, fd),
+        js::get_u32(env, token),
+        kind,
+        &[],
+        &mut [],
+    )
 }
 
-/// `recvmsgAsync(fd, bufs, maxFds, token) -> Promise<[bytes, truncated, ...fds]>`
+/// Room for fds in an `out` array of `[truncated, nfds, ...fds]`, as asked but never beyond it.
+unsafe fn fd_room(env: js::Env, max_fds: js::Value, out: &[i32]) -> usize {
+    (js::get_u32(env, max_fds) as usize).min(out.len().saturating_sub(2))
+}
+
+/// `recvmsgAsync(fd, bufs, maxFds, token, out) -> bytes | -errno | Promise<[bytes, truncated,
+/// ...fds]>`: completed at once, it leaves `[truncated, nfds, ...fds]` in the Int32Array `out`.
 unsafe extern "C" fn recvmsg_async(env: js::Env, info: sys::napi_callback_info) -> js::Value {
-    let [fd, bufs, max_fds, token] = js::args(env, info);
+    let [fd, bufs, max_fds, token, out] = js::args(env, info);
     let Some(r) = reactor_or_throw(env) else {
         return std::ptr::null_mut();
     };
+    let out = js::i32s_mut(env, out);
     let kind = Kind::Recv {
-        max_fds: js::get_u32(env, max_fds) as usize,
+        max_fds: fd_room(env, max_fds, out),
     };
     Reactor::submit(
         r,
@@ -168,10 +183,11 @@ unsafe extern "C" fn recvmsg_async(env: js::Env, info: sys::napi_callback_info) 
         js::get_u32(env, token),
         kind,
         &buf_values(env, bufs),
+        out,
     )
 }
 
-/// `sendmsgAsync(fd, bufs, fds, groups, token) -> Promise<bytes>`
+/// `sendmsgAsync(fd, bufs, fds, groups, token) -> bytes | -errno | Promise<bytes>`
 unsafe extern "C" fn sendmsg_async(env: js::Env, info: sys::napi_callback_info) -> js::Value {
     let [fd, bufs, fds, groups, token] = js::args(env, info);
     let Some(r) = reactor_or_throw(env) else {
@@ -189,6 +205,7 @@ unsafe extern "C" fn sendmsg_async(env: js::Env, info: sys::napi_callback_info) 
         js::get_u32(env, token),
         kind,
         &buf_values(env, bufs),
+        &mut [],
     )
 }
 
@@ -237,20 +254,25 @@ unsafe fn buf_bytes(env: js::Env, arr: js::Value) -> Vec<(*mut u8, usize)> {
         .collect()
 }
 
-/// `recvmsgSync(fd, bufs, maxFds) -> [bytes, truncated, ...fds] | [-errno]` (blocking).
+/// `recvmsgSync(fd, bufs, maxFds, out) -> bytes | -errno` (blocking), leaving `[truncated, nfds,
+/// ...fds]` in the Int32Array `out`.
 unsafe extern "C" fn recvmsg_sync(env: js::Env, info: sys::napi_callback_info) -> js::Value {
-    let [fd, bufs, max_fds] = js::args(env, info);
+    let [fd, bufs, max_fds, out] = js::args(env, info);
+    let out = js::i32s_mut(env, out);
     let received = reactor::recv_bufs(
         js::get_i32(env, fd),
         &buf_bytes(env, bufs),
-        js::get_u32(env, max_fds) as usize,
+        fd_room(env, max_fds, out),
         false,
         &mut Vec::new(),
     );
-    match received {
-        Ok(r) => js::array_of(env, &r.into_items()),
-        Err(e) => js::array_of(env, &[error::neg(e)]),
-    }
+    js::int(
+        env,
+        match received {
+            Ok(r) => r.write_into(out),
+            Err(e) => error::neg(e),
+        },
+    )
 }
 
 /// `sendmsgSync(fd, bufs, fds, groups) -> bytes | -errno` (blocking).

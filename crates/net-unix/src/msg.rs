@@ -31,6 +31,25 @@ impl Received {
         items.extend(self.fds.into_iter().map(IntoRawFd::into_raw_fd));
         items
     }
+
+    /// Writes `[truncated, nfds, ...fds]` into `out` and returns the byte count; the fds become
+    /// the caller's. `out` holds at least two more items than fds arrived (those beyond are
+    /// closed, and the message reported truncated).
+    pub fn write_into(mut self, out: &mut [i32]) -> i32 {
+        let room = out.len().saturating_sub(2);
+        if self.fds.len() > room {
+            self.fds.truncate(room);
+            self.truncated = true;
+        }
+        if let [truncated, nfds, rest @ ..] = out {
+            *truncated = self.truncated as i32;
+            *nfds = self.fds.len() as i32;
+            for (slot, fd) in rest.iter_mut().zip(self.fds) {
+                *slot = fd.into_raw_fd();
+            }
+        }
+        self.bytes as i32
+    }
 }
 
 /// Bytes of ancillary buffer that hold `nfds` descriptors in one SCM_RIGHTS message.

@@ -7,7 +7,7 @@
 //! belongs to one `napi_env` and is torn down by that env's cleanup hook (worker_threads).
 
 use crate::js::{self, Env, Value};
-use crate::{msg, sock, uv};
+use crate::{error, msg, sock, uv};
 use napi::sys;
 use nix::errno::Errno;
 use nix::sys::socket::SockFlag;
@@ -31,13 +31,6 @@ pub enum Kind<'a> {
 }
 
 impl Kind<'_> {
-    fn syscall(&self) -> &'static str {
-        match self {
-            Kind::Accept { .. } => "accept",
-            Kind::Recv { .. } => "recvmsg",
-            Kind::Send { .. } => "sendmsg",
-        }
-    }
     fn writes(&self) -> bool {
         matches!(self, Kind::Send { .. })
     }
@@ -122,6 +115,18 @@ fn split_groups<'a>(fds: &'a [RawFd], groups: &[u32]) -> Vec<&'a [RawFd]> {
         at = end;
     }
     out
+}
+
+/// An operation that completed at once, as the number JS gets back: the new fd, the byte count,
+/// or a negative errno. A receive leaves `[truncated, nfds, ...fds]` in `out`, which has room
+/// for every fd it asked for (the caller bounds `max_fds` by it).
+fn immediate(result: nix::Result<Done>, out: &mut [i32]) -> i32 {
+    match result {
+        Ok(Done::Fd(fd)) => fd.into_raw_fd(),
+        Ok(Done::Bytes(n)) => n as i32,
+        Ok(Done::Recv(rcv)) => rcv.write_into(out),
+        Err(e) => error::neg(e),
+    }
 }
 
 /// What a queued operation does. It owns dups of the fds it will send, so closing them after the
@@ -286,23 +291,23 @@ impl Reactor {
         data.cast()
     }
 
-    /// Starts an operation and returns its promise: tried at once when nothing is queued ahead of
-    /// it and the per-turn budget allows, queued behind a poll watcher otherwise.
+    /// Starts an operation. Tried at once when nothing is queued ahead of it and the per-turn
+    /// budget allows: then the result comes back as a number (see [`immediate`]) and no promise
+    /// is made. Otherwise it is queued behind a poll watcher and a promise is returned.
     ///
     /// # Safety
-    /// `this` is a live reactor; `buf_values` are typed arrays of the current call.
+    /// `this` is a live reactor; `buf_values` are typed arrays of the current call; `out` is
+    /// the memory of a typed array of the current call.
     pub unsafe fn submit(
         this: *mut Reactor,
         fd: RawFd,
         token: u32,
         kind: Kind,
         buf_values: &[Value],
+        out: &mut [i32],
     ) -> Value {
         let r = &mut *this;
         let env = r.env;
-        let mut deferred = null_mut();
-        let mut promise = null_mut();
-        sys::napi_create_promise(env, &mut deferred, &mut promise);
         let queued = r
             .watchers
             .get(&fd)
@@ -310,13 +315,7 @@ impl Reactor {
         if matches!(kind, Kind::Accept { .. }) {
             // accept4 has no MSG_DONTWAIT: the listener itself must not block the loop.
             if let Err(e) = sock::set_nonblocking(fd, true) {
-                r.settle(Settle {
-                    deferred,
-                    result: Err(e),
-                    syscall: kind.syscall(),
-                    bufs: Vec::new(),
-                });
-                return promise;
+                return js::int(env, error::neg(e));
             }
         }
         if !queued && r.fast_this_turn < FAST_PER_TURN {
@@ -326,13 +325,7 @@ impl Reactor {
                 Err(Errno::EAGAIN) => {}
                 result => {
                     r.count_fast();
-                    r.settle(Settle {
-                        deferred,
-                        result,
-                        syscall: kind.syscall(),
-                        bufs: Vec::new(),
-                    });
-                    return promise;
+                    return js::int(env, immediate(result, out));
                 }
             }
         }
@@ -342,18 +335,13 @@ impl Reactor {
             Kind::Send { fds, groups } => match fds.iter().map(|f| sock::dup_cloexec(*f)).collect()
             {
                 Ok(dups) => Wait::Send(dups, groups.to_vec()),
-                Err(e) => {
-                    r.settle(Settle {
-                        deferred,
-                        result: Err(e),
-                        syscall: "sendmsg",
-                        bufs: Vec::new(),
-                    });
-                    return promise;
-                }
+                Err(e) => return js::int(env, error::neg(e)),
             },
         };
         let writes = matches!(wait, Wait::Send(..));
+        let mut deferred = null_mut();
+        let mut promise = null_mut();
+        sys::napi_create_promise(env, &mut deferred, &mut promise);
         let bufs = buf_values.iter().map(|v| js::new_ref(env, *v)).collect();
         let waiter = Waiter {
             token,
