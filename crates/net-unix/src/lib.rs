@@ -264,7 +264,6 @@ unsafe extern "C" fn recvmsg_sync(env: js::Env, info: sys::napi_callback_info) -
         &buf_bytes(env, bufs),
         fd_room(env, max_fds, out),
         false,
-        &mut Vec::new(),
     );
     js::int(
         env,

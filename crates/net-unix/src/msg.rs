@@ -4,6 +4,7 @@
 use crate::error::retry;
 use nix::errno::Errno;
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, MsgFlags};
+use smallvec::SmallVec;
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::{size_of, zeroed};
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
@@ -11,13 +12,16 @@ use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
 /// The most fds Linux accepts in one message (`SCM_MAX_FD`).
 pub const MAX_FDS: usize = 253;
 
+/// Fds of one message, held inline for the usual few.
+pub type Fds = SmallVec<[OwnedFd; 4]>;
+
 /// What one `recvmsg` delivered.
 #[derive(Debug)]
 pub struct Received {
     /// Data bytes read; 0 means the peer closed.
     pub bytes: usize,
     /// The fds that arrived, at most the number asked for, each close-on-exec.
-    pub fds: Vec<OwnedFd>,
+    pub fds: Fds,
     /// The control data did not fit (`MSG_CTRUNC`), or more fds came than were asked for
     /// (those were closed).
     pub truncated: bool,
@@ -85,17 +89,20 @@ pub fn send(
     retry(|| sendmsg::<()>(fd, bufs, &cmsgs, flags, None))
 }
 
-/// Receives into `bufs` and up to `max_fds` descriptors. `control` is scratch space, reused
-/// between calls to avoid an allocation per message.
+/// Control buffer with room for [`MAX_FDS`] descriptors, aligned for `cmsghdr`: on the stack,
+/// so a receive allocates nothing for it.
+#[repr(C, align(8))]
+struct Control([u8; 16 + 4 * MAX_FDS + 4]);
+
+/// Receives into `bufs` and up to `max_fds` (at most [`MAX_FDS`]) descriptors.
 pub fn recv(
     fd: RawFd,
     bufs: &mut [IoSliceMut],
     max_fds: usize,
     dontwait: bool,
-    control: &mut Vec<u8>,
 ) -> nix::Result<Received> {
-    control.clear();
-    control.resize(control_space(max_fds), 0);
+    let mut space = Control([0; 16 + 4 * MAX_FDS + 4]);
+    let control = &mut space.0[..control_space(max_fds.min(MAX_FDS))];
     let flags = flags_for(MsgFlags::MSG_CMSG_CLOEXEC, dontwait);
     let (bytes, ctrunc) = loop {
         let cmsg = if control.is_empty() {
@@ -122,8 +129,8 @@ pub fn recv(
 /// Every SCM_RIGHTS descriptor in a zero-filled control buffer after `recvmsg`, taking ownership
 /// so none can leak. nix's iterator refuses to walk a buffer flagged MSG_CTRUNC, yet the kernel
 /// still installed the fds that fit, so they are read here with libc's CMSG helpers instead.
-pub fn rights_in(control: &mut [u8]) -> Vec<OwnedFd> {
-    let mut fds = Vec::new();
+pub fn rights_in(control: &mut [u8]) -> Fds {
+    let mut fds = Fds::new();
     if control.len() < size_of::<libc::cmsghdr>() {
         return fds;
     }
@@ -173,7 +180,6 @@ mod tests {
             &mut [IoSliceMut::new(&mut buf)],
             max_fds,
             dontwait,
-            &mut Vec::new(),
         )
     }
 
@@ -184,6 +190,7 @@ mod tests {
         assert_eq!(control_space(2), 24);
         assert_eq!(control_space(3), 32);
         assert_eq!(control_space(253), 16 + 1016);
+        assert!(control_space(MAX_FDS) <= size_of::<Control>());
     }
 
     #[test]
@@ -199,15 +206,7 @@ mod tests {
         .unwrap();
         assert_eq!(n, 2);
         let mut buf = [0u8; 8];
-        let mut ctl = Vec::new();
-        let r = recv(
-            b.as_raw_fd(),
-            &mut [IoSliceMut::new(&mut buf)],
-            4,
-            false,
-            &mut ctl,
-        )
-        .unwrap();
+        let r = recv(b.as_raw_fd(), &mut [IoSliceMut::new(&mut buf)], 4, false).unwrap();
         assert_eq!((r.bytes, r.fds.len(), r.truncated), (2, 2, false));
         let fl = nix::fcntl::fcntl(&r.fds[0], nix::fcntl::FcntlArg::F_GETFD).unwrap();
         assert_ne!(fl & libc::FD_CLOEXEC, 0, "received fds are close-on-exec");

@@ -44,17 +44,12 @@ pub enum Done {
 }
 
 /// Runs the operation once without blocking.
-pub fn attempt(
-    fd: RawFd,
-    kind: &Kind,
-    bufs: &[(*mut u8, usize)],
-    control: &mut Vec<u8>,
-) -> nix::Result<Done> {
+pub fn attempt(fd: RawFd, kind: &Kind, bufs: &[(*mut u8, usize)]) -> nix::Result<Done> {
     // SAFETY: the pointers come from live typed arrays fetched in this same JS turn.
     unsafe {
         match kind {
             Kind::Accept { flags } => sock::accept(fd, *flags).map(Done::Fd),
-            Kind::Recv { max_fds } => recv_bufs(fd, bufs, *max_fds, true, control).map(Done::Recv),
+            Kind::Recv { max_fds } => recv_bufs(fd, bufs, *max_fds, true).map(Done::Recv),
             Kind::Send { fds, groups } => send_bufs(fd, bufs, fds, groups, true).map(Done::Bytes),
         }
     }
@@ -81,13 +76,12 @@ pub unsafe fn recv_bufs(
     bufs: &[(*mut u8, usize)],
     max_fds: usize,
     dontwait: bool,
-    control: &mut Vec<u8>,
 ) -> nix::Result<msg::Received> {
     let mut iov: Vec<IoSliceMut> = bufs
         .iter()
         .map(|&b| IoSliceMut::new(bytes_mut(b)))
         .collect();
-    msg::recv(fd, &mut iov, max_fds, dontwait, control)
+    msg::recv(fd, &mut iov, max_fds, dontwait)
 }
 
 /// `sendmsg` of the given buffers with `fds` in `groups`, blocking or not.
@@ -147,7 +141,7 @@ struct Waiter {
 }
 
 impl Waiter {
-    fn run(&self, env: Env, fd: RawFd, control: &mut Vec<u8>) -> nix::Result<Done> {
+    fn run(&self, env: Env, fd: RawFd) -> nix::Result<Done> {
         // SAFETY: refs are live until the waiter is dropped; values are read in this turn.
         let bufs: Vec<(*mut u8, usize)> = self
             .bufs
@@ -155,11 +149,11 @@ impl Waiter {
             .map(|r| unsafe { js::bytes(env, js::deref(env, *r)) })
             .collect();
         match &self.wait {
-            Wait::Accept(flags) => attempt(fd, &Kind::Accept { flags: *flags }, &bufs, control),
-            Wait::Recv(max_fds) => attempt(fd, &Kind::Recv { max_fds: *max_fds }, &bufs, control),
+            Wait::Accept(flags) => attempt(fd, &Kind::Accept { flags: *flags }, &bufs),
+            Wait::Recv(max_fds) => attempt(fd, &Kind::Recv { max_fds: *max_fds }, &bufs),
             Wait::Send(fds, groups) => {
                 let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-                attempt(fd, &Kind::Send { fds: &raw, groups }, &bufs, control)
+                attempt(fd, &Kind::Send { fds: &raw, groups }, &bufs)
             }
         }
     }
@@ -232,7 +226,26 @@ pub struct Reactor {
     tokens: HashMap<u32, RawFd>,
     fast_this_turn: u32,
     turn_check: *mut c_void,
-    control: Vec<u8>,
+    /// Operations that found this turn's budget spent. They are tried again after the next
+    /// turn's timers (`retry`, an idle handle, active while any wait), which yields to the loop
+    /// as a poll watcher would, without making one.
+    later: VecDeque<Later>,
+    retry: *mut c_void,
+}
+
+/// An operation deferred to the next loop turn, on the caller's fd as it was then.
+struct Later {
+    fd: RawFd,
+    ident: (u64, u64),
+    writes: bool,
+    waiter: Waiter,
+}
+
+/// Where an operation goes: tried now, retried next turn, or queued on the fd's poll watcher.
+enum Route {
+    Now,
+    Later,
+    Watcher,
 }
 
 impl Reactor {
@@ -261,6 +274,8 @@ impl Reactor {
         let turn_check = uv.alloc_handle(uv::UV_CHECK);
         (uv.check_init)(uv_loop.cast(), turn_check);
         (uv.unref)(turn_check);
+        let retry = uv.alloc_handle(uv::UV_IDLE);
+        (uv.idle_init)(uv_loop.cast(), retry);
         let r = Box::into_raw(Box::new(Reactor {
             env,
             uv,
@@ -273,9 +288,11 @@ impl Reactor {
             tokens: HashMap::new(),
             fast_this_turn: 0,
             turn_check,
-            control: Vec::new(),
+            later: VecDeque::new(),
+            retry,
         }));
         (uv.handle_set_data)(turn_check, r.cast());
+        (uv.handle_set_data)(retry, r.cast());
         sys::napi_set_instance_data(env, r.cast(), None, null_mut());
         sys::napi_add_env_cleanup_hook(env, Some(teardown), r.cast());
         Ok(())
@@ -308,21 +325,18 @@ impl Reactor {
     ) -> Value {
         let r = &mut *this;
         let env = r.env;
-        let queued = r
-            .watchers
-            .get(&fd)
-            .is_some_and(|w| !(**w).queue(kind.writes()).is_empty());
         if matches!(kind, Kind::Accept { .. }) {
             // accept4 has no MSG_DONTWAIT: the listener itself must not block the loop.
             if let Err(e) = sock::set_nonblocking(fd, true) {
                 return js::int(env, error::neg(e));
             }
         }
-        if !queued && r.fast_this_turn < FAST_PER_TURN {
+        let mut route = r.route(fd, kind.writes());
+        if matches!(route, Route::Now) {
             let bufs: Vec<(*mut u8, usize)> =
                 buf_values.iter().map(|v| js::bytes(env, *v)).collect();
-            match attempt(fd, &kind, &bufs, &mut r.control) {
-                Err(Errno::EAGAIN) => {}
+            match attempt(fd, &kind, &bufs) {
+                Err(Errno::EAGAIN) => route = Route::Watcher,
                 result => {
                     r.count_fast();
                     return js::int(env, immediate(result, out));
@@ -349,16 +363,115 @@ impl Reactor {
             bufs,
             wait,
         };
-        if let Err((e, w)) = r.enqueue(fd, writes, waiter) {
-            let syscall = w.syscall();
-            r.settle(Settle {
-                deferred: w.deferred,
-                result: Err(e),
-                syscall,
-                bufs: w.bufs,
-            });
+        let queued = if matches!(route, Route::Later) {
+            r.defer(fd, writes, waiter)
+        } else {
+            r.enqueue(fd, writes, waiter)
+        };
+        if let Err((e, w)) = queued {
+            r.settle_waiter(w, Err(e));
         }
         promise
+    }
+
+    /// Where a new operation on `fd` goes so that operations on one fd and direction stay in
+    /// call order and the per-turn budget holds.
+    fn route(&self, fd: RawFd, writes: bool) -> Route {
+        // SAFETY: watchers in the map are live.
+        if self
+            .watchers
+            .get(&fd)
+            .is_some_and(|w| unsafe { !(**w).queue(writes).is_empty() })
+        {
+            Route::Watcher
+        } else if self.fast_this_turn >= FAST_PER_TURN
+            || self.later.iter().any(|l| l.fd == fd && l.writes == writes)
+        {
+            Route::Later
+        } else {
+            Route::Now
+        }
+    }
+
+    /// Puts `w` on the next-turn list, noting which socket `fd` names now.
+    unsafe fn defer(&mut self, fd: RawFd, writes: bool, w: Waiter) -> Result<(), (Errno, Waiter)> {
+        let ident = match sock::identity(fd) {
+            Ok(id) => id,
+            Err(e) => return Err((e, w)),
+        };
+        if w.token != 0 {
+            self.tokens.insert(w.token, fd);
+        }
+        if self.later.is_empty() {
+            (self.uv.idle_start)(self.retry, on_retry);
+        }
+        self.later.push_back(Later {
+            fd,
+            ident,
+            writes,
+            waiter: w,
+        });
+        Ok(())
+    }
+
+    /// Retries the deferred operations in order (see `later`): each runs, waits on a watcher
+    /// after `EAGAIN`, or stays deferred once this turn's budget is spent again.
+    unsafe fn retry_later(&mut self) {
+        let env = self.env;
+        for l in std::mem::take(&mut self.later) {
+            let Later {
+                fd,
+                ident,
+                writes,
+                waiter,
+            } = l;
+            let queued = match self.route(fd, writes) {
+                Route::Watcher => self.enqueue(fd, writes, waiter),
+                Route::Later => {
+                    self.later.push_back(Later {
+                        fd,
+                        ident,
+                        writes,
+                        waiter,
+                    });
+                    Ok(())
+                }
+                Route::Now => {
+                    // The number may have been closed and reused meanwhile.
+                    let result = match sock::identity(fd) {
+                        Ok(id) if id == ident => waiter.run(env, fd),
+                        Ok(_) => Err(Errno::EBADF),
+                        Err(e) => Err(e),
+                    };
+                    if matches!(result, Err(Errno::EAGAIN)) {
+                        self.enqueue(fd, writes, waiter)
+                    } else {
+                        self.count_fast();
+                        self.tokens.remove(&waiter.token);
+                        self.settle_waiter(waiter, result);
+                        Ok(())
+                    }
+                }
+            };
+            if let Err((e, w)) = queued {
+                self.tokens.remove(&w.token);
+                self.settle_waiter(w, Err(e));
+            }
+        }
+        if self.later.is_empty() {
+            (self.uv.idle_stop)(self.retry);
+        }
+    }
+
+    /// Settles a waiter that ran (or could not be queued) with `result`.
+    unsafe fn settle_waiter(&mut self, w: Waiter, result: Result<Done, Errno>) {
+        let syscall = w.syscall();
+        self.settle(Settle {
+            deferred: w.deferred,
+            result,
+            syscall,
+            bufs: w.bufs,
+        });
     }
 
     fn count_fast(&mut self) {
@@ -519,7 +632,7 @@ impl Reactor {
             let Some(head) = (*w).queue(writes).front() else {
                 break;
             };
-            let result = head.run(env, fd, &mut self.control);
+            let result = head.run(env, fd);
             if matches!(result, Err(Errno::EAGAIN)) {
                 break;
             }
@@ -542,6 +655,11 @@ impl Reactor {
         let Some(fd) = self.tokens.remove(&token) else {
             return false;
         };
+        if let Some(i) = self.later.iter().position(|l| l.waiter.token == token) {
+            let l = self.later.remove(i).expect("position is in range");
+            self.reject(l.waiter, reason);
+            return true;
+        }
         let Some(&w) = self.watchers.get(&fd) else {
             return false;
         };
@@ -562,11 +680,21 @@ impl Reactor {
     /// # Safety
     /// JS thread, live reactor.
     pub unsafe fn close(&mut self, fd: RawFd) -> i32 {
-        if let Some(&w) = self.watchers.get(&fd) {
-            for wt in self.take_all(w) {
-                let err = js::call(self.env, self.make_closed, &[]);
-                self.reject(wt, err);
+        let mut gone: Vec<Waiter> = Vec::new();
+        for l in std::mem::take(&mut self.later) {
+            if l.fd == fd {
+                self.tokens.remove(&l.waiter.token);
+                gone.push(l.waiter);
+            } else {
+                self.later.push_back(l);
             }
+        }
+        if let Some(&w) = self.watchers.get(&fd) {
+            gone.extend(self.take_all(w));
+        }
+        for wt in gone {
+            let err = js::call(self.env, self.make_closed, &[]);
+            self.reject(wt, err);
         }
         crate::error::to_js(sock::close(fd).map(|_| 0))
     }
@@ -574,29 +702,18 @@ impl Reactor {
     /// Operations waiting on `fd`.
     pub fn pending(&self, fd: RawFd) -> u32 {
         // SAFETY: watchers in the map are live.
-        self.watchers.get(&fd).map_or(0, |w| unsafe {
-            ((**w).readers.len() + (**w).writers.len()) as u32
-        })
+        let waiting = self
+            .watchers
+            .get(&fd)
+            .map_or(0, |w| unsafe { (**w).readers.len() + (**w).writers.len() });
+        (waiting + self.later.iter().filter(|l| l.fd == fd).count()) as u32
     }
 }
 
-/// Readiness for one watcher: serve its queues, settle inside a callback scope (so microtasks,
-/// async hooks and uncaught-exception routing behave as for any Node I/O callback), re-arm.
+/// Readiness for one watcher: serve its queues, settle inside a callback scope, re-arm.
 unsafe extern "C" fn on_ready(handle: *mut c_void, status: c_int, events: c_int) {
     let w = (uv::get().expect("loaded").handle_get_data)(handle) as *mut Watcher;
-    let this = (*w).reactor;
-    let env = (*this).env;
-    let mut hscope = null_mut();
-    sys::napi_open_handle_scope(env, &mut hscope);
-    let mut cscope = null_mut();
-    sys::napi_open_callback_scope(
-        env,
-        js::deref(env, (*this).resource),
-        (*this).async_ctx,
-        &mut cscope,
-    );
-    {
-        let r = &mut *this;
+    in_callback_scope((*w).reactor, |r| {
         let mut done = Vec::new();
         if events & uv::READABLE != 0 || status < 0 {
             r.drain(w, false, &mut done);
@@ -628,10 +745,32 @@ unsafe extern "C" fn on_ready(handle: *mut c_void, status: c_int, events: c_int)
             r.settle(s);
         }
         r.rearm(w, status < 0);
-    }
+    });
+}
+
+/// Runs `f` inside a callback scope (so microtasks, async hooks and uncaught-exception routing
+/// behave as for any Node I/O callback).
+unsafe fn in_callback_scope(this: *mut Reactor, f: impl FnOnce(&mut Reactor)) {
+    let env = (*this).env;
+    let mut hscope = null_mut();
+    sys::napi_open_handle_scope(env, &mut hscope);
+    let mut cscope = null_mut();
+    sys::napi_open_callback_scope(
+        env,
+        js::deref(env, (*this).resource),
+        (*this).async_ctx,
+        &mut cscope,
+    );
+    f(&mut *this);
     // Microtasks run here and may call back into the reactor: no borrow of it lives past this.
     sys::napi_close_callback_scope(env, cscope);
     sys::napi_close_handle_scope(env, hscope);
+}
+
+/// The turn after the budget was spent, past its timers: retry what was deferred.
+unsafe extern "C" fn on_retry(handle: *mut c_void) {
+    let r = (uv::get().expect("loaded").handle_get_data)(handle) as *mut Reactor;
+    in_callback_scope(r, |r| r.retry_later());
 }
 
 unsafe extern "C" fn on_closed(handle: *mut c_void) {
@@ -651,6 +790,10 @@ unsafe extern "C" fn on_check_closed(handle: *mut c_void) {
     uv::get().expect("loaded").free_handle(handle, uv::UV_CHECK);
 }
 
+unsafe extern "C" fn on_idle_closed(handle: *mut c_void) {
+    uv::get().expect("loaded").free_handle(handle, uv::UV_IDLE);
+}
+
 /// Env cleanup hook: close every handle so the loop can end (a Worker aborts on open handles).
 /// Promises are not settled: no JS can run any more.
 unsafe extern "C" fn teardown(data: *mut c_void) {
@@ -659,6 +802,7 @@ unsafe extern "C" fn teardown(data: *mut c_void) {
         (**w).close_handle(r.uv);
     }
     (r.uv.close)(r.turn_check, on_check_closed);
+    (r.uv.close)(r.retry, on_idle_closed);
     // What `install` allocated in the env (valgrind counted them as lost at exit).
     for value in [r.resource, r.make_errno, r.make_closed] {
         js::drop_ref(r.env, value);

@@ -1,4 +1,4 @@
-//! The dozen libuv functions the reactor needs, looked up in the host process at first use.
+//! The libuv functions the reactor needs, looked up in the host process at first use.
 //! Looking them up (instead of linking) keeps `cargo test` linkable and lets a host without a
 //! real libuv be detected. Only functions are used, never a libuv struct layout: handles are
 //! opaque blocks of `uv_handle_size` bytes.
@@ -7,6 +7,7 @@ use std::ffi::{c_int, c_void};
 use std::sync::OnceLock;
 
 pub const UV_CHECK: c_int = 2;
+pub const UV_IDLE: c_int = 6;
 pub const UV_POLL: c_int = 8;
 pub const READABLE: c_int = 1;
 pub const WRITABLE: c_int = 2;
@@ -24,6 +25,9 @@ pub struct Uv {
     pub check_init: unsafe extern "C" fn(*mut c_void, *mut c_void) -> c_int,
     pub check_start: unsafe extern "C" fn(*mut c_void, HandleCb) -> c_int,
     pub check_stop: unsafe extern "C" fn(*mut c_void) -> c_int,
+    pub idle_init: unsafe extern "C" fn(*mut c_void, *mut c_void) -> c_int,
+    pub idle_start: unsafe extern "C" fn(*mut c_void, HandleCb) -> c_int,
+    pub idle_stop: unsafe extern "C" fn(*mut c_void) -> c_int,
     pub unref: unsafe extern "C" fn(*mut c_void),
 }
 
@@ -62,6 +66,12 @@ unsafe fn load() -> Option<Uv> {
             unsafe extern "C" fn(Ptr, HandleCb) -> c_int
         ),
         check_stop: sym!("uv_check_stop", unsafe extern "C" fn(Ptr) -> c_int),
+        idle_init: sym!("uv_idle_init", unsafe extern "C" fn(Ptr, Ptr) -> c_int),
+        idle_start: sym!(
+            "uv_idle_start",
+            unsafe extern "C" fn(Ptr, HandleCb) -> c_int
+        ),
+        idle_stop: sym!("uv_idle_stop", unsafe extern "C" fn(Ptr) -> c_int),
         unref: sym!("uv_unref", unsafe extern "C" fn(Ptr)),
     })
 }
