@@ -19,8 +19,8 @@ interface RawExports {
   init(makeErrnoError: (errno: number, syscall: string) => Error, makeClosedError: () => Error): void
   // The *Async calls return a number (result or -errno) when they completed at once.
   acceptAsync(fd: number, flags: number, token: number): number | Promise<number>
-  recvmsgAsync(fd: number, bufs: Uint8Array[], maxFds: number, token: number, out: Int32Array): number | Promise<number[]>
-  sendmsgAsync(fd: number, bufs: Uint8Array[], fds: number[], groups: number[], token: number): number | Promise<number>
+  recvmsgAsync(fd: number, bufs: Uint8Array | Uint8Array[], maxFds: number, token: number, out: Int32Array): number | Promise<number[]>
+  sendmsgAsync(fd: number, bufs: Uint8Array | Uint8Array[], fds: number[], groups: number[], token: number): number | Promise<number>
   cancel(token: number, reason: unknown): boolean
   close(fd: number): number
   pending(fd: number): number
@@ -706,7 +706,7 @@ export async function sendfds(sock: socket, data: ArrayBufferView | ArrayBuffer,
   }
   const signal = asyncOptions(options)
   if (asyncUnavailable) return unsupported('sendfds')
-  return outcome(start(signal, (t) => raw.sendmsgAsync(sock, [bytes], fds as number[], fds.length ? [fds.length] : [], t)), 'sendmsg')
+  return outcome(start(signal, (t) => raw.sendmsgAsync(sock, bytes, fds as number[], fds.length ? [fds.length] : [], t)), 'sendmsg')
 }
 
 /** What {@link recvfds} delivers. */
@@ -730,7 +730,7 @@ export async function recvfds(sock: socket, maxBytes: number, maxFds: number, op
   const signal = asyncOptions(options)
   if (asyncUnavailable) return unsupported('recvfds')
   const data = Buffer.allocUnsafe(maxBytes)
-  const rc = start(signal, (t) => raw.recvmsgAsync(sock, [data], maxFds, t, got))
+  const rc = start(signal, (t) => raw.recvmsgAsync(sock, data, maxFds, t, got))
   const r = typeof rc === 'number' ? gotItems(rc) : await rc
   check(r[0], 'recvmsg')
   return { data: data.subarray(0, r[0]), fds: r.slice(2), truncated: r[1] === 1 }

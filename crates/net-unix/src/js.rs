@@ -3,6 +3,7 @@
 //! the environment is going away; they degrade to null / zero rather than panic.
 
 use napi::sys;
+use smallvec::SmallVec;
 use std::ffi::c_void;
 use std::ptr::null_mut;
 
@@ -49,10 +50,16 @@ pub unsafe fn element(env: Env, v: Value, i: u32) -> Value {
 }
 
 /// The elements of a JS array of numbers, as i32.
-pub unsafe fn i32s(env: Env, v: Value) -> Vec<i32> {
+pub unsafe fn i32s(env: Env, v: Value) -> SmallVec<[i32; 8]> {
     (0..array_len(env, v))
         .map(|i| get_i32(env, element(env, v, i)))
         .collect()
+}
+
+pub unsafe fn is_typedarray(env: Env, v: Value) -> bool {
+    let mut b = false;
+    sys::napi_is_typedarray(env, v, &mut b);
+    b
 }
 
 /// The bytes a Uint8Array views right now: `(null, 0)` if it is detached or not a typed array.

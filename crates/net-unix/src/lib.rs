@@ -15,6 +15,7 @@ use napi::sys;
 use napi::JsValue;
 use napi_derive::napi;
 use reactor::{Kind, Reactor};
+use smallvec::SmallVec;
 use sock::sock_flags;
 use std::os::fd::{IntoRawFd, OwnedFd};
 
@@ -105,14 +106,18 @@ pub fn register(exports: Object, env: Env) -> Result<()> {
 }
 
 /// SCM_RIGHTS group sizes from a JS array of numbers.
-unsafe fn groups_of(env: js::Env, v: js::Value) -> Vec<u32> {
+unsafe fn groups_of(env: js::Env, v: js::Value) -> SmallVec<[u32; 2]> {
     js::i32s(env, v).into_iter().map(|g| g as u32).collect()
 }
 
-/// The typed arrays of a JS array, as values.
-unsafe fn buf_values(env: js::Env, arr: js::Value) -> Vec<js::Value> {
-    (0..js::array_len(env, arr))
-        .map(|i| js::element(env, arr, i))
+/// The buffers of a call: one typed array (the common single-buffer case, no JS array to
+/// read), or each typed array of a JS array.
+unsafe fn buf_values(env: js::Env, v: js::Value) -> SmallVec<[js::Value; 4]> {
+    if js::is_typedarray(env, v) {
+        return SmallVec::from_elem(v, 1);
+    }
+    (0..js::array_len(env, v))
+        .map(|i| js::element(env, v, i))
         .collect()
 }
 
@@ -247,7 +252,7 @@ unsafe extern "C" fn pending(env: js::Env, info: sys::napi_callback_info) -> js:
 }
 
 /// The memory of each typed array in a JS array.
-unsafe fn buf_bytes(env: js::Env, arr: js::Value) -> Vec<(*mut u8, usize)> {
+unsafe fn buf_bytes(env: js::Env, arr: js::Value) -> SmallVec<[(*mut u8, usize); 4]> {
     buf_values(env, arr)
         .into_iter()
         .map(|v| js::bytes(env, v))

@@ -81,7 +81,7 @@ pub fn send(
     fd_groups: &[&[RawFd]],
     dontwait: bool,
 ) -> nix::Result<usize> {
-    let cmsgs: Vec<ControlMessage> = fd_groups
+    let cmsgs: SmallVec<[ControlMessage; 2]> = fd_groups
         .iter()
         .map(|g| ControlMessage::ScmRights(g))
         .collect();

@@ -11,6 +11,7 @@ use crate::{error, msg, sock, uv};
 use napi::sys;
 use nix::errno::Errno;
 use nix::sys::socket::SockFlag;
+use smallvec::SmallVec;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{c_int, c_void};
 use std::io::{IoSlice, IoSliceMut};
@@ -22,6 +23,9 @@ use std::ptr::null_mut;
 const FAST_PER_TURN: u32 = 32;
 /// Waiters served per readiness callback and direction, for the same reason.
 const READY_BATCH: usize = 32;
+
+/// Where the buffers of one call are, as `js::bytes` reported them.
+type Bufs = SmallVec<[(*mut u8, usize); 4]>;
 
 /// What an operation does, with borrowed fds (the fast path) or owned dups (a waiter).
 pub enum Kind<'a> {
@@ -77,7 +81,7 @@ pub unsafe fn recv_bufs(
     max_fds: usize,
     dontwait: bool,
 ) -> nix::Result<msg::Received> {
-    let mut iov: Vec<IoSliceMut> = bufs
+    let mut iov: SmallVec<[IoSliceMut; 4]> = bufs
         .iter()
         .map(|&b| IoSliceMut::new(bytes_mut(b)))
         .collect();
@@ -95,13 +99,13 @@ pub unsafe fn send_bufs(
     groups: &[u32],
     dontwait: bool,
 ) -> nix::Result<usize> {
-    let iov: Vec<IoSlice> = bufs.iter().map(|&b| IoSlice::new(bytes_mut(b))).collect();
+    let iov: SmallVec<[IoSlice; 4]> = bufs.iter().map(|&b| IoSlice::new(bytes_mut(b))).collect();
     msg::send(fd, &iov, &split_groups(fds, groups), dontwait)
 }
 
 /// `fds` cut into consecutive groups of the given sizes (one SCM_RIGHTS message each).
-fn split_groups<'a>(fds: &'a [RawFd], groups: &[u32]) -> Vec<&'a [RawFd]> {
-    let mut out = Vec::with_capacity(groups.len());
+fn split_groups<'a>(fds: &'a [RawFd], groups: &[u32]) -> SmallVec<[&'a [RawFd]; 2]> {
+    let mut out = SmallVec::new();
     let mut at = 0;
     for &g in groups {
         let end = (at + g as usize).min(fds.len());
@@ -143,7 +147,7 @@ struct Waiter {
 impl Waiter {
     fn run(&self, env: Env, fd: RawFd) -> nix::Result<Done> {
         // SAFETY: refs are live until the waiter is dropped; values are read in this turn.
-        let bufs: Vec<(*mut u8, usize)> = self
+        let bufs: Bufs = self
             .bufs
             .iter()
             .map(|r| unsafe { js::bytes(env, js::deref(env, *r)) })
@@ -152,7 +156,7 @@ impl Waiter {
             Wait::Accept(flags) => attempt(fd, &Kind::Accept { flags: *flags }, &bufs),
             Wait::Recv(max_fds) => attempt(fd, &Kind::Recv { max_fds: *max_fds }, &bufs),
             Wait::Send(fds, groups) => {
-                let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+                let raw: SmallVec<[RawFd; 8]> = fds.iter().map(|f| f.as_raw_fd()).collect();
                 attempt(fd, &Kind::Send { fds: &raw, groups }, &bufs)
             }
         }
@@ -333,8 +337,7 @@ impl Reactor {
         }
         let mut route = r.route(fd, kind.writes());
         if matches!(route, Route::Now) {
-            let bufs: Vec<(*mut u8, usize)> =
-                buf_values.iter().map(|v| js::bytes(env, *v)).collect();
+            let bufs: Bufs = buf_values.iter().map(|v| js::bytes(env, *v)).collect();
             match attempt(fd, &kind, &bufs) {
                 Err(Errno::EAGAIN) => route = Route::Watcher,
                 result => {
