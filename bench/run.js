@@ -28,6 +28,8 @@ const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
 // `per`: ops per count unit (bulk counts MiB, its ops are bytes). `ratios`: baselines shown.
 const C_FD = 'C blocking sendmsg/recvmsg'
 const NET = 'Node net (Unix path)'
+// Not a contender: the bare native calls, no API around them: what any N-API receiver pays.
+const FLOOR = 'reference: bare native recvmsg + close loop (no API)'
 const CASES = [
   {
     name: 'fd passing, 1 fd/msg, parent → child', unit: 'msgs/s', fds: true, ratios: [C_FD],
@@ -36,6 +38,7 @@ const CASES = [
       'net-unix Promise (sendfds/recvfds)': [(n) => node('fdpass-async', n, 1), 30000],
       'net-unix sync (sendmsgSync/recvmsgSync)': [(n) => node('fdpass-sync', n, 1), 30000],
       'Python send_fds/recv_fds': [(n) => py('fdpass', n, 1), 30000],
+      [FLOOR]: [(n) => node('fdpass-floor', n, 1), 30000],
       'Node child_process send(msg, socket)': [(n) => node('fdpass-cp', n), 1500],
     },
   },
@@ -186,6 +189,7 @@ const targets = [
   ['fd passing, 16 fds/msg, Promise API ≥ 0.8× C', ratio(1, 'net-unix Promise (sendfds/recvfds)', C_FD), '≥', 0.8],
   ['(for comparison) fd passing, 1 fd/msg, sync API ≥ 0.7× C', ratio(0, 'net-unix sync (sendmsgSync/recvmsgSync)', C_FD), '≥', 0.7],
   ['(for comparison) fd passing, 16 fds/msg, sync API ≥ 0.8× C', ratio(1, 'net-unix sync (sendmsgSync/recvmsgSync)', C_FD), '≥', 0.8],
+  ['(for comparison) fd passing, 1 fd/msg, bare native loop ≥ 0.7× C', ratio(0, FLOOR, C_FD), '≥', 0.7],
   // latency is 1 / round trips per second
   ['ping-pong latency ≤ 1.0× Node net', 1 / ratio(2, 'net-unix Promise (sendmsg/recvmsg)', NET), '≤', 1.0],
   [`connect+accept ≥ 1.5× Node net with zero failures (net-unix failures: ${connectFailures})`,
