@@ -171,6 +171,9 @@ impl Waiter {
     }
 }
 
+/// A waiter taken off its queue with what its syscall returned, to be settled.
+type Ran = (Waiter, Result<Done, Errno>);
+
 struct Watcher {
     reactor: *mut Reactor,
     handle: *mut c_void,
@@ -208,14 +211,6 @@ impl Watcher {
             uv::WRITABLE
         })
     }
-}
-
-/// One settled operation waiting to be handed to JS.
-struct Settle {
-    deferred: sys::napi_deferred,
-    result: Result<Done, Errno>,
-    syscall: &'static str,
-    bufs: Vec<sys::napi_ref>,
 }
 
 pub struct Reactor {
@@ -372,7 +367,7 @@ impl Reactor {
             r.enqueue(fd, writes, waiter)
         };
         if let Err((e, w)) = queued {
-            r.settle_waiter(w, Err(e));
+            r.settle(w, Err(e));
         }
         promise
     }
@@ -422,59 +417,37 @@ impl Reactor {
     unsafe fn retry_later(&mut self) {
         let env = self.env;
         for l in std::mem::take(&mut self.later) {
-            let Later {
-                fd,
-                ident,
-                writes,
-                waiter,
-            } = l;
-            let queued = match self.route(fd, writes) {
-                Route::Watcher => self.enqueue(fd, writes, waiter),
+            let queued = match self.route(l.fd, l.writes) {
+                Route::Watcher => self.enqueue(l.fd, l.writes, l.waiter),
                 Route::Later => {
-                    self.later.push_back(Later {
-                        fd,
-                        ident,
-                        writes,
-                        waiter,
-                    });
+                    self.later.push_back(l);
                     Ok(())
                 }
                 Route::Now => {
                     // The number may have been closed and reused meanwhile.
-                    let result = match sock::identity(fd) {
-                        Ok(id) if id == ident => waiter.run(env, fd),
+                    let result = match sock::identity(l.fd) {
+                        Ok(id) if id == l.ident => l.waiter.run(env, l.fd),
                         Ok(_) => Err(Errno::EBADF),
                         Err(e) => Err(e),
                     };
                     if matches!(result, Err(Errno::EAGAIN)) {
-                        self.enqueue(fd, writes, waiter)
+                        self.enqueue(l.fd, l.writes, l.waiter)
                     } else {
                         self.count_fast();
-                        self.tokens.remove(&waiter.token);
-                        self.settle_waiter(waiter, result);
+                        self.tokens.remove(&l.waiter.token);
+                        self.settle(l.waiter, result);
                         Ok(())
                     }
                 }
             };
             if let Err((e, w)) = queued {
                 self.tokens.remove(&w.token);
-                self.settle_waiter(w, Err(e));
+                self.settle(w, Err(e));
             }
         }
         if self.later.is_empty() {
             (self.uv.idle_stop)(self.retry);
         }
-    }
-
-    /// Settles a waiter that ran (or could not be queued) with `result`.
-    unsafe fn settle_waiter(&mut self, w: Waiter, result: Result<Done, Errno>) {
-        let syscall = w.syscall();
-        self.settle(Settle {
-            deferred: w.deferred,
-            result,
-            syscall,
-            bufs: w.bufs,
-        });
     }
 
     fn count_fast(&mut self) {
@@ -582,13 +555,7 @@ impl Reactor {
     /// Settles every waiter of `w` with the error `e` and closes the watcher.
     unsafe fn fail_all(&mut self, w: *mut Watcher, e: Errno) {
         for wt in self.take_all(w) {
-            let syscall = wt.syscall();
-            self.settle(Settle {
-                deferred: wt.deferred,
-                result: Err(e),
-                syscall,
-                bufs: wt.bufs,
-            });
+            self.settle(wt, Err(e));
         }
     }
 
@@ -600,12 +567,14 @@ impl Reactor {
         sys::napi_reject_deferred(self.env, wt.deferred, reason);
     }
 
-    unsafe fn settle(&mut self, s: Settle) {
+    /// Settles a waiter that ran (or could not be queued) with `result`.
+    unsafe fn settle(&mut self, w: Waiter, result: Result<Done, Errno>) {
         let env = self.env;
-        for r in s.bufs {
+        let syscall = w.syscall();
+        for r in w.bufs {
             js::drop_ref(env, r);
         }
-        let value = match s.result {
+        let value = match result {
             Ok(Done::Fd(fd)) => js::int(env, fd.into_raw_fd()),
             Ok(Done::Bytes(n)) => js::int(env, n as i32),
             Ok(Done::Recv(rcv)) => js::array_of(env, &rcv.into_items()),
@@ -613,20 +582,20 @@ impl Reactor {
                 let mut name = null_mut();
                 sys::napi_create_string_utf8(
                     env,
-                    s.syscall.as_ptr().cast(),
-                    s.syscall.len() as isize,
+                    syscall.as_ptr().cast(),
+                    syscall.len() as isize,
                     &mut name,
                 );
                 let err = js::call(env, self.make_errno, &[js::int(env, -(e as i32)), name]);
-                sys::napi_reject_deferred(env, s.deferred, err);
+                sys::napi_reject_deferred(env, w.deferred, err);
                 return;
             }
         };
-        sys::napi_resolve_deferred(env, s.deferred, value);
+        sys::napi_resolve_deferred(env, w.deferred, value);
     }
 
     /// Serves up to a batch of waiters in one direction; stops at the first `EAGAIN`.
-    unsafe fn drain(&mut self, w: *mut Watcher, writes: bool, out: &mut Vec<Settle>) {
+    unsafe fn drain(&mut self, w: *mut Watcher, writes: bool, out: &mut Vec<Ran>) {
         let env = self.env;
         let Some(fd) = (*w).poll_fd.as_ref().map(AsRawFd::as_raw_fd) else {
             return;
@@ -641,12 +610,7 @@ impl Reactor {
             }
             let head = (*w).queue(writes).pop_front().expect("front existed");
             self.tokens.remove(&head.token);
-            out.push(Settle {
-                deferred: head.deferred,
-                result,
-                syscall: head.syscall(),
-                bufs: head.bufs,
-            });
+            out.push((head, result));
         }
     }
 
@@ -734,18 +698,13 @@ unsafe extern "C" fn on_ready(handle: *mut c_void, status: c_int, events: c_int)
                 for writes in [false, true] {
                     if let Some(h) = (*w).queue(writes).pop_front() {
                         r.tokens.remove(&h.token);
-                        done.push(Settle {
-                            deferred: h.deferred,
-                            syscall: h.syscall(),
-                            result: Err(err),
-                            bufs: h.bufs,
-                        });
+                        done.push((h, Err(err)));
                     }
                 }
             }
         }
-        for s in done {
-            r.settle(s);
+        for (wt, result) in done {
+            r.settle(wt, result);
         }
         r.rearm(w, status < 0);
     });
