@@ -1,8 +1,9 @@
 //! Readiness on Node's own libuv loop: one `uv_poll_t` per socket with pending operations,
 //! watching a private close-on-exec dup of it, closed as soon as nothing waits.
 //!
-//! Every syscall runs on the JS thread. An operation is tried at once (bounded per loop turn)
-//! and waits only on `EAGAIN`; waiters on one fd are served in call order. Cancelling unlinks a
+//! Every syscall runs on the JS thread. An operation is tried at once and waits on a watcher
+//! only on `EAGAIN`; past a budget of immediate completions per loop turn it is retried on the
+//! next turn instead. Operations on one fd and direction are served in call order. Cancelling unlinks a
 //! waiter before any syscall ran for it, so an aborted receive consumes nothing. Everything here
 //! belongs to one `napi_env` and is torn down by that env's cleanup hook (worker_threads).
 
@@ -309,7 +310,8 @@ impl Reactor {
 
     /// Starts an operation. Tried at once when nothing is queued ahead of it and the per-turn
     /// budget allows: then the result comes back as a number (see [`immediate`]) and no promise
-    /// is made. Otherwise it is queued behind a poll watcher and a promise is returned.
+    /// is made. Otherwise it is deferred to the next turn or queued behind a poll watcher (see
+    /// [`Reactor::route`]) and a promise is returned.
     ///
     /// # Safety
     /// `this` is a live reactor; `buf_values` are typed arrays of the current call; `out` is
