@@ -56,6 +56,7 @@ pub unsafe fn i32s(env: Env, v: Value) -> SmallVec<[i32; 8]> {
         .collect()
 }
 
+/// Whether `v` is a typed array (of any element type).
 pub unsafe fn is_typedarray(env: Env, v: Value) -> bool {
     let mut b = false;
     sys::napi_is_typedarray(env, v, &mut b);

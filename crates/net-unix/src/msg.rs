@@ -37,8 +37,7 @@ impl Received {
     }
 
     /// Writes `[truncated, nfds, ...fds]` into `out` and returns the byte count; the fds become
-    /// the caller's. `out` holds at least two more items than fds arrived (those beyond are
-    /// closed, and the message reported truncated).
+    /// the caller's. Fds beyond the room in `out` are closed and the message reported truncated.
     pub fn write_into(mut self, out: &mut [i32]) -> i32 {
         let room = out.len().saturating_sub(2);
         if self.fds.len() > room {
@@ -248,6 +247,35 @@ mod tests {
         .unwrap();
         let r = recv_byte(&b, 0, false).unwrap();
         assert_eq!((r.bytes, r.fds.len(), r.truncated), (1, 0, true));
+    }
+
+    #[test]
+    fn write_into_hands_over_what_fits_and_closes_the_rest() {
+        let (a, b) = pair();
+        let (x, _y) = pair();
+        send(
+            a.as_raw_fd(),
+            &[IoSlice::new(b"z")],
+            &[&[x.as_raw_fd(); 3]],
+            false,
+        )
+        .unwrap();
+        let r = recv_byte(&b, 3, false).unwrap();
+        let mut out = [-1; 4];
+        assert_eq!(r.write_into(&mut out), 1);
+        assert_eq!(&out[..2], &[1, 2], "truncated, two fds handed over");
+        for fd in &out[2..] {
+            let owned = unsafe { OwnedFd::from_raw_fd(*fd) };
+            assert!(nix::fcntl::fcntl(&owned, nix::fcntl::FcntlArg::F_GETFD).is_ok());
+        }
+        let whole = Received {
+            bytes: 2,
+            fds: Fds::new(),
+            truncated: false,
+        };
+        let mut out = [-1; 2];
+        assert_eq!(whole.write_into(&mut out), 2);
+        assert_eq!(out, [0, 0]);
     }
 
     #[test]
