@@ -170,6 +170,10 @@ impl Waiter {
             Wait::Send(..) => "sendmsg",
         }
     }
+
+    fn writes(&self) -> bool {
+        matches!(self.wait, Wait::Send(..))
+    }
 }
 
 /// A waiter taken off its queue with what its syscall returned, to be settled.
@@ -237,7 +241,6 @@ pub struct Reactor {
 struct Later {
     fd: RawFd,
     ident: (u64, u64),
-    writes: bool,
     waiter: Waiter,
 }
 
@@ -352,7 +355,6 @@ impl Reactor {
                 Err(e) => return js::int(env, error::neg(e)),
             },
         };
-        let writes = matches!(wait, Wait::Send(..));
         let mut deferred = null_mut();
         let mut promise = null_mut();
         sys::napi_create_promise(env, &mut deferred, &mut promise);
@@ -364,9 +366,9 @@ impl Reactor {
             wait,
         };
         let queued = if matches!(route, Route::Later) {
-            r.defer(fd, writes, waiter)
+            r.defer(fd, waiter)
         } else {
-            r.enqueue(fd, writes, waiter)
+            r.enqueue(fd, waiter)
         };
         if let Err((e, w)) = queued {
             r.settle(w, Err(e));
@@ -385,7 +387,10 @@ impl Reactor {
         {
             Route::Watcher
         } else if self.fast_this_turn >= FAST_PER_TURN
-            || self.later.iter().any(|l| l.fd == fd && l.writes == writes)
+            || self
+                .later
+                .iter()
+                .any(|l| l.fd == fd && l.waiter.writes() == writes)
         {
             Route::Later
         } else {
@@ -394,7 +399,7 @@ impl Reactor {
     }
 
     /// Puts `w` on the next-turn list, noting which socket `fd` names now.
-    unsafe fn defer(&mut self, fd: RawFd, writes: bool, w: Waiter) -> Result<(), (Errno, Waiter)> {
+    unsafe fn defer(&mut self, fd: RawFd, w: Waiter) -> Result<(), (Errno, Waiter)> {
         let ident = match sock::identity(fd) {
             Ok(id) => id,
             Err(e) => return Err((e, w)),
@@ -408,7 +413,6 @@ impl Reactor {
         self.later.push_back(Later {
             fd,
             ident,
-            writes,
             waiter: w,
         });
         Ok(())
@@ -419,8 +423,8 @@ impl Reactor {
     unsafe fn retry_later(&mut self) {
         let env = self.env;
         for l in std::mem::take(&mut self.later) {
-            let queued = match self.route(l.fd, l.writes) {
-                Route::Watcher => self.enqueue(l.fd, l.writes, l.waiter),
+            let queued = match self.route(l.fd, l.waiter.writes()) {
+                Route::Watcher => self.enqueue(l.fd, l.waiter),
                 Route::Later => {
                     self.later.push_back(l);
                     Ok(())
@@ -433,7 +437,7 @@ impl Reactor {
                         Err(e) => Err(e),
                     };
                     if matches!(result, Err(Errno::EAGAIN)) {
-                        self.enqueue(l.fd, l.writes, l.waiter)
+                        self.enqueue(l.fd, l.waiter)
                     } else {
                         self.count_fast();
                         self.tokens.remove(&l.waiter.token);
@@ -461,12 +465,7 @@ impl Reactor {
     }
 
     /// Queues `w` on the watcher for `fd`, creating it (or replacing a stale one) as needed.
-    unsafe fn enqueue(
-        &mut self,
-        fd: RawFd,
-        writes: bool,
-        w: Waiter,
-    ) -> Result<(), (Errno, Waiter)> {
+    unsafe fn enqueue(&mut self, fd: RawFd, w: Waiter) -> Result<(), (Errno, Waiter)> {
         let ident = match sock::identity(fd) {
             Ok(id) => id,
             Err(e) => return Err((e, w)),
@@ -488,7 +487,7 @@ impl Reactor {
         if w.token != 0 {
             self.tokens.insert(w.token, fd);
         }
-        (*watcher).queue(writes).push_back(w);
+        (*watcher).queue(w.writes()).push_back(w);
         self.rearm(watcher, false);
         Ok(())
     }
@@ -650,12 +649,14 @@ impl Reactor {
     /// JS thread, live reactor.
     pub unsafe fn close(&mut self, fd: RawFd) -> i32 {
         let mut gone: Vec<Waiter> = Vec::new();
-        for l in std::mem::take(&mut self.later) {
-            if l.fd == fd {
+        if self.later.iter().any(|l| l.fd == fd) {
+            let (mine, rest) = std::mem::take(&mut self.later)
+                .into_iter()
+                .partition::<Vec<_>, _>(|l| l.fd == fd);
+            self.later = rest.into();
+            for l in mine {
                 self.tokens.remove(&l.waiter.token);
                 gone.push(l.waiter);
-            } else {
-                self.later.push_back(l);
             }
         }
         if let Some(&w) = self.watchers.get(&fd) {
