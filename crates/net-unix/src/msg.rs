@@ -222,13 +222,18 @@ mod tests {
         assert_eq!(r.fds.len(), 3);
     }
 
-    #[test]
-    fn truncation_keeps_what_fit_and_reports_it() {
+    /// One byte sent with `n` copies of a socket's fd, received with room for `max_fds`.
+    fn byte_with_fds(n: usize, max_fds: usize) -> Received {
         let (a, b) = pair();
         let (x, _y) = pair();
-        let four = [x.as_raw_fd(); 4];
-        send(a.as_raw_fd(), &[IoSlice::new(b"z")], &[&four], false).unwrap();
-        let r = recv_byte(&b, 1, false).unwrap();
+        let fds = vec![x.as_raw_fd(); n];
+        send(a.as_raw_fd(), &[IoSlice::new(b"z")], &[&fds], false).unwrap();
+        recv_byte(&b, max_fds, false).unwrap()
+    }
+
+    #[test]
+    fn truncation_keeps_what_fit_and_reports_it() {
+        let r = byte_with_fds(4, 1);
         // CMSG_SPACE(4) has room for two fds; one is returned, the other closed.
         assert_eq!(r.fds.len(), 1);
         assert!(r.truncated);
@@ -236,31 +241,13 @@ mod tests {
 
     #[test]
     fn no_room_for_fds_is_truncated() {
-        let (a, b) = pair();
-        let (x, _y) = pair();
-        send(
-            a.as_raw_fd(),
-            &[IoSlice::new(b"z")],
-            &[&[x.as_raw_fd()]],
-            false,
-        )
-        .unwrap();
-        let r = recv_byte(&b, 0, false).unwrap();
+        let r = byte_with_fds(1, 0);
         assert_eq!((r.bytes, r.fds.len(), r.truncated), (1, 0, true));
     }
 
     #[test]
     fn write_into_hands_over_what_fits_and_closes_the_rest() {
-        let (a, b) = pair();
-        let (x, _y) = pair();
-        send(
-            a.as_raw_fd(),
-            &[IoSlice::new(b"z")],
-            &[&[x.as_raw_fd(); 3]],
-            false,
-        )
-        .unwrap();
-        let r = recv_byte(&b, 3, false).unwrap();
+        let r = byte_with_fds(3, 3);
         let mut out = [-1; 4];
         assert_eq!(r.write_into(&mut out), 1);
         assert_eq!(&out[..2], &[1, 2], "truncated, two fds handed over");
