@@ -1,5 +1,6 @@
-// Random interleavings (seeded, fast-check) of send / recv / accept / connect / abort / close
-// from several async tasks on the same fds: every promise settles, with a value or a documented
+// Random interleavings (seeded, fast-check) of send / recv / accept / connect / abort / close,
+// and bursts that spend the per-turn budget so operations wait for the next turn, from several
+// async tasks on the same fds: every promise settles, with a value or a documented
 // error, and every fd is accounted for.
 import test from 'ava'
 import fc from 'fast-check'
@@ -7,10 +8,10 @@ import { closeSync, openSync } from 'node:fs'
 import * as nu from '../index.js'
 import { abstractName, fdCount } from './helpers'
 
-type Op = { task: number; kind: 'send' | 'recv' | 'accept' | 'connect' | 'abort' | 'closeSender'; ticks: number }
+type Op = { task: number; kind: 'send' | 'recv' | 'burst' | 'accept' | 'connect' | 'abort' | 'closeSender'; ticks: number }
 const op: fc.Arbitrary<Op> = fc.record({
   task: fc.integer({ min: 0, max: 3 }),
-  kind: fc.constantFrom('send', 'recv', 'accept', 'connect', 'abort', 'closeSender'),
+  kind: fc.constantFrom('send', 'recv', 'burst', 'accept', 'connect', 'abort', 'closeSender'),
   ticks: fc.integer({ min: 0, max: 3 }),
 })
 // What each operation may end with besides success once its fd is closed or it is aborted.
@@ -46,6 +47,13 @@ test.serial('random interleavings: every promise settles as documented and no fd
               break
             case 'recv':
               track(nu.recvfds(receiver, 1, 1, { signal }), (v) => (v as nu.RecvFdsResult).fds)
+              break
+            case 'burst':
+              // More than the 32 immediate completions a loop turn allows.
+              for (let i = 0; i < 24; i++) {
+                if (senderOpen) track(nu.sendfds(sender, Buffer.from('x'), [file], { signal }), () => [])
+                track(nu.recvfds(receiver, 1, 1, { signal }), (v) => (v as nu.RecvFdsResult).fds)
+              }
               break
             case 'accept':
               track(nu.accept(listener, { signal }), (v) => [v as number])
