@@ -63,30 +63,33 @@ pub unsafe fn is_typedarray(env: Env, v: Value) -> bool {
     b
 }
 
-/// The bytes a Uint8Array views right now: `(null, 0)` if it is detached or not a typed array.
-pub unsafe fn bytes(env: Env, v: Value) -> (*mut u8, usize) {
+/// A typed array's element type, memory and length right now; `None` if it is detached or not
+/// a typed array.
+unsafe fn typedarray(
+    env: Env,
+    v: Value,
+) -> Option<(sys::napi_typedarray_type, *mut c_void, usize)> {
     let mut ty = 0;
     let mut len = 0usize;
     let mut data: *mut c_void = null_mut();
     let st =
         sys::napi_get_typedarray_info(env, v, &mut ty, &mut len, &mut data, null_mut(), null_mut());
-    if st != sys::Status::napi_ok || data.is_null() {
-        return (null_mut(), 0);
-    }
-    (data.cast(), len)
+    (st == sys::Status::napi_ok && !data.is_null()).then_some((ty, data, len))
+}
+
+/// The bytes a Uint8Array views right now: `(null, 0)` if it is detached or not a typed array.
+pub unsafe fn bytes(env: Env, v: Value) -> (*mut u8, usize) {
+    typedarray(env, v).map_or((null_mut(), 0), |(_, data, len)| (data.cast(), len))
 }
 
 /// The items of an Int32Array right now: empty if it is detached or not an Int32Array.
 pub unsafe fn i32s_mut<'a>(env: Env, v: Value) -> &'a mut [i32] {
-    let mut ty = 0;
-    let mut len = 0usize;
-    let mut data: *mut c_void = null_mut();
-    let st =
-        sys::napi_get_typedarray_info(env, v, &mut ty, &mut len, &mut data, null_mut(), null_mut());
-    if st != sys::Status::napi_ok || data.is_null() || ty != sys::TypedarrayType::int32_array {
-        return &mut [];
+    match typedarray(env, v) {
+        Some((sys::TypedarrayType::int32_array, data, len)) => {
+            std::slice::from_raw_parts_mut(data.cast(), len)
+        }
+        _ => &mut [],
     }
-    std::slice::from_raw_parts_mut(data.cast(), len)
 }
 
 pub unsafe fn int(env: Env, n: i32) -> Value {
