@@ -54,9 +54,7 @@ async function awaitCount(fd) {
 function awaitCountSync(fd) {
   const b = Buffer.alloc(8)
   for (let got = 0; got < 8; ) {
-    const msg = nu.newmsg()
-    nu.addvector(msg, b.subarray(got))
-    const n = nu.recvmsgSync(fd, msg)
+    const n = nu.recvmsgSync(fd, msgOf(b.subarray(got)))
     if (n === 0) throw new Error('peer went away')
     got += n
   }
@@ -67,8 +65,7 @@ function awaitCountSync(fd) {
 function sendSync(childRole) {
   const { fds, done } = devnullFds(Number(arg))
   const { fd, exited } = withChild(childRole, [arg])
-  const msg = nu.newmsg()
-  nu.addvector(msg, ONE)
+  const msg = msgOf(ONE)
   nu.addfiles(msg, ...fds)
   nu.recvmsgSync(fd, msgOf(Buffer.alloc(1)))
   const t0 = process.hrtime.bigint()
@@ -150,8 +147,7 @@ const roles = {
   },
   'fdrecv-sync-child'() {
     const max = Number(arg)
-    const msg = nu.newmsg()
-    nu.addvector(msg, Buffer.alloc(1))
+    const msg = msgOf(Buffer.alloc(1))
     nu.allocfiles(msg, max)
     nu.sendmsgSync(CHANNEL, msgOf(ONE))
     let got = 0
@@ -193,8 +189,7 @@ const roles = {
   // 64-byte ping-pong, Promise API with messages built once.
   async 'pingpong-async'() {
     const { fd, exited } = withChild('echo-async-child', [])
-    const out = nu.newmsg()
-    nu.addvector(out, Buffer.alloc(64))
+    const out = msgOf(Buffer.alloc(64))
     const inbuf = Buffer.alloc(64)
     await awaitByte(fd)
     const t0 = process.hrtime.bigint()
@@ -248,8 +243,7 @@ const roles = {
   async 'bulk-async'() {
     const total = count * 2 ** 20
     const { fd, exited } = withChild('sink-async-child', [])
-    const msg = nu.newmsg()
-    nu.addvector(msg, CHUNK)
+    const msg = msgOf(CHUNK)
     await awaitByte(fd)
     const t0 = process.hrtime.bigint()
     for (let sent = 0; sent < total; ) sent += await nu.sendmsg(fd, msg)
@@ -260,8 +254,7 @@ const roles = {
   },
   async 'sink-async-child'() {
     const total = count * 2 ** 20
-    const msg = nu.newmsg()
-    nu.addvector(msg, Buffer.alloc(65536))
+    const msg = msgOf(Buffer.alloc(65536))
     await nu.sendfds(CHANNEL, ONE, [])
     for (let got = 0; got < total; ) {
       const n = await nu.recvmsg(CHANNEL, msg)
@@ -370,9 +363,7 @@ const roles = {
 
 /** recvmsg into one buffer, built fresh (the view moves as partial reads arrive); EOF throws. */
 async function recvSome(fd, view) {
-  const msg = nu.newmsg()
-  nu.addvector(msg, view)
-  const n = await nu.recvmsg(fd, msg)
+  const n = await nu.recvmsg(fd, msgOf(view))
   if (n === 0) throw new Error('peer went away')
   return n
 }
