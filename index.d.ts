@@ -8,6 +8,11 @@
  *
  * @packageDocumentation
  */
+import { AbortError, invalid } from './lib/errors';
+import type { ErrnoError } from './lib/errors';
+import { kBacklog } from './lib/options';
+export { AbortError, invalid };
+export type { ErrnoError };
 /** The most fds one message may carry (Linux `SCM_MAX_FD`). */
 export declare const MAX_FDS: number;
 /** A socket: a file descriptor. Hare's `net::socket`. */
@@ -24,7 +29,6 @@ export declare enum sockflag {
     /** Make the new socket non-blocking. */
     NONBLOCK = 2048
 }
-declare const kBacklog: unique symbol;
 /** The listen backlog option, made by {@link backlog}. Hare's `backlog = u32`. */
 export interface backlog {
     readonly [kBacklog]: true;
@@ -52,36 +56,6 @@ export interface AsyncOptions {
 export interface ConnectOptions extends AsyncOptions {
     /** Give up after this many milliseconds (rejects with `ETIMEDOUT`). */
     timeout?: number;
-}
-/**
- * Thrown (or, by Promise forms, rejected with) for an invalid socket address: empty, containing a NUL byte (other than the leading one
- * of an abstract name), or longer than 107 bytes of UTF-8. Hare's `net::unix::invalid`.
- */
-export declare class invalid extends Error {
-    /** Always `'ERR_INVALID_UNIX_PATH'`. */
-    readonly code = "ERR_INVALID_UNIX_PATH";
-    /** The address that was refused. */
-    readonly address: string;
-    constructor(address: string, reason: string);
-}
-/** The rejection of an aborted operation; `cause` is the signal's reason (as in `fs.promises`). */
-export declare class AbortError extends Error {
-    /** Always `'ABORT_ERR'`. */
-    readonly code = "ABORT_ERR";
-    constructor(message?: string, options?: {
-        cause?: unknown;
-    });
-}
-/** A kernel error, shaped like Node's `ErrnoException`. */
-export interface ErrnoError extends Error {
-    /** `'ENOENT'`, `'ECONNREFUSED'`, … */
-    code: string;
-    /** The negative errno, as Node reports it (`-111`). */
-    errno: number;
-    /** The system call that failed (`'connect'`, `'bind'`, `'sendmsg'`, …). */
-    syscall: string;
-    /** The socket address involved, when there is one. */
-    address?: string;
 }
 /**
  * Binds a Unix stream socket to `address` and listens on it. Hare's `net::unix::listen`.
@@ -261,4 +235,3 @@ export declare function registerproto(name: string, provider: dialer): void;
  * @rejects {Error} `code: 'ERR_UNKNOWN_PROTOCOL'` when no provider is registered.
  */
 export declare function dial(proto: string, address: string, service?: string): Promise<socket>;
-export {};

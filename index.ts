@@ -9,34 +9,20 @@
  * @packageDocumentation
  */
 
-import { getSystemErrorName } from 'node:util'
-import * as native from './binding.js'
+import { binding } from './lib/binding'
+import { EAGAIN, ETIMEDOUT, SOCK_NONBLOCK, U32_MAX } from './lib/constants'
+import { AbortError, abortError, argTypeError, check, errnoError, invalid, outOfRange } from './lib/errors'
+import type { ErrnoError } from './lib/errors'
+import { encodeAddr } from './lib/address'
+import { asyncOptions, kBacklog, parseOptions } from './lib/options'
+import { got, gotItems, operate, operateRecv } from './lib/promises'
+import { bytesOf, validateFd, validateFds, validateFunction, validateInteger } from './lib/validators'
 
-// ---------------------------------------------------------------------------------------------
-// Native surface not described by the generated binding.d.ts (raw Node-API exports).
+export { AbortError, invalid }
+export type { ErrnoError }
 
-interface RawExports {
-  init(makeErrnoError: (errno: number, syscall: string) => Error, makeClosedError: () => Error): void
-  // The *Async calls return a number (result or -errno) when they completed at once.
-  acceptAsync(fd: number, flags: number, token: number): number | Promise<number>
-  recvmsgAsync(fd: number, bufs: Uint8Array | Uint8Array[], maxFds: number, token: number, out: Int32Array): number | Promise<number[]>
-  sendmsgAsync(fd: number, bufs: Uint8Array | Uint8Array[], fds: number[], groups: number[], token: number): number | Promise<number>
-  cancel(token: number, reason: unknown): boolean
-  close(fd: number): number
-  pending(fd: number): number
-  recvmsgSync(fd: number, bufs: Uint8Array[], maxFds: number, out: Int32Array): number
-  sendmsgSync(fd: number, bufs: Uint8Array[], fds: number[], groups: number[]): number
-}
-const raw = native as unknown as typeof native & RawExports
-
-const SOCK_CLOEXEC = 0o2000000
-const SOCK_NONBLOCK = 0o4000
-const EAGAIN = -11
-const ETIMEDOUT = -110
-const MAX_NAME = 107
-const U32_MAX = 2 ** 32 - 1
 /** The most fds one message may carry (Linux `SCM_MAX_FD`). */
-export const MAX_FDS: number = native.MAX_FDS
+export const MAX_FDS: number = binding.MAX_FDS
 
 // Promise forms report every error, argument errors included, by rejecting (as fs.promises).
 
@@ -55,13 +41,10 @@ export type addr = string
  */
 export enum sockflag {
   /** Do not set close-on-exec on the new socket. */
-  NOCLOEXEC = SOCK_CLOEXEC,
+  NOCLOEXEC = 0o2000000,
   /** Make the new socket non-blocking. */
-  NONBLOCK = SOCK_NONBLOCK,
+  NONBLOCK = 0o4000,
 }
-const KNOWN_FLAGS = sockflag.NOCLOEXEC | sockflag.NONBLOCK
-
-const kBacklog = Symbol('net-unix.backlog')
 
 /** The listen backlog option, made by {@link backlog}. Hare's `backlog = u32`. */
 export interface backlog {
@@ -99,265 +82,6 @@ export interface ConnectOptions extends AsyncOptions {
   timeout?: number
 }
 
-/**
- * Thrown (or, by Promise forms, rejected with) for an invalid socket address: empty, containing a NUL byte (other than the leading one
- * of an abstract name), or longer than 107 bytes of UTF-8. Hare's `net::unix::invalid`.
- */
-export class invalid extends Error {
-  /** Always `'ERR_INVALID_UNIX_PATH'`. */
-  readonly code = 'ERR_INVALID_UNIX_PATH'
-  /** The address that was refused. */
-  readonly address: string
-  constructor(address: string, reason: string) {
-    super(`Invalid Unix socket address ${JSON.stringify(address)}: ${reason}`)
-    this.name = 'invalid'
-    this.address = address
-  }
-}
-
-/** The rejection of an aborted operation; `cause` is the signal's reason (as in `fs.promises`). */
-export class AbortError extends Error {
-  /** Always `'ABORT_ERR'`. */
-  readonly code = 'ABORT_ERR'
-  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'AbortError'
-  }
-}
-
-/** A kernel error, shaped like Node's `ErrnoException`. */
-export interface ErrnoError extends Error {
-  /** `'ENOENT'`, `'ECONNREFUSED'`, … */
-  code: string
-  /** The negative errno, as Node reports it (`-111`). */
-  errno: number
-  /** The system call that failed (`'connect'`, `'bind'`, `'sendmsg'`, …). */
-  syscall: string
-  /** The socket address involved, when there is one. */
-  address?: string
-}
-
-// ---------------------------------------------------------------------------------------------
-// Errors and validators (the shapes of Node's internal/errors.js and internal/validators.js)
-
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (value === undefined) return 'undefined'
-  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`
-  if (typeof value === 'object') {
-    const name = (value as object).constructor?.name
-    return name ? `an instance of ${name}` : 'an object'
-  }
-  let shown = String(value)
-  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`
-  if (typeof value === 'string') shown = `'${shown}'`
-  return `type ${typeof value} (${shown})`
-}
-
-function argTypeError(name: string, expected: string, value: unknown): TypeError {
-  const e = new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(value)}`)
-  return Object.assign(e, { code: 'ERR_INVALID_ARG_TYPE' })
-}
-
-function outOfRange(name: string, range: string, value: unknown): RangeError {
-  const e = new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${String(value)}`)
-  return Object.assign(e, { code: 'ERR_OUT_OF_RANGE' })
-}
-
-function validateInteger(value: unknown, name: string, min: number, max: number): asserts value is number {
-  if (typeof value !== 'number') throw argTypeError(name, 'of type number', value)
-  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value)
-  if (value < min || value > max) throw outOfRange(name, `>= ${min} && <= ${max}`, value)
-}
-
-function validateFd(fd: unknown, name = 'sock'): asserts fd is number {
-  validateInteger(fd, name, 0, 2 ** 31 - 1)
-}
-
-/** Every item an fd; the argument name is only built for the error (this runs per message). */
-function validateFds(fds: readonly unknown[], name: string): void {
-  for (let i = 0; i < fds.length; i++) {
-    const fd = fds[i]
-    if (!Number.isInteger(fd) || (fd as number) < 0 || (fd as number) > 2 ** 31 - 1) validateFd(fd, `${name}[${i}]`)
-  }
-}
-
-/** A combination of {@link sockflag} values and nothing else. */
-function isSockflags(value: number): boolean {
-  return Number.isInteger(value) && value >= 0 && (value & ~KNOWN_FLAGS) === 0
-}
-
-function validateFlag(value: unknown, name: string): number {
-  if (typeof value !== 'number') throw argTypeError(name, 'a sockflag', value)
-  if (!isSockflags(value)) throw outOfRange(name, 'a combination of sockflag values', value)
-  return value
-}
-
-function validateSignal(signal: unknown, name: string): asserts signal is AbortSignal | undefined {
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw argTypeError(name, 'an instance of AbortSignal', signal)
-  }
-}
-
-/** Node's ErrnoException shape, from a negative errno returned by the native layer. */
-function errnoError(errno: number, syscall: string, address?: string): ErrnoError {
-  const code = getSystemErrorName(errno)
-  const e = new Error(address === undefined ? `${syscall} ${code}` : `${syscall} ${code} ${address}`) as ErrnoError
-  e.code = code
-  e.errno = errno
-  e.syscall = syscall
-  if (address !== undefined) e.address = address
-  Error.captureStackTrace(e, errnoError)
-  return e
-}
-
-function closedError(): Error {
-  return Object.assign(new Error('Socket is closed'), { code: 'ERR_SOCKET_CLOSED' })
-}
-
-function abortError(signal: AbortSignal): AbortError {
-  return new AbortError(undefined, { cause: signal.reason })
-}
-
-/** Returns `rc` when it is not an error, throws the errno error otherwise. */
-function check(rc: number, syscall: string, address?: string): number {
-  if (rc < 0) throw errnoError(rc, syscall, address)
-  return rc
-}
-
-// ---------------------------------------------------------------------------------------------
-// Addresses and option lists
-
-/** The address as bytes for the kernel, or `invalid`, checked before any syscall. */
-function encodeAddr(address: unknown, name = 'addr'): Buffer {
-  if (typeof address !== 'string') throw argTypeError(name, 'of type string', address)
-  const bytes = Buffer.from(address, 'utf8')
-  if (bytes.length === 0) throw new invalid(address, 'the address is empty')
-  const abstract = bytes[0] === 0
-  const nameBytes = abstract ? bytes.subarray(1) : bytes
-  if (nameBytes.length === 0) throw new invalid(address, 'the abstract name is empty')
-  if (nameBytes.includes(0)) throw new invalid(address, 'the address contains a NUL byte')
-  if (nameBytes.length > MAX_NAME) {
-    throw new invalid(address, `${nameBytes.length} bytes is longer than the ${MAX_NAME} bytes sun_path allows`)
-  }
-  return bytes
-}
-
-interface Parsed {
-  /** Kernel flags: the options OR-ed, with close-on-exec toggled (Hare's `f ^= SOCK_CLOEXEC`). */
-  flags: number
-  /** The user asked for NONBLOCK. */
-  nonblock: boolean
-  backlog: number
-  signal?: AbortSignal
-  timeout?: number
-}
-
-function isPlainOptions(value: unknown): value is ConnectOptions {
-  return typeof value === 'object' && value !== null && !(kBacklog in value) && !Array.isArray(value)
-}
-
-/**
- * Hare's variadic options: flags OR-ed together then close-on-exec toggled; for `listen`, the
- * last backlog wins (default 10). Promise forms may end with one `{ signal, timeout }` object.
- */
-function parseOptions(
-  options: readonly unknown[],
-  first: number,
-  fn: string,
-  accepts: { backlog?: boolean; trailing?: 'signal' | 'signal+timeout' },
-): Parsed {
-  const out: Parsed = { flags: 0, nonblock: false, backlog: 10 }
-  let n = options.length
-  if (accepts.trailing && n > 0 && isPlainOptions(options[n - 1])) {
-    const o = options[--n] as ConnectOptions
-    validateSignal(o.signal, 'options.signal')
-    out.signal = o.signal
-    if (accepts.trailing === 'signal+timeout' && o.timeout !== undefined) {
-      validateInteger(o.timeout, 'options.timeout', 0, 2 ** 31 - 1)
-      out.timeout = o.timeout
-    }
-  }
-  let or = 0
-  for (let i = 0; i < n; i++) {
-    const opt = options[i]
-    const name = `${fn} option ${first + i}`
-    if (accepts.backlog && typeof opt === 'object' && opt !== null && kBacklog in opt) {
-      out.backlog = (opt as backlog).value
-    } else if (accepts.backlog && typeof opt === 'number' && !isSockflags(opt)) {
-      // A bare number here is most likely a backlog: ambiguous with a flag, so refused.
-      throw argTypeError(name, `a sockflag or backlog(n) (for a backlog of ${opt}, pass backlog(${opt}))`, opt)
-    } else if (typeof opt !== 'number') {
-      throw argTypeError(name, accepts.backlog ? 'a sockflag or backlog(n)' : 'a sockflag', opt)
-    } else {
-      or |= validateFlag(opt, name)
-    }
-  }
-  out.nonblock = (or & SOCK_NONBLOCK) !== 0
-  out.flags = or ^ SOCK_CLOEXEC
-  return out
-}
-
-// ---------------------------------------------------------------------------------------------
-// Asynchrony: the native reactor, AbortSignal plumbing
-
-/** Why the Promise API is unavailable here, or `null` when it works. */
-const asyncUnavailable: string | null = (() => {
-  const versions = process.versions as Record<string, string | undefined>
-  if (versions.bun) return 'Bun has no working libuv for addons'
-  if ('Deno' in globalThis) return 'Deno has no working libuv for addons'
-  try {
-    raw.init(errnoError, closedError)
-    return null
-  } catch (e) {
-    return (e as Error).message
-  }
-})()
-
-function unsupported(fn: string): Promise<never> {
-  const e = new Error(`net-unix: ${fn}() needs Node's libuv event loop (${asyncUnavailable}); use ${fn}Sync()`)
-  return Promise.reject(Object.assign(e, { code: 'ERR_RUNTIME_UNSUPPORTED' }))
-}
-
-let lastToken = 0
-
-/**
- * Starts a native operation: its number (result or -errno) when it completed at once, which
- * costs no promise of its own; otherwise its promise, with `signal` wired to cancel it while it
- * waits.
- */
-function start<T>(signal: AbortSignal | undefined, run: (token: number) => number | Promise<T>): number | Promise<T> {
-  if (!signal) return run(0)
-  if (signal.aborted) throw abortError(signal)
-  lastToken = lastToken >= U32_MAX ? 1 : lastToken + 1
-  const token = lastToken
-  const promise = run(token)
-  if (typeof promise === 'number') return promise
-  const onAbort = (): void => {
-    raw.cancel(token, abortError(signal))
-  }
-  signal.addEventListener('abort', onAbort, { once: true })
-  const off = (): void => signal.removeEventListener('abort', onAbort)
-  promise.then(off, off)
-  return promise
-}
-
-/** A number from {@link start} checked, or its promise. */
-function outcome<T>(r: number | Promise<T>, syscall: string): number | Promise<T> {
-  return typeof r === 'number' ? check(r, syscall) : r
-}
-
-/** Where a receive that completed at once leaves `[truncated, nfds, ...fds]`. */
-const got = new Int32Array(2 + MAX_FDS)
-
-/** `[bytes, truncated, ...fds]` of a receive that returned `rc` (-errno: `[rc]`), read from {@link got}. */
-function gotItems(rc: number): number[] {
-  if (rc < 0) return [rc]
-  const items = [rc, got[0]]
-  for (let i = 0, n = got[1]; i < n; i++) items.push(got[2 + i])
-  return items
-}
-
 // ---------------------------------------------------------------------------------------------
 // net::unix
 
@@ -375,7 +99,7 @@ function gotItems(rc: number): number[] {
 export function listen(address: addr, ...options: listen_option[]): socket {
   const bytes = encodeAddr(address)
   const o = parseOptions(options, 1, 'listen', { backlog: true })
-  return check(native.listen(bytes, o.flags, o.backlog), 'listen', address)
+  return check(binding.listen(bytes, o.flags, o.backlog), 'listen', address)
 }
 
 /**
@@ -393,35 +117,35 @@ export async function connect(address: addr, ...options: (connect_option | Conne
   const bytes = encodeAddr(address)
   const o = parseOptions(options, 1, 'connect', { trailing: 'signal+timeout' })
   if (o.signal?.aborted) throw abortError(o.signal)
-  const fd = check(native.socket(o.flags | SOCK_NONBLOCK), 'socket', address)
+  const fd = check(binding.socket(o.flags | SOCK_NONBLOCK), 'socket', address)
   return new Promise<socket>((resolve, reject) => {
     let timer: NodeJS.Timeout | NodeJS.Immediate | undefined
     let delay = 0
     const deadline = o.timeout === undefined ? Infinity : Date.now() + o.timeout
-    const finish = (error: Error | null): void => {
+    const settle = (error: Error | null): void => {
       if (timer !== undefined) {
         clearTimeout(timer as NodeJS.Timeout)
         clearImmediate(timer as NodeJS.Immediate)
       }
       o.signal?.removeEventListener('abort', onAbort)
       if (error) {
-        raw.close(fd)
+        binding.close(fd)
         reject(error)
       } else {
         resolve(fd)
       }
     }
-    const onAbort = (): void => finish(abortError(o.signal as AbortSignal))
+    const onAbort = (): void => settle(abortError(o.signal as AbortSignal))
     const attempt = (): void => {
       timer = undefined
-      const rc = native.tryConnect(fd, bytes)
+      const rc = binding.tryConnect(fd, bytes)
       if (rc === 0) {
         // The socket was made non-blocking only to try; give back what was asked for.
-        finish(o.nonblock ? null : rc2err(native.setNonblocking(fd, false)))
+        settle(o.nonblock ? null : rc2err(binding.setNonblocking(fd, false)))
       } else if (rc !== EAGAIN) {
-        finish(errnoError(rc, 'connect', address))
+        settle(errnoError(rc, 'connect', address))
       } else if (Date.now() >= deadline) {
-        finish(errnoError(ETIMEDOUT, 'connect', address))
+        settle(errnoError(ETIMEDOUT, 'connect', address))
       } else {
         // Backlog full: no readiness event exists for this, so retry on a timer.
         timer = delay === 0 ? setImmediate(attempt) : setTimeout(attempt, Math.min(delay, deadline - Date.now()))
@@ -444,7 +168,7 @@ export async function connect(address: addr, ...options: (connect_option | Conne
 export function connectSync(address: addr, ...options: connect_option[]): socket {
   const bytes = encodeAddr(address)
   const o = parseOptions(options, 1, 'connectSync', {})
-  return check(native.connectSync(bytes, o.flags), 'connect', address)
+  return check(binding.connectSync(bytes, o.flags), 'connect', address)
 }
 
 /**
@@ -460,8 +184,7 @@ export function connectSync(address: addr, ...options: connect_option[]): socket
 export async function accept(sock: socket, ...flags: (sockflag | AsyncOptions)[]): Promise<socket> {
   validateFd(sock)
   const o = parseOptions(flags, 1, 'accept', { trailing: 'signal' })
-  if (asyncUnavailable) return unsupported('accept')
-  return outcome(start(o.signal, (token) => raw.acceptAsync(sock, o.flags, token)), 'accept')
+  return operate('accept', 'accept', o.signal, (token) => binding.acceptAsync(sock, o.flags, token))
 }
 
 /**
@@ -474,7 +197,7 @@ export async function accept(sock: socket, ...flags: (sockflag | AsyncOptions)[]
 export function acceptSync(sock: socket, ...flags: sockflag[]): socket {
   validateFd(sock)
   const o = parseOptions(flags, 1, 'acceptSync', {})
-  return check(native.acceptSync(sock, o.flags), 'accept')
+  return check(binding.acceptSync(sock, o.flags), 'accept')
 }
 
 /**
@@ -485,7 +208,7 @@ export function acceptSync(sock: socket, ...flags: sockflag[]): socket {
  */
 export function socketpair(...flags: sockflag[]): [socket, socket] {
   const o = parseOptions(flags, 0, 'socketpair', {})
-  const r = native.socketpair(o.flags)
+  const r = binding.socketpair(o.flags)
   check(r[0], 'socketpair')
   return [r[0], r[1]]
 }
@@ -520,14 +243,6 @@ export function newmsg(): msghdr {
 
 function validateMsg(msg: unknown): asserts msg is msghdr {
   if (!(msg instanceof msghdr)) throw argTypeError('msg', 'an instance of msghdr (from newmsg())', msg)
-}
-
-/** A Uint8Array over the same memory as any ArrayBufferView or ArrayBuffer. */
-function bytesOf(buf: unknown, name: string): Uint8Array {
-  if (buf instanceof Uint8Array) return buf
-  if (ArrayBuffer.isView(buf)) return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
-  if (buf instanceof ArrayBuffer || buf instanceof SharedArrayBuffer) return new Uint8Array(buf)
-  throw argTypeError(name, 'an instance of Buffer, TypedArray, DataView or ArrayBuffer', buf)
 }
 
 /**
@@ -595,7 +310,7 @@ export function finish(msg: msghdr): void {
 }
 
 function dropUnclaimed(msg: msghdr): void {
-  for (const fd of msg.received.slice(msg.claimed)) raw.close(fd)
+  for (const fd of msg.received.slice(msg.claimed)) binding.close(fd)
   msg.received = []
   msg.claimed = 0
 }
@@ -630,8 +345,7 @@ export async function sendmsg(sock: socket, msg: msghdr, options?: AsyncOptions)
   validateMsg(msg)
   validateSend(msg)
   const signal = asyncOptions(options)
-  if (asyncUnavailable) return unsupported('sendmsg')
-  return outcome(start(signal, (t) => raw.sendmsgAsync(sock, msg.vectors, msg.sendFds, msg.sendGroups, t)), 'sendmsg')
+  return operate('sendmsg', 'sendmsg', signal, (t) => binding.sendmsgAsync(sock, msg.vectors, msg.sendFds, msg.sendGroups, t))
 }
 
 /**
@@ -646,9 +360,8 @@ export async function recvmsg(sock: socket, msg: msghdr, options?: AsyncOptions)
   validateFd(sock)
   validateMsg(msg)
   const signal = asyncOptions(options)
-  if (asyncUnavailable) return unsupported('recvmsg')
-  const r = start(signal, (t) => raw.recvmsgAsync(sock, msg.vectors, msg.fdRoom, t, got))
-  return received(msg, typeof r === 'number' ? gotItems(r) : await r, 'recvmsg')
+  const r = operateRecv('recvmsg', signal, (t) => binding.recvmsgAsync(sock, msg.vectors, msg.fdRoom, t, got))
+  return received(msg, Array.isArray(r) ? r : await r, 'recvmsg')
 }
 
 /** Blocking {@link sendmsg} (Hare's `net::sendmsg`); `EAGAIN` on a non-blocking socket that is full. */
@@ -656,22 +369,14 @@ export function sendmsgSync(sock: socket, msg: msghdr): number {
   validateFd(sock)
   validateMsg(msg)
   validateSend(msg)
-  return check(raw.sendmsgSync(sock, msg.vectors, msg.sendFds, msg.sendGroups), 'sendmsg')
+  return check(binding.sendmsgSync(sock, msg.vectors, msg.sendFds, msg.sendGroups), 'sendmsg')
 }
 
 /** Blocking {@link recvmsg} (Hare's `net::recvmsg`); `EAGAIN` on a non-blocking socket with nothing to read. */
 export function recvmsgSync(sock: socket, msg: msghdr): number {
   validateFd(sock)
   validateMsg(msg)
-  return received(msg, gotItems(raw.recvmsgSync(sock, msg.vectors, msg.fdRoom, got)), 'recvmsg')
-}
-
-function asyncOptions(options: unknown): AbortSignal | undefined {
-  if (options === undefined) return undefined
-  if (typeof options !== 'object' || options === null) throw argTypeError('options', 'of type object', options)
-  const signal = (options as AsyncOptions).signal
-  validateSignal(signal, 'options.signal')
-  return signal
+  return received(msg, gotItems(binding.recvmsgSync(sock, msg.vectors, msg.fdRoom, got)), 'recvmsg')
 }
 
 /**
@@ -682,7 +387,7 @@ function asyncOptions(options: unknown): AbortSignal | undefined {
  */
 export function close(sock: socket): void {
   validateFd(sock)
-  check(raw.close(sock), 'close')
+  check(binding.close(sock), 'close')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -705,8 +410,7 @@ export async function sendfds(sock: socket, data: ArrayBufferView | ArrayBuffer,
     throw outOfRange('data.byteLength', '>= 1 when fds are sent (the kernel drops fds sent with no data)', 0)
   }
   const signal = asyncOptions(options)
-  if (asyncUnavailable) return unsupported('sendfds')
-  return outcome(start(signal, (t) => raw.sendmsgAsync(sock, bytes, fds as number[], fds.length ? [fds.length] : [], t)), 'sendmsg')
+  return operate('sendfds', 'sendmsg', signal, (t) => binding.sendmsgAsync(sock, bytes, fds as number[], fds.length ? [fds.length] : [], t))
 }
 
 /** What {@link recvfds} delivers. */
@@ -728,11 +432,9 @@ export async function recvfds(sock: socket, maxBytes: number, maxFds: number, op
   validateInteger(maxBytes, 'maxBytes', 0, 2 ** 31 - 1)
   validateInteger(maxFds, 'maxFds', 0, MAX_FDS)
   const signal = asyncOptions(options)
-  if (asyncUnavailable) return unsupported('recvfds')
   const data = Buffer.allocUnsafe(maxBytes)
-  const rc = start(signal, (t) => raw.recvmsgAsync(sock, data, maxFds, t, got))
-  const r = typeof rc === 'number' ? gotItems(rc) : await rc
-  check(r[0], 'recvmsg')
+  const rc = operateRecv('recvfds', signal, (t) => binding.recvmsgAsync(sock, data, maxFds, t, got))
+  const r = Array.isArray(rc) ? rc : await rc
   return { data: data.subarray(0, r[0]), fds: r.slice(2), truncated: r[1] === 1 }
 }
 
@@ -750,7 +452,7 @@ export interface Credentials {
  */
 export function peercred(sock: socket): Credentials {
   validateFd(sock)
-  const r = native.peercred(sock)
+  const r = binding.peercred(sock)
   check(r[0], 'getsockopt')
   return { pid: r[0], uid: r[1], gid: r[2] }
 }
@@ -758,7 +460,7 @@ export function peercred(sock: socket): Credentials {
 /** Operations of this library still pending on `sock` (0 means it may be handed to `net.Socket`). */
 export function pending(sock: socket): number {
   validateFd(sock)
-  return raw.pending(sock)
+  return binding.pending(sock)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -772,7 +474,7 @@ const dialers = new Map<string, dialer>()
 /** Registers a provider for `proto` with {@link dial} (Hare's `net::dial::registerproto`). */
 export function registerproto(name: string, provider: dialer): void {
   if (typeof name !== 'string') throw argTypeError('name', 'of type string', name)
-  if (typeof provider !== 'function') throw argTypeError('dialer', 'of type function', provider)
+  validateFunction(provider, 'dialer')
   dialers.set(name, provider)
 }
 
