@@ -173,8 +173,9 @@ export function connectSync(address: addr, ...options: connect_option[]): socket
 
 /**
  * Accepts the next connection on a listening socket (`accept4` with the combined flags).
- * Pending accepts on one listener are served in call order. The listener is made non-blocking
- * (as libuv does), so a later {@link acceptSync} on it fails with `EAGAIN` when nothing waits.
+ * Pending accepts on one listener are served in call order. `accept4` has no `MSG_DONTWAIT`,
+ * so a blocking listener is non-blocking only while an accept of ours runs or waits on it, and
+ * blocking again after.
  *
  * @param flags socket flags for the new socket, optionally followed by `{ signal }`.
  * @returns a promise of the accepted socket.
@@ -188,8 +189,9 @@ export async function accept(sock: socket, ...flags: (sockflag | AsyncOptions)[]
 }
 
 /**
- * Accepts the next connection, blocking until one arrives (Hare's `accept`). On a non-blocking
- * socket with nothing pending: `EAGAIN`.
+ * Accepts the next connection, blocking until one arrives (Hare's `accept`), even while a
+ * Promise {@link accept} waits on the same listener. On a socket non-blocking by its owner's
+ * choice (`NONBLOCK`) with nothing pending: `EAGAIN`.
  *
  * @returns the accepted socket.
  * @throws {ErrnoError} what the kernel refused.

@@ -24,6 +24,14 @@ export function fdFlags(fd: number): number {
 export const O_CLOEXEC = 0o2000000
 export const O_NONBLOCK = 0o4000
 
+/**
+ * Resolves once a whole loop turn has ended: net-unix closes a socket's idle watcher (and its
+ * dup of the fd) at the end of the turn in which its last operation settled.
+ */
+export function turnEnded(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)))
+}
+
 let seq = 0
 /** A fresh abstract name, unique to this process and call. */
 export function abstractName(tag = 'a'): string {

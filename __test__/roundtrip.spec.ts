@@ -1,6 +1,6 @@
 import test from 'ava'
 import { close, recvfds, sendfds, socketpair } from '../index.js'
-import { fdCount } from './helpers'
+import { turnEnded, fdCount } from './helpers'
 
 test.serial('100,000 sendfds/recvfds round trips leave the fd count unchanged', async (t) => {
   const [a, b] = socketpair()
@@ -14,6 +14,7 @@ test.serial('100,000 sendfds/recvfds round trips leave the fd count unchanged', 
     if (got.fds.length !== 1) return t.fail(`round trip ${i}: ${got.fds.length} fds`)
     close(got.fds[0])
   }
+  await turnEnded()
   t.is(fdCount(), before)
   ;[a, b, x].forEach(close)
 })

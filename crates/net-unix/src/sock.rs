@@ -86,6 +86,13 @@ pub fn set_nonblocking(fd: RawFd, on: bool) -> nix::Result<()> {
     Ok(())
 }
 
+/// Whether `O_NONBLOCK` is set on the file description.
+pub fn is_nonblocking(fd: RawFd) -> nix::Result<bool> {
+    // SAFETY: borrowed only for this call.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    Ok(OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?).contains(OFlag::O_NONBLOCK))
+}
+
 /// A close-on-exec duplicate of `fd`.
 pub fn dup_cloexec(fd: RawFd) -> nix::Result<OwnedFd> {
     // SAFETY: borrowed only for this call; the result is a fresh descriptor we own.

@@ -19,6 +19,7 @@ pub struct Uv {
     pub handle_size: unsafe extern "C" fn(c_int) -> usize,
     pub poll_init: unsafe extern "C" fn(*mut c_void, *mut c_void, c_int) -> c_int,
     pub poll_start: unsafe extern "C" fn(*mut c_void, c_int, PollCb) -> c_int,
+    pub poll_stop: unsafe extern "C" fn(*mut c_void) -> c_int,
     pub close: unsafe extern "C" fn(*mut c_void, HandleCb),
     pub handle_set_data: unsafe extern "C" fn(*mut c_void, *mut c_void),
     pub handle_get_data: unsafe extern "C" fn(*const c_void) -> *mut c_void,
@@ -29,6 +30,7 @@ pub struct Uv {
     pub idle_start: unsafe extern "C" fn(*mut c_void, HandleCb) -> c_int,
     pub idle_stop: unsafe extern "C" fn(*mut c_void) -> c_int,
     pub unref: unsafe extern "C" fn(*mut c_void),
+    pub ref_: unsafe extern "C" fn(*mut c_void),
 }
 
 type Ptr = *mut c_void;
@@ -54,6 +56,7 @@ unsafe fn load() -> Option<Uv> {
             "uv_poll_start",
             unsafe extern "C" fn(Ptr, c_int, PollCb) -> c_int
         ),
+        poll_stop: sym!("uv_poll_stop", unsafe extern "C" fn(Ptr) -> c_int),
         close: sym!("uv_close", unsafe extern "C" fn(Ptr, HandleCb)),
         handle_set_data: sym!("uv_handle_set_data", unsafe extern "C" fn(Ptr, Ptr)),
         handle_get_data: sym!(
@@ -73,6 +76,7 @@ unsafe fn load() -> Option<Uv> {
         ),
         idle_stop: sym!("uv_idle_stop", unsafe extern "C" fn(Ptr) -> c_int),
         unref: sym!("uv_unref", unsafe extern "C" fn(Ptr)),
+        ref_: sym!("uv_ref", unsafe extern "C" fn(Ptr)),
     })
 }
 

@@ -1,0 +1,159 @@
+//! One operation on a socket, without the event loop: the non-blocking attempt the reactor
+//! makes, and the blocking calls of the `*Sync` exports. Both share the buffer plumbing here.
+
+use crate::{error, msg, nonblock, sock};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::SockFlag;
+use smallvec::SmallVec;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
+
+/// Where the buffers of one call are, as `js::bytes` reported them.
+pub type Bufs = SmallVec<[(*mut u8, usize); 4]>;
+
+/// What an operation does, with borrowed fds to send.
+pub enum Op<'a> {
+    Accept { flags: SockFlag },
+    Recv { max_fds: usize },
+    Send { fds: &'a [RawFd], groups: &'a [u32] },
+}
+
+impl Op<'_> {
+    pub fn writes(&self) -> bool {
+        matches!(self, Op::Send { .. })
+    }
+}
+
+/// A finished operation, before it becomes a JS value.
+pub enum Done {
+    Fd(OwnedFd),
+    Bytes(usize),
+    Recv(msg::Received),
+}
+
+/// Runs the operation once without blocking: message calls pass `MSG_DONTWAIT`; `accept4` has
+/// no such flag, so the caller holds the listener non-blocking (see [`nonblock::Hold`]).
+///
+/// # Safety
+/// The buffer pointers come from live typed arrays fetched in this same JS turn.
+pub unsafe fn attempt(fd: RawFd, op: &Op, bufs: &[(*mut u8, usize)]) -> nix::Result<Done> {
+    match op {
+        Op::Accept { flags } => sock::accept(fd, *flags).map(Done::Fd),
+        // SAFETY: as this function's contract.
+        Op::Recv { max_fds } => unsafe { recv_bufs(fd, bufs, *max_fds, true) }.map(Done::Recv),
+        // SAFETY: as this function's contract.
+        Op::Send { fds, groups } => {
+            unsafe { send_bufs(fd, bufs, fds, groups, true) }.map(Done::Bytes)
+        }
+    }
+}
+
+/// The memory `js::bytes` reported; empty for a detached buffer.
+///
+/// # Safety
+/// `(p, n)` comes from a typed array fetched in this same JS turn.
+unsafe fn bytes_mut<'a>((p, n): (*mut u8, usize)) -> &'a mut [u8] {
+    if p.is_null() {
+        &mut []
+    } else {
+        // SAFETY: a live typed array's memory, as the contract says.
+        unsafe { std::slice::from_raw_parts_mut(p, n) }
+    }
+}
+
+/// `recvmsg` into the given buffers, blocking or not.
+///
+/// # Safety
+/// As [`bytes_mut`], for every buffer.
+pub unsafe fn recv_bufs(
+    fd: RawFd,
+    bufs: &[(*mut u8, usize)],
+    max_fds: usize,
+    dontwait: bool,
+) -> nix::Result<msg::Received> {
+    let mut iov: SmallVec<[IoSliceMut; 4]> = bufs
+        .iter()
+        // SAFETY: as this function's contract.
+        .map(|&b| IoSliceMut::new(unsafe { bytes_mut(b) }))
+        .collect();
+    msg::recv(fd, &mut iov, max_fds, dontwait)
+}
+
+/// `sendmsg` of the given buffers with `fds` in `groups`, blocking or not.
+///
+/// # Safety
+/// As [`bytes_mut`], for every buffer.
+pub unsafe fn send_bufs(
+    fd: RawFd,
+    bufs: &[(*mut u8, usize)],
+    fds: &[RawFd],
+    groups: &[u32],
+    dontwait: bool,
+) -> nix::Result<usize> {
+    let iov: SmallVec<[IoSlice; 4]> = bufs
+        .iter()
+        // SAFETY: as this function's contract.
+        .map(|&b| IoSlice::new(unsafe { bytes_mut(b) }))
+        .collect();
+    msg::send(fd, &iov, &split_groups(fds, groups), dontwait)
+}
+
+/// `fds` cut into consecutive groups of the given sizes (one SCM_RIGHTS message each).
+pub fn split_groups<'a>(fds: &'a [RawFd], groups: &[u32]) -> SmallVec<[&'a [RawFd]; 2]> {
+    let mut out = SmallVec::new();
+    let mut at = 0;
+    for &g in groups {
+        let end = (at + g as usize).min(fds.len());
+        out.push(&fds[at..end]);
+        at = end;
+    }
+    out
+}
+
+/// Hare's blocking semantics for the `*Sync` calls: `f` runs as a blocking call; if it says
+/// `EAGAIN` only because a Promise operation of ours holds the socket non-blocking right now,
+/// wait with `poll(2)` and try again. A socket non-blocking by its owner's choice still says
+/// `EAGAIN`.
+pub fn blocking<T>(
+    fd: RawFd,
+    writes: bool,
+    mut f: impl FnMut() -> nix::Result<T>,
+) -> nix::Result<T> {
+    loop {
+        match f() {
+            Err(Errno::EAGAIN) if nonblock::held(fd) => wait_ready(fd, writes)?,
+            other => return other,
+        }
+    }
+}
+
+/// Blocks until `fd` is readable (or writable), retrying `EINTR`.
+fn wait_ready(fd: RawFd, writes: bool) -> nix::Result<()> {
+    let events = if writes {
+        PollFlags::POLLOUT
+    } else {
+        PollFlags::POLLIN
+    };
+    // SAFETY: borrowed only for this call; a closed fd makes poll report POLLNVAL.
+    let b = unsafe { BorrowedFd::borrow_raw(fd) };
+    let mut fds = [PollFd::new(b, events)];
+    error::retry(|| poll(&mut fds, PollTimeout::NONE))?;
+    match fds[0].revents() {
+        Some(r) if r.contains(PollFlags::POLLNVAL) => Err(Errno::EBADF),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_cut_in_order_and_clamped() {
+        let fds = [10, 11, 12, 13];
+        let g = split_groups(&fds, &[1, 2, 5]);
+        assert_eq!(g.as_slice(), &[&fds[0..1], &fds[1..3], &fds[3..4]]);
+        assert!(split_groups(&fds, &[]).is_empty());
+    }
+}

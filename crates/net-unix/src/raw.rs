@@ -1,0 +1,256 @@
+//! Raw Node-API exports: the calls that hold typed arrays across loop turns and settle promises
+//! from libuv callbacks, which napi-rs's macros cannot express. Typed by hand in
+//! `lib/binding.ts`. An argument that is not what it should be reads as -1 for an fd (every
+//! syscall refuses it with `EBADF`) and 0 otherwise: never as a usable fd.
+//!
+//! Each callback runs on the JS thread of `env` with Node's handle scope open: the contract of
+//! every `js` helper, which is why their bodies are one `unsafe` block each.
+
+use crate::error::{self, to_js};
+use crate::io::{self, Op};
+use crate::js::{self, Env, Value};
+use crate::reactor::Reactor;
+use crate::sock::{self, sock_flags};
+use napi::sys::napi_callback_info as Info;
+use smallvec::SmallVec;
+
+type Cb = unsafe extern "C" fn(Env, Info) -> Value;
+
+/// Defines every raw export on `exports`.
+///
+/// # Safety
+/// Module init, on the JS thread of `env`.
+pub unsafe fn register(env: Env, exports: Value) {
+    let table: [(&str, Cb); 9] = [
+        ("init", init),
+        ("acceptAsync", accept_async),
+        ("recvmsgAsync", recvmsg_async),
+        ("sendmsgAsync", sendmsg_async),
+        ("cancel", cancel),
+        ("close", close),
+        ("pending", pending),
+        ("recvmsgSync", recvmsg_sync),
+        ("sendmsgSync", sendmsg_sync),
+    ];
+    for (name, f) in table {
+        // SAFETY: module init on the JS thread.
+        unsafe { js::export(env, exports, name, Some(f)) };
+    }
+}
+
+/// SCM_RIGHTS group sizes from a JS array of numbers.
+unsafe fn groups_of(env: Env, v: Value) -> SmallVec<[u32; 2]> {
+    // SAFETY: JS thread (callers are callbacks).
+    unsafe { js::i32s(env, v) }
+        .into_iter()
+        .map(|g| g.max(0) as u32)
+        .collect()
+}
+
+/// The buffers of a call: one typed array (the common single-buffer case, no JS array to
+/// read), or each typed array of a JS array.
+unsafe fn buf_values(env: Env, v: Value) -> SmallVec<[Value; 4]> {
+    // SAFETY: JS thread (callers are callbacks).
+    unsafe {
+        if js::is_typedarray(env, v) {
+            return SmallVec::from_elem(v, 1);
+        }
+        (0..js::array_len(env, v))
+            .map(|i| js::element(env, v, i))
+            .collect()
+    }
+}
+
+/// The memory of each typed array of a call, for a blocking call made right now.
+unsafe fn buf_bytes(env: Env, v: Value) -> io::Bufs {
+    // SAFETY: JS thread (callers are callbacks).
+    unsafe {
+        buf_values(env, v)
+            .into_iter()
+            .map(|v| js::bytes(env, v))
+            .collect()
+    }
+}
+
+/// Room for fds in an `out` array of `[truncated, nfds, ...fds]`, as asked but never beyond it.
+unsafe fn fd_room(env: Env, max_fds: Value, out: &[i32]) -> usize {
+    // SAFETY: JS thread (callers are callbacks).
+    (unsafe { js::get_u32(env, max_fds) } as usize).min(out.len().saturating_sub(2))
+}
+
+/// This env's reactor, or a thrown error (the facade calls `init` first, so only misuse).
+unsafe fn reactor_or_throw(env: Env) -> Option<*mut Reactor> {
+    // SAFETY: JS thread (callers are callbacks).
+    unsafe {
+        let r = Reactor::of(env);
+        if r.is_null() {
+            js::throw(
+                env,
+                "net-unix: async operations are not initialised in this environment",
+            );
+            None
+        } else {
+            Some(r)
+        }
+    }
+}
+
+/// `init(makeErrnoError, makeClosedError)`: sets up this env's reactor (throws where no libuv).
+unsafe extern "C" fn init(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [make_errno, make_closed] = js::args(env, info);
+        if !Reactor::of(env).is_null() {
+            return js::undefined(env);
+        }
+        match Reactor::install(env, make_errno, make_closed) {
+            Ok(()) => js::undefined(env),
+            Err(msg) => js::throw(env, msg),
+        }
+    }
+}
+
+/// `acceptAsync(fd, flags, token) -> fd | -errno | Promise<fd>`: a number when it completed at
+/// once, a promise when it waits.
+unsafe extern "C" fn accept_async(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [fd, flags, token] = js::args(env, info);
+        let Some(r) = reactor_or_throw(env) else {
+            return std::ptr::null_mut();
+        };
+        let flags = sock_flags(js::get_i32(env, flags).unwrap_or(0));
+        let op = Op::Accept { flags };
+        Reactor::submit(
+            r,
+            js::fd(env, fd),
+            js::get_u32(env, token),
+            op,
+            &[],
+            &mut [],
+        )
+    }
+}
+
+/// `recvmsgAsync(fd, bufs, maxFds, token, out) -> bytes | -errno | Promise<[bytes, truncated,
+/// ...fds]>`: completed at once, it leaves `[truncated, nfds, ...fds]` in the Int32Array `out`.
+unsafe extern "C" fn recvmsg_async(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [fd, bufs, max_fds, token, out] = js::args(env, info);
+        let Some(r) = reactor_or_throw(env) else {
+            return std::ptr::null_mut();
+        };
+        let out = js::i32s_mut(env, out);
+        let op = Op::Recv {
+            max_fds: fd_room(env, max_fds, out),
+        };
+        let bufs = buf_values(env, bufs);
+        Reactor::submit(r, js::fd(env, fd), js::get_u32(env, token), op, &bufs, out)
+    }
+}
+
+/// `sendmsgAsync(fd, bufs, fds, groups, token) -> bytes | -errno | Promise<bytes>`
+unsafe extern "C" fn sendmsg_async(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [fd, bufs, fds, groups, token] = js::args(env, info);
+        let Some(r) = reactor_or_throw(env) else {
+            return std::ptr::null_mut();
+        };
+        let fds = js::i32s(env, fds);
+        let groups = groups_of(env, groups);
+        let op = Op::Send {
+            fds: &fds,
+            groups: &groups,
+        };
+        let bufs = buf_values(env, bufs);
+        Reactor::submit(
+            r,
+            js::fd(env, fd),
+            js::get_u32(env, token),
+            op,
+            &bufs,
+            &mut [],
+        )
+    }
+}
+
+/// `cancel(token, reason) -> boolean`
+unsafe extern "C" fn cancel(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [token, reason] = js::args(env, info);
+        let r = Reactor::of(env);
+        let cancelled = !r.is_null() && (*r).cancel(js::get_u32(env, token), reason);
+        js::boolean(env, cancelled)
+    }
+}
+
+/// `close(fd) -> 0 | -errno`, rejecting what is pending on it first.
+unsafe extern "C" fn close(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [fd] = js::args(env, info);
+        let fd = js::fd(env, fd);
+        let r = Reactor::of(env);
+        let rc = if r.is_null() {
+            to_js(sock::close(fd).map(|_| 0))
+        } else {
+            (*r).close(fd)
+        };
+        js::int(env, rc)
+    }
+}
+
+/// `pending(fd) -> number` of operations waiting on it.
+unsafe extern "C" fn pending(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [fd] = js::args(env, info);
+        let r = Reactor::of(env);
+        let n = if r.is_null() {
+            0
+        } else {
+            (*r).pending(js::fd(env, fd))
+        };
+        js::int(env, n as i32)
+    }
+}
+
+/// `recvmsgSync(fd, bufs, maxFds, out) -> bytes | -errno` (blocking, see [`io::blocking`]),
+/// leaving `[truncated, nfds, ...fds]` in the Int32Array `out`.
+unsafe extern "C" fn recvmsg_sync(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs. The buffers are read in this
+    // call and used only during it.
+    unsafe {
+        let [fd, bufs, max_fds, out] = js::args(env, info);
+        let fd = js::fd(env, fd);
+        let out = js::i32s_mut(env, out);
+        let room = fd_room(env, max_fds, out);
+        let bufs = buf_bytes(env, bufs);
+        let received = io::blocking(fd, false, || io::recv_bufs(fd, &bufs, room, false));
+        js::int(
+            env,
+            match received {
+                Ok(r) => r.write_into(out),
+                Err(e) => error::neg(e),
+            },
+        )
+    }
+}
+
+/// `sendmsgSync(fd, bufs, fds, groups) -> bytes | -errno` (blocking, see [`io::blocking`]).
+unsafe extern "C" fn sendmsg_sync(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs. The buffers are read in this
+    // call and used only during it.
+    unsafe {
+        let [fd, bufs, fds, groups] = js::args(env, info);
+        let fd = js::fd(env, fd);
+        let fds = js::i32s(env, fds);
+        let groups = groups_of(env, groups);
+        let bufs = buf_bytes(env, bufs);
+        let n = io::blocking(fd, true, || io::send_bufs(fd, &bufs, &fds, &groups, false));
+        js::int(env, to_js(n.map(|n| n as i32)))
+    }
+}

@@ -1,0 +1,335 @@
+//! Poll watchers: one `uv_poll_t` per busy socket on a private dup of it, with the queues of
+//! operations waiting on it. A watcher outlives its last waiter until the end of that loop turn
+//! (the check phase, `reap`), so a request/response loop, whose next wait starts in the
+//! microtasks of the last settlement, reuses it instead of paying a dup, a poll registration
+//! and a close on every round trip. An fd the user closes behind our back still reaches EOF at
+//! the peer within that turn.
+
+use super::waiter::{Ran, Waiter};
+use super::{reactor_of, Reactor};
+use crate::{sock, uv};
+use nix::errno::Errno;
+use std::collections::VecDeque;
+use std::ffi::{c_int, c_void};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// Waiters served per readiness callback and direction, so one busy socket cannot starve the
+/// loop.
+const READY_BATCH: usize = 32;
+
+pub(super) struct Watcher {
+    reactor: *mut Reactor,
+    handle: *mut c_void,
+    user_fd: RawFd,
+    /// The dup libuv watches; closed as soon as the handle is closed (libuv allows that), not
+    /// in the close callback a loop turn later, so a tight open/close loop cannot pile up fds.
+    poll_fd: Option<OwnedFd>,
+    ident: (u64, u64),
+    pub readers: VecDeque<Waiter>,
+    pub writers: VecDeque<Waiter>,
+    /// The events libuv is asked for. An idle watcher may stay armed (no syscall to stop it)
+    /// until an event comes for nobody.
+    armed: c_int,
+    /// Nothing is queued; on the reactor's `idle` list, its handle unref'd.
+    idle: bool,
+}
+
+impl Watcher {
+    pub fn queue(&mut self, writes: bool) -> &mut VecDeque<Waiter> {
+        if writes {
+            &mut self.writers
+        } else {
+            &mut self.readers
+        }
+    }
+
+    /// Closes the libuv handle: the dup goes at once, the memory in `on_closed`.
+    ///
+    /// # Safety
+    /// JS thread; the handle is open.
+    pub unsafe fn close_handle(&mut self, uv: &uv::Uv) {
+        // SAFETY: the handle was initialised and is closed once (callers drop their pointers).
+        unsafe { (uv.close)(self.handle, on_closed) };
+        self.poll_fd = None;
+    }
+
+    fn wanted(&self) -> c_int {
+        let r = if self.readers.is_empty() {
+            0
+        } else {
+            uv::READABLE
+        };
+        let w = if self.writers.is_empty() {
+            0
+        } else {
+            uv::WRITABLE
+        };
+        r | w
+    }
+}
+
+impl Reactor {
+    /// Queues `w` on the watcher for `fd`, creating it (or replacing a stale one) as needed.
+    ///
+    /// # Safety
+    /// JS thread, live reactor.
+    pub(super) unsafe fn enqueue(&mut self, fd: RawFd, w: Waiter) -> Result<(), (Errno, Waiter)> {
+        let ident = match sock::identity(fd) {
+            Ok(id) => id,
+            Err(e) => return Err((e, w)),
+        };
+        if let Some(&old) = self.watchers.get(&fd) {
+            // SAFETY: watchers in the map are live.
+            if unsafe { (*old).ident } != ident {
+                // The number was closed behind our back and reused: the old waiters belong to a
+                // socket nobody can name any more.
+                // SAFETY: as above.
+                unsafe { self.fail_all(old, Errno::EBADF) };
+            }
+        }
+        let watcher = match self.watchers.get(&fd) {
+            Some(&w) => w,
+            // SAFETY: JS thread.
+            None => match unsafe { self.new_watcher(fd, ident) } {
+                Ok(nw) => nw,
+                Err(e) => return Err((e, w)),
+            },
+        };
+        if w.token != 0 {
+            self.tokens.insert(w.token, fd);
+        }
+        // SAFETY: `watcher` is live (just found or made).
+        unsafe {
+            (*watcher).queue(w.writes()).push_back(w);
+            self.rearm(watcher, false);
+        }
+        Ok(())
+    }
+
+    /// A watcher on a dup of `fd`, registered under `fd`.
+    ///
+    /// # Safety
+    /// JS thread, live reactor.
+    unsafe fn new_watcher(&mut self, fd: RawFd, ident: (u64, u64)) -> Result<*mut Watcher, Errno> {
+        let poll_fd = sock::dup_cloexec(fd)?;
+        let was_nonblocking = sock::is_nonblocking(fd)?;
+        let handle = self.uv.alloc_handle(uv::UV_POLL);
+        // SAFETY: a fresh handle of the right size, initialised once on this loop.
+        let rc = unsafe { (self.uv.poll_init)(self.uv_loop, handle, poll_fd.as_raw_fd()) };
+        if rc < 0 {
+            // Never hand a handle whose init failed back to libuv.
+            // SAFETY: libuv never took the handle.
+            unsafe { self.uv.free_handle(handle, uv::UV_POLL) };
+            return Err(Errno::from_raw(-rc));
+        }
+        if !was_nonblocking {
+            // uv_poll_init made the shared file description non-blocking; message calls pass
+            // MSG_DONTWAIT and need none of it, and other holders of the socket must not see it.
+            let _ = sock::set_nonblocking(fd, false);
+        }
+        let w = Box::into_raw(Box::new(Watcher {
+            reactor: self,
+            handle,
+            user_fd: fd,
+            poll_fd: Some(poll_fd),
+            ident,
+            readers: VecDeque::new(),
+            writers: VecDeque::new(),
+            armed: 0,
+            idle: false,
+        }));
+        // SAFETY: the handle is initialised; its data is the watcher until `on_closed`.
+        unsafe { (self.uv.handle_set_data)(handle, w.cast()) };
+        self.watchers.insert(fd, w);
+        Ok(w)
+    }
+
+    /// Arms the watcher for what its queues need; with nothing queued it turns idle.
+    ///
+    /// # Safety
+    /// JS thread; `w` is live.
+    pub(super) unsafe fn rearm(&mut self, w: *mut Watcher, force: bool) {
+        // SAFETY: as the function's contract.
+        let wt = unsafe { &mut *w };
+        let want = wt.wanted();
+        if want == 0 {
+            if !wt.idle {
+                wt.idle = true;
+                // SAFETY: live handles of this reactor.
+                unsafe {
+                    (self.uv.unref)(wt.handle);
+                    if self.idle.is_empty() {
+                        (self.uv.check_start)(self.reap, on_reap);
+                    }
+                }
+                self.idle.push(w);
+            }
+            return;
+        }
+        if wt.idle {
+            wt.idle = false;
+            // SAFETY: a live handle.
+            unsafe { (self.uv.ref_)(wt.handle) };
+        }
+        if want != wt.armed || force {
+            // SAFETY: a live, initialised poll handle.
+            let rc = unsafe { (self.uv.poll_start)(wt.handle, want, on_ready) };
+            if rc < 0 {
+                // SAFETY: as above.
+                unsafe { self.fail_all(w, Errno::from_raw(-rc)) };
+            } else {
+                wt.armed = want;
+            }
+        }
+    }
+
+    /// Unregisters and closes the watcher; its memory goes in the close callback.
+    ///
+    /// # Safety
+    /// JS thread; `w` is live and is not used after this.
+    unsafe fn close_watcher(&mut self, w: *mut Watcher) {
+        // SAFETY: as the function's contract.
+        let fd = unsafe { (*w).user_fd };
+        if self.watchers.get(&fd) == Some(&w) {
+            self.watchers.remove(&fd);
+        }
+        self.idle.retain(|&x| x != w);
+        // SAFETY: as above.
+        unsafe { (*w).close_handle(self.uv) };
+    }
+
+    /// Unlinks every waiter of `w` and closes the watcher.
+    ///
+    /// # Safety
+    /// JS thread; `w` is live and is not used after this.
+    pub(super) unsafe fn take_all(&mut self, w: *mut Watcher) -> Vec<Waiter> {
+        // SAFETY: as the function's contract.
+        let waiters: Vec<Waiter> = unsafe {
+            let wt = &mut *w;
+            wt.readers.drain(..).chain(wt.writers.drain(..)).collect()
+        };
+        // SAFETY: as above.
+        unsafe { self.close_watcher(w) };
+        for wt in &waiters {
+            self.tokens.remove(&wt.token);
+        }
+        waiters
+    }
+
+    /// Settles every waiter of `w` with the error `e` and closes the watcher.
+    ///
+    /// # Safety
+    /// JS thread; `w` is live and is not used after this.
+    unsafe fn fail_all(&mut self, w: *mut Watcher, e: Errno) {
+        // SAFETY: as the function's contract.
+        for wt in unsafe { self.take_all(w) } {
+            // SAFETY: JS thread.
+            unsafe { self.settle(wt, Err(e)) };
+        }
+    }
+
+    /// Serves up to a batch of waiters in one direction; stops at the first `EAGAIN`.
+    ///
+    /// # Safety
+    /// JS thread, inside a callback scope; `w` is live.
+    unsafe fn drain(&mut self, w: *mut Watcher, writes: bool, out: &mut Vec<Ran>) {
+        let env = self.env;
+        // SAFETY: as the function's contract.
+        let wt = unsafe { &mut *w };
+        let Some(fd) = wt.poll_fd.as_ref().map(AsRawFd::as_raw_fd) else {
+            return;
+        };
+        for _ in 0..READY_BATCH {
+            let Some(head) = wt.queue(writes).front() else {
+                break;
+            };
+            // SAFETY: JS thread, handle scope open.
+            let result = unsafe { head.run(env, fd) };
+            if matches!(result, Err(Errno::EAGAIN)) {
+                break;
+            }
+            let head = wt.queue(writes).pop_front().expect("front existed");
+            self.tokens.remove(&head.token);
+            out.push((head, result));
+        }
+    }
+
+    /// Closes the watchers still idle at the end of the turn they went idle in.
+    ///
+    /// # Safety
+    /// JS thread, live reactor.
+    unsafe fn reap(&mut self) {
+        for w in std::mem::take(&mut self.idle) {
+            // SAFETY: watchers on the idle list are live (closing one takes it off the list).
+            unsafe {
+                if (*w).idle {
+                    (*w).idle = false;
+                    self.close_watcher(w);
+                }
+            }
+        }
+        // SAFETY: the reactor's own check handle.
+        unsafe { (self.uv.check_stop)(self.reap) };
+    }
+}
+
+/// Readiness for one watcher: serve its queues, settle inside a callback scope, re-arm.
+unsafe extern "C" fn on_ready(handle: *mut c_void, status: c_int, events: c_int) {
+    // SAFETY: the handle's data is its live watcher (set in `new_watcher`, freed on close).
+    let w = unsafe { (uv::get().expect("loaded").handle_get_data)(handle) } as *mut Watcher;
+    // SAFETY: libuv calls this on the JS thread; the watcher's reactor is live.
+    unsafe {
+        Reactor::in_callback_scope((*w).reactor, |r| {
+            let mut done = Vec::new();
+            let wanted_before = (*w).wanted();
+            if events & uv::READABLE != 0 || status < 0 {
+                r.drain(w, false, &mut done);
+            }
+            if events & uv::WRITABLE != 0 || status < 0 {
+                r.drain(w, true, &mut done);
+            }
+            if status < 0 && done.is_empty() {
+                // libuv stopped the handle on POLLERR; a pending socket error ends the head waiters.
+                let err = (*w)
+                    .poll_fd
+                    .as_ref()
+                    .map_or(Errno::EBADF, |fd| sock::socket_error(fd.as_raw_fd()));
+                if err != Errno::UnknownErrno {
+                    for writes in [false, true] {
+                        if let Some(h) = (*w).queue(writes).pop_front() {
+                            r.tokens.remove(&h.token);
+                            done.push((h, Err(err)));
+                        }
+                    }
+                }
+            }
+            if events & !wanted_before != 0 {
+                // An event for nobody (a watcher left armed after its queue emptied): stop, and
+                // let `rearm` ask for exactly what is queued, before level-triggered readiness
+                // calls again.
+                (r.uv.poll_stop)(handle);
+                (*w).armed = 0;
+            }
+            for (wt, result) in done {
+                r.settle(wt, result);
+            }
+            // Settling ran no JS yet (microtasks run when the scope closes), so `w` is live.
+            r.rearm(w, status < 0);
+        });
+    }
+}
+
+/// The end of a turn in which watchers went idle: close those still idle.
+unsafe extern "C" fn on_reap(handle: *mut c_void) {
+    // SAFETY: the handle is the reactor's; libuv calls this on the JS thread.
+    unsafe { Reactor::in_callback_scope(reactor_of(handle), |r| r.reap()) };
+}
+
+unsafe extern "C" fn on_closed(handle: *mut c_void) {
+    let uv = uv::get().expect("loaded");
+    // SAFETY: libuv is done with the handle; its data is the boxed watcher, freed once here.
+    unsafe {
+        drop(Box::from_raw((uv.handle_get_data)(handle) as *mut Watcher));
+        uv.free_handle(handle, uv::UV_POLL);
+    }
+}
