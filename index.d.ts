@@ -212,6 +212,49 @@ export interface RecvFdsResult {
  * `socket.recv_fds`).
  */
 export declare function recvfds(sock: socket, maxBytes: number, maxFds: number, options?: AsyncOptions): Promise<RecvFdsResult>;
+/** Most messages one native call of {@link recvfdsMany} / {@link sendfdsMany} moves. */
+export declare const MAX_BATCH: number;
+/**
+ * Receives up to `maxMessages` messages in one native call (`recvmmsg(2)`), each of up to
+ * `maxBytes` bytes with up to `maxFds` fds: the batched {@link recvfds}. Waits for the first
+ * message, then takes what has arrived, so it resolves with 1 to `maxMessages` results (on a
+ * stream socket, bytes that carry fds are never merged with other writes' bytes into one
+ * result). Beyond Hare; for receivers of many small fd-carrying messages, where one native call
+ * per message is the cost. Received fds are close-on-exec and the caller's; close many at once
+ * with {@link closeFds}.
+ *
+ * @returns a promise of the messages, in order; an empty `data` in the last one means the peer
+ * closed.
+ * @rejects {RangeError} `maxMessages` outside `[1, MAX_BATCH]`, `maxBytes` < 1, `maxFds` >
+ * {@link MAX_FDS}. {@link ErrnoError} (`syscall: 'recvmmsg'`), {@link AbortError},
+ * `ERR_SOCKET_CLOSED`, as {@link recvfds}.
+ */
+export declare function recvfdsMany(sock: socket, maxMessages: number, maxBytes: number, maxFds: number, options?: AsyncOptions): Promise<RecvFdsResult[]>;
+/** One message of {@link sendfdsMany}. */
+export interface FdMessage {
+    /** The bytes; at least one when `fds` is not empty. */
+    data: ArrayBufferView | ArrayBuffer;
+    /** fds to attach to the message's first byte; they stay the caller's. */
+    fds?: readonly number[];
+}
+/**
+ * Sends the messages in order, up to {@link MAX_BATCH} per native call (`sendmmsg(2)`), each
+ * with its own fds on its first byte: the batched {@link sendfds}. Waits for room as needed and
+ * resolves once every byte of every message is sent. Beyond Hare.
+ *
+ * @returns a promise of the bytes sent in all.
+ * @rejects {TypeError}/{RangeError} for a bad message, before anything is sent.
+ * @rejects {ErrnoError} (`syscall: 'sendmmsg'`), {@link AbortError} or `ERR_SOCKET_CLOSED`,
+ * with `sent` set to the number of messages that went whole before it.
+ */
+export declare function sendfdsMany(sock: socket, messages: readonly FdMessage[], options?: AsyncOptions): Promise<number>;
+/**
+ * Closes every fd in `fds` in one native call (received fds a receiver does not keep); pending
+ * operations of this library on them reject as with {@link close}.
+ *
+ * @throws {ErrnoError} the first failure (`EBADF`), after every fd was tried.
+ */
+export declare function closeFds(fds: readonly number[]): void;
 /** The credentials of the peer of a connected Unix socket (`SO_PEERCRED`). */
 export interface Credentials {
     pid: number;

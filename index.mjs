@@ -2,6 +2,7 @@
 import m from './index.js'
 
 export const {
+  MAX_BATCH,
   MAX_FDS,
   AbortError,
   accept,
@@ -11,6 +12,7 @@ export const {
   allocfiles,
   backlog,
   close,
+  closeFds,
   connect,
   connectSync,
   dial,
@@ -22,11 +24,13 @@ export const {
   peercred,
   pending,
   recvfds,
+  recvfdsMany,
   recvfiles,
   recvmsg,
   recvmsgSync,
   registerproto,
   sendfds,
+  sendfdsMany,
   sendmsg,
   sendmsgSync,
   sockflag,

@@ -440,6 +440,158 @@ export async function recvfds(sock: socket, maxBytes: number, maxFds: number, op
   return { data: data.subarray(0, r[0]), fds: r.slice(2), truncated: r[1] === 1 }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Batched fd passing (beyond Hare): many messages per native call
+
+/** Most messages one native call of {@link recvfdsMany} / {@link sendfdsMany} moves. */
+export const MAX_BATCH: number = binding.MAX_BATCH
+
+/** Where a batched call that completed at once leaves its numbers; grown on demand. */
+let manyOut = new Int32Array(1 + 64 * 4)
+function manyOutFor(size: number): Int32Array {
+  if (manyOut.length < size) manyOut = new Int32Array(size)
+  return manyOut
+}
+
+/** The messages of `[n, (bytes, truncated, nfds, ...fds) × n]`, message `i` read into `data` at `i × slot`. */
+function manyResults(items: ArrayLike<number>, data: Buffer, slot: number): RecvFdsResult[] {
+  const n = items[0]
+  const out: RecvFdsResult[] = new Array(n)
+  for (let i = 0, at = 1; i < n; i++) {
+    const bytes = items[at]
+    const nfds = items[at + 2]
+    const fds: number[] = new Array(nfds)
+    for (let k = 0; k < nfds; k++) fds[k] = items[at + 3 + k]
+    out[i] = { data: data.subarray(i * slot, i * slot + bytes), fds, truncated: items[at + 1] === 1 }
+    at += 3 + nfds
+  }
+  return out
+}
+
+/**
+ * Receives up to `maxMessages` messages in one native call (`recvmmsg(2)`), each of up to
+ * `maxBytes` bytes with up to `maxFds` fds: the batched {@link recvfds}. Waits for the first
+ * message, then takes what has arrived, so it resolves with 1 to `maxMessages` results (on a
+ * stream socket, bytes that carry fds are never merged with other writes' bytes into one
+ * result). Beyond Hare; for receivers of many small fd-carrying messages, where one native call
+ * per message is the cost. Received fds are close-on-exec and the caller's; close many at once
+ * with {@link closeFds}.
+ *
+ * @returns a promise of the messages, in order; an empty `data` in the last one means the peer
+ * closed.
+ * @rejects {RangeError} `maxMessages` outside `[1, MAX_BATCH]`, `maxBytes` < 1, `maxFds` >
+ * {@link MAX_FDS}. {@link ErrnoError} (`syscall: 'recvmmsg'`), {@link AbortError},
+ * `ERR_SOCKET_CLOSED`, as {@link recvfds}.
+ */
+export async function recvfdsMany(
+  sock: socket,
+  maxMessages: number,
+  maxBytes: number,
+  maxFds: number,
+  options?: AsyncOptions,
+): Promise<RecvFdsResult[]> {
+  validateFd(sock)
+  validateInteger(maxMessages, 'maxMessages', 1, MAX_BATCH)
+  validateInteger(maxBytes, 'maxBytes', 1, Math.floor((2 ** 31 - 1) / maxMessages))
+  validateInteger(maxFds, 'maxFds', 0, MAX_FDS)
+  const signal = asyncOptions(options)
+  const data = Buffer.allocUnsafe(maxMessages * maxBytes)
+  const out = manyOutFor(1 + maxMessages * (3 + maxFds))
+  const r = operate('recvfdsMany', 'recvmmsg', signal, (t) => binding.recvManyAsync(sock, data, maxBytes, maxFds, t, out))
+  return manyResults(typeof r === 'number' ? out : await r, data, maxBytes)
+}
+
+/** One message of {@link sendfdsMany}. */
+export interface FdMessage {
+  /** The bytes; at least one when `fds` is not empty. */
+  data: ArrayBufferView | ArrayBuffer
+  /** fds to attach to the message's first byte; they stay the caller's. */
+  fds?: readonly number[]
+}
+
+/**
+ * Sends the messages in order, up to {@link MAX_BATCH} per native call (`sendmmsg(2)`), each
+ * with its own fds on its first byte: the batched {@link sendfds}. Waits for room as needed and
+ * resolves once every byte of every message is sent. Beyond Hare.
+ *
+ * @returns a promise of the bytes sent in all.
+ * @rejects {TypeError}/{RangeError} for a bad message, before anything is sent.
+ * @rejects {ErrnoError} (`syscall: 'sendmmsg'`), {@link AbortError} or `ERR_SOCKET_CLOSED`,
+ * with `sent` set to the number of messages that went whole before it.
+ */
+export async function sendfdsMany(sock: socket, messages: readonly FdMessage[], options?: AsyncOptions): Promise<number> {
+  validateFd(sock)
+  if (!Array.isArray(messages)) throw argTypeError('messages', 'an instance of Array', messages)
+  const datas: Uint8Array[] = new Array(messages.length)
+  const counts: number[] = new Array(messages.length)
+  const fds: number[] = []
+  for (let i = 0; i < messages.length; i++) {
+    const m: unknown = messages[i]
+    if (typeof m !== 'object' || m === null) throw argTypeError(`messages[${i}]`, 'of type object', m)
+    const data = bytesOf((m as FdMessage).data, `messages[${i}].data`)
+    const own = (m as FdMessage).fds ?? []
+    if (!Array.isArray(own)) throw argTypeError(`messages[${i}].fds`, 'an instance of Array', own)
+    validateFds(own, `messages[${i}].fds`)
+    if (own.length > MAX_FDS) throw outOfRange(`messages[${i}].fds.length`, `<= ${MAX_FDS}`, own.length)
+    if (own.length > 0 && data.byteLength === 0) {
+      throw outOfRange(`messages[${i}].data.byteLength`, '>= 1 when fds are sent (the kernel drops fds sent with no data)', 0)
+    }
+    datas[i] = data
+    counts[i] = own.length
+    for (const fd of own) fds.push(fd)
+  }
+  const signal = asyncOptions(options)
+  let sent = 0
+  let fdAt = 0
+  let bytes = 0
+  try {
+    while (sent < datas.length) {
+      const end = Math.min(datas.length, sent + MAX_BATCH)
+      const whole = sent === 0 && end === datas.length
+      const batch = whole ? datas : datas.slice(sent, end)
+      const batchCounts = whole ? counts : counts.slice(sent, end)
+      const nfds = batchCounts.reduce((a, b) => a + b, 0)
+      const batchFds = whole ? fds : fds.slice(fdAt, fdAt + nfds)
+      const out = manyOutFor(2)
+      const r = operate('sendfdsMany', 'sendmmsg', signal, (t) => binding.sendManyAsync(sock, batch, batchFds, batchCounts, t, out))
+      const [n, lastBytes] = typeof r === 'number' ? [out[0], out[1]] : await r
+      for (let k = 0; k < n; k++) {
+        fdAt += counts[sent + k]
+        bytes += k < n - 1 ? datas[sent + k].byteLength : lastBytes
+      }
+      const last = datas[sent + n - 1]
+      sent += n
+      // A stream socket's buffer filled inside the last message: its fds went with its first
+      // byte; the rest of its bytes follow alone, before any later message.
+      for (let at = lastBytes; at < last.byteLength; ) {
+        const rest = last.subarray(at)
+        const w = operate('sendfdsMany', 'sendmsg', signal, (t) => binding.sendmsgAsync(sock, rest, [], [], t))
+        const m = typeof w === 'number' ? w : await w
+        at += m
+        bytes += m
+      }
+    }
+  } catch (e) {
+    if (typeof e === 'object' && e !== null && !(e instanceof TypeError) && !(e instanceof RangeError)) {
+      ;(e as { sent?: number }).sent = sent
+    }
+    throw e
+  }
+  return bytes
+}
+
+/**
+ * Closes every fd in `fds` in one native call (received fds a receiver does not keep); pending
+ * operations of this library on them reject as with {@link close}.
+ *
+ * @throws {ErrnoError} the first failure (`EBADF`), after every fd was tried.
+ */
+export function closeFds(fds: readonly number[]): void {
+  if (!Array.isArray(fds)) throw argTypeError('fds', 'an instance of Array', fds)
+  validateFds(fds, 'fds')
+  check(binding.closeAll(fds), 'close')
+}
+
 /** The credentials of the peer of a connected Unix socket (`SO_PEERCRED`). */
 export interface Credentials {
   pid: number

@@ -75,6 +75,60 @@ static void fdpass(long count, int nfds) {
   wait(NULL);
 }
 
+// The same workload, BATCH messages per recvmmsg/sendmmsg call: what a C program gains from
+// batching (the kernel's per-message work stays).
+#define BATCH 32
+static void fdpass_mmsg(long count, int nfds) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) die("socketpair");
+  static union { char buf[CMSG_SPACE(sizeof(int) * 253)]; struct cmsghdr align; } ctl[BATCH];
+  static char bytes[BATCH];
+  static struct iovec iov[BATCH];
+  static struct mmsghdr h[BATCH];
+  for (int k = 0; k < BATCH; k++) {
+    iov[k].iov_base = &bytes[k], iov[k].iov_len = 1;
+    h[k].msg_hdr.msg_iov = &iov[k], h[k].msg_hdr.msg_iovlen = 1, h[k].msg_hdr.msg_control = ctl[k].buf;
+  }
+  if (fork() == 0) {
+    long long got = 0;
+    for (long i = 0; i < count;) {
+      for (int k = 0; k < BATCH; k++) h[k].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+      int r = recvmmsg(sv[1], h, BATCH, MSG_CMSG_CLOEXEC | MSG_WAITFORONE, NULL);
+      if (r <= 0) die("recvmmsg");
+      for (int k = 0; k < r; k++) {
+        struct cmsghdr *c = CMSG_FIRSTHDR(&h[k].msg_hdr);
+        if (!c) continue;
+        int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int j = 0; j < n; j++) close(((int *)CMSG_DATA(c))[j]);
+        got += n;
+      }
+      i += r;
+    }
+    if (write(sv[1], &got, sizeof got) != sizeof got) die("write");
+    _exit(0);
+  }
+  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  for (int k = 0; k < BATCH; k++) {
+    bytes[k] = 'x';
+    h[k].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&h[k].msg_hdr);
+    c->cmsg_level = SOL_SOCKET, c->cmsg_type = SCM_RIGHTS, c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    for (int j = 0; j < nfds; j++) ((int *)CMSG_DATA(c))[j] = devnull;
+  }
+  long long t0 = now();
+  for (long i = 0; i < count;) {
+    int want = count - i < BATCH ? (int)(count - i) : BATCH;
+    int r = sendmmsg(sv[0], h, want, MSG_NOSIGNAL);
+    if (r <= 0) die("sendmmsg");
+    i += r;
+  }
+  long long got;
+  readn(sv[0], (char *)&got, sizeof got);
+  long long ns = now() - t0;
+  printf("{\"ops\":%ld,\"ns\":%lld,\"fds\":%lld}\n", count, ns, got);
+  wait(NULL);
+}
+
 static void pingpong(long count) {
   int sv[2];
   char buf[64] = {0};
@@ -153,6 +207,7 @@ int main(int argc, char **argv) {
   if (argc < 3) return 2;
   long count = atol(argv[2]);
   if (!strcmp(argv[1], "fdpass")) fdpass(count, atoi(argv[3]));
+  else if (!strcmp(argv[1], "fdpass-mmsg")) fdpass_mmsg(count, atoi(argv[3]));
   else if (!strcmp(argv[1], "pingpong")) pingpong(count);
   else if (!strcmp(argv[1], "bulk")) bulk(count);
   else if (!strcmp(argv[1], "connect")) connects(count, argv[3]);

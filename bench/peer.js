@@ -122,6 +122,38 @@ const roles = {
     await nu.sendfds(CHANNEL, countBytes(got), [])
   },
 
+  // fd passing, batched: sendfdsMany of 32 messages, recvfdsMany of up to MAX_BATCH, closeFds.
+  async 'fdpass-many'() {
+    const { fds, done } = devnullFds(Number(arg))
+    const { fd, exited } = withChild('fdrecv-many-child', [arg])
+    await awaitByte(fd)
+    const batch = Array.from({ length: 32 }, () => ({ data: ONE, fds }))
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < count; i += 32) await nu.sendfdsMany(fd, count - i >= 32 ? batch : batch.slice(0, count - i))
+    const received = await awaitCount(fd)
+    report(count, t0, { fds: received })
+    nu.close(fd)
+    done()
+    await exited
+  },
+  async 'fdrecv-many-child'() {
+    const max = Number(arg)
+    await nu.sendfds(CHANNEL, ONE, [])
+    let got = 0
+    for (let i = 0; i < count; ) {
+      const msgs = await nu.recvfdsMany(CHANNEL, nu.MAX_BATCH, 1, max)
+      const fds = []
+      for (const m of msgs) {
+        if (m.data.length === 0) return // the parent went away
+        for (const f of m.fds) fds.push(f)
+      }
+      nu.closeFds(fds)
+      got += fds.length
+      i += msgs.length
+    }
+    await nu.sendfds(CHANNEL, countBytes(got), [])
+  },
+
   // fd passing, sync API on blocking sockets, messages built once and reused.
   'fdpass-sync'() {
     return sendSync('fdrecv-sync-child')

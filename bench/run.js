@@ -32,24 +32,31 @@ const C_FD = 'C blocking sendmsg/recvmsg'
 const NET = 'Node net (Unix path)'
 // Not a contender: the bare native calls, no API around them: what any N-API receiver pays.
 const FLOOR = 'reference: bare native recvmsg + close loop (no API)'
+// Beyond Hare: many messages per native call.
+const BATCHED = 'net-unix batched Promise (sendfdsMany/recvfdsMany/closeFds)'
+const C_MMSG = 'C batched sendmmsg/recvmmsg (32 per call)'
 const CASES = [
   {
-    name: 'fd passing, 1 fd/msg, parent → child', unit: 'msgs/s', fds: true, ratios: [C_FD],
+    name: 'fd passing, 1 fd/msg, parent → child', unit: 'msgs/s', fds: true, ratios: [C_FD, C_MMSG],
     contenders: {
       [C_FD]: [(n) => c('fdpass', n, 1), 100000],
       'net-unix Promise (sendfds/recvfds)': [(n) => node('fdpass-async', n, 1), 30000],
       'net-unix sync (sendmsgSync/recvmsgSync)': [(n) => node('fdpass-sync', n, 1), 30000],
       'Python send_fds/recv_fds': [(n) => py('fdpass', n, 1), 30000],
       [FLOOR]: [(n) => node('fdpass-floor', n, 1), 30000],
+      [BATCHED]: [(n) => node('fdpass-many', n, 1), 30000],
+      [C_MMSG]: [(n) => c('fdpass-mmsg', n, 1), 100000],
       'Node child_process send(msg, socket)': [(n) => node('fdpass-cp', n), 1500],
     },
   },
   {
-    name: 'fd passing, 16 fds/msg, parent → child', unit: 'msgs/s', fds: true, ratios: [C_FD],
+    name: 'fd passing, 16 fds/msg, parent → child', unit: 'msgs/s', fds: true, ratios: [C_FD, C_MMSG],
     contenders: {
       [C_FD]: [(n) => c('fdpass', n, 16), 30000],
       'net-unix Promise (sendfds/recvfds)': [(n) => node('fdpass-async', n, 16), 10000],
       'net-unix sync (sendmsgSync/recvmsgSync)': [(n) => node('fdpass-sync', n, 16), 10000],
+      [BATCHED]: [(n) => node('fdpass-many', n, 16), 10000],
+      [C_MMSG]: [(n) => c('fdpass-mmsg', n, 16), 30000],
       'Python send_fds/recv_fds': [(n) => py('fdpass', n, 16), 10000],
     },
     notApplicable: { 'Node child_process send(msg, socket)': 'one handle per message' },
@@ -213,6 +220,7 @@ const targets = [
   ['fd passing, 1 fd/msg, sync API ≥ 0.85× C', ratio(FD1, 'net-unix sync (sendmsgSync/recvmsgSync)', C_FD), '≥', 0.85],
   ['(for comparison) fd passing, 16 fds/msg, sync API ≥ 0.8× C', ratio(FD16, 'net-unix sync (sendmsgSync/recvmsgSync)', C_FD), '≥', 0.8],
   ['(for comparison) fd passing, 1 fd/msg, bare native loop ≥ 0.7× C', ratio(FD1, FLOOR, C_FD), '≥', 0.7],
+  ['fd passing, 1 fd/msg, batched Promise API ≥ 0.9× C per-message', ratio(FD1, BATCHED, C_FD), '≥', 0.9],
   // latency is 1 / round trips per second
   ['ping-pong latency ≤ 1.0× Node net', 1 / ratio('64-byte ping-pong between', 'net-unix Promise (sendmsg/recvmsg)', NET), '≤', 1.0],
   ['ping-pong pinned to one CPU ≥ 1.3× Node net round trips/s', ratio(PINNED, 'net-unix Promise (sendmsg/recvmsg)', NET), '≥', 1.3],

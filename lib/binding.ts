@@ -13,6 +13,11 @@ interface RawExports {
   pending(fd: number): number
   recvmsgSync(fd: number, bufs: Uint8Array[], maxFds: number, out: Int32Array): number
   sendmsgSync(fd: number, bufs: Uint8Array[], fds: number[], groups: number[]): number
+  // [n, (bytes, truncated, nfds, ...fds) x n] in `out` when it completed at once.
+  recvManyAsync(fd: number, buf: Uint8Array, slot: number, maxFds: number, token: number, out: Int32Array): number | Promise<number[]>
+  // [messages, lastBytes] in `out` when it completed at once.
+  sendManyAsync(fd: number, bufs: Uint8Array[], fds: number[], counts: number[], token: number, out: Int32Array): number | Promise<number[]>
+  closeAll(fds: readonly number[]): number
 }
 
 export const binding = generated as typeof generated & RawExports

@@ -1,7 +1,7 @@
 //! One operation on a socket, without the event loop: the non-blocking attempt the reactor
 //! makes, and the blocking calls of the `*Sync` exports. Both share the buffer plumbing here.
 
-use crate::{error, msg, nonblock, sock};
+use crate::{error, mmsg, msg, nonblock, sock};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::SockFlag;
@@ -14,14 +14,31 @@ pub type Bufs = SmallVec<[(*mut u8, usize); 4]>;
 
 /// What an operation does, with borrowed fds to send.
 pub enum Op<'a> {
-    Accept { flags: SockFlag },
-    Recv { max_fds: usize },
-    Send { fds: &'a [RawFd], groups: &'a [u32] },
+    Accept {
+        flags: SockFlag,
+    },
+    Recv {
+        max_fds: usize,
+    },
+    Send {
+        fds: &'a [RawFd],
+        groups: &'a [u32],
+    },
+    /// Many messages into one buffer cut in slots of `slot` bytes, each with room for `max_fds`.
+    RecvMany {
+        slot: usize,
+        max_fds: usize,
+    },
+    /// One message per buffer, message `i` carrying the next `counts[i]` of `fds`.
+    SendMany {
+        fds: &'a [RawFd],
+        counts: &'a [u32],
+    },
 }
 
 impl Op<'_> {
     pub fn writes(&self) -> bool {
-        matches!(self, Op::Send { .. })
+        matches!(self, Op::Send { .. } | Op::SendMany { .. })
     }
 }
 
@@ -30,6 +47,32 @@ pub enum Done {
     Fd(OwnedFd),
     Bytes(usize),
     Recv(msg::Received),
+    RecvMany(Vec<msg::Received>),
+    SentMany(mmsg::SentMany),
+}
+
+impl Done {
+    /// The result as the numbers JS reads: a receive's `[bytes, truncated, ...fds]`; many
+    /// messages' `[n, (bytes, truncated, nfds, ...fds) × n]`; many sends' `[messages,
+    /// lastBytes]`; the fds become the caller's.
+    pub fn into_items(self) -> Vec<i32> {
+        match self {
+            Done::Fd(fd) => vec![std::os::fd::IntoRawFd::into_raw_fd(fd)],
+            Done::Bytes(n) => vec![n as i32],
+            Done::Recv(r) => r.into_items(),
+            Done::RecvMany(rs) => {
+                let mut out = vec![rs.len() as i32];
+                for r in rs {
+                    let fds = r.fds.len() as i32;
+                    let mut items = r.into_items();
+                    items.insert(2, fds);
+                    out.extend(items);
+                }
+                out
+            }
+            Done::SentMany(s) => vec![s.messages as i32, s.last_bytes as i32],
+        }
+    }
 }
 
 /// Runs the operation once without blocking: message calls pass `MSG_DONTWAIT`; `accept4` has
@@ -45,6 +88,22 @@ pub unsafe fn attempt(fd: RawFd, op: &Op, bufs: &[(*mut u8, usize)]) -> nix::Res
         // SAFETY: as this function's contract.
         Op::Send { fds, groups } => {
             unsafe { send_bufs(fd, bufs, fds, groups, true) }.map(Done::Bytes)
+        }
+        Op::RecvMany { slot, max_fds } => {
+            let first = bufs.first().copied().unwrap_or((std::ptr::null_mut(), 0));
+            // SAFETY: as this function's contract.
+            let all = unsafe { bytes_mut(first) };
+            let mut slots: SmallVec<[&mut [u8]; 16]> = all.chunks_mut((*slot).max(1)).collect();
+            mmsg::recv_many(fd, &mut slots, *max_fds, true).map(Done::RecvMany)
+        }
+        Op::SendMany { fds, counts } => {
+            let datas: SmallVec<[&[u8]; 16]> = bufs
+                .iter()
+                // SAFETY: as this function's contract (only read).
+                .map(|&b| &*unsafe { bytes_mut(b) })
+                .collect();
+            let groups = split_groups(fds, counts);
+            mmsg::send_many(fd, &datas, &groups, true).map(Done::SentMany)
         }
     }
 }

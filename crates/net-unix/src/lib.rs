@@ -5,6 +5,7 @@ pub mod addr;
 pub mod error;
 pub mod io;
 mod js;
+pub mod mmsg;
 pub mod msg;
 pub mod nonblock;
 mod raw;
@@ -82,6 +83,10 @@ pub fn set_nonblocking(fd: i32, on: bool) -> i32 {
 /// Largest number of fds one message may carry (`SCM_MAX_FD`).
 #[napi]
 pub const MAX_FDS: u32 = msg::MAX_FDS as u32;
+
+/// Most messages one batched call moves.
+#[napi]
+pub const MAX_BATCH: u32 = mmsg::MAX_BATCH as u32;
 
 /// Registers the raw exports (see `raw`) beside the generated ones.
 #[napi(module_exports)]

@@ -21,7 +21,7 @@ type Cb = unsafe extern "C" fn(Env, Info) -> Value;
 /// # Safety
 /// Module init, on the JS thread of `env`.
 pub unsafe fn register(env: Env, exports: Value) {
-    let table: [(&str, Cb); 9] = [
+    let table: [(&str, Cb); 12] = [
         ("init", init),
         ("acceptAsync", accept_async),
         ("recvmsgAsync", recvmsg_async),
@@ -31,6 +31,9 @@ pub unsafe fn register(env: Env, exports: Value) {
         ("pending", pending),
         ("recvmsgSync", recvmsg_sync),
         ("sendmsgSync", sendmsg_sync),
+        ("recvManyAsync", recv_many_async),
+        ("sendManyAsync", send_many_async),
+        ("closeAll", close_all),
     ];
     for (name, f) in table {
         // SAFETY: module init on the JS thread.
@@ -252,5 +255,68 @@ unsafe extern "C" fn sendmsg_sync(env: Env, info: Info) -> Value {
         let bufs = buf_bytes(env, bufs);
         let n = io::blocking(fd, true, || io::send_bufs(fd, &bufs, &fds, &groups, false));
         js::int(env, to_js(n.map(|n| n as i32)))
+    }
+}
+
+/// `recvManyAsync(fd, buf, slot, maxFds, token, out) -> n | -errno | Promise<items>`: up to
+/// `buf.length / slot` messages, message `i` in `buf[i*slot ..]`; at once, it leaves `[n,
+/// (bytes, truncated, nfds, ...fds) × n]` in the Int32Array `out`, which the caller sized.
+unsafe extern "C" fn recv_many_async(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [fd, buf, slot, max_fds, token, out] = js::args(env, info);
+        let Some(r) = reactor_or_throw(env) else {
+            return std::ptr::null_mut();
+        };
+        let op = Op::RecvMany {
+            slot: js::get_u32(env, slot) as usize,
+            max_fds: (js::get_u32(env, max_fds) as usize).min(crate::msg::MAX_FDS),
+        };
+        let out = js::i32s_mut(env, out);
+        Reactor::submit(r, js::fd(env, fd), js::get_u32(env, token), op, &[buf], out)
+    }
+}
+
+/// `sendManyAsync(fd, bufs, fds, counts, token, out) -> messages | -errno | Promise<[messages,
+/// lastBytes]>`: message `i` is `bufs[i]` with the next `counts[i]` of `fds`; at once, it leaves
+/// `[messages, lastBytes]` in `out`.
+unsafe extern "C" fn send_many_async(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [fd, bufs, fds, counts, token, out] = js::args(env, info);
+        let Some(r) = reactor_or_throw(env) else {
+            return std::ptr::null_mut();
+        };
+        let fds = js::i32s(env, fds);
+        let counts = groups_of(env, counts);
+        let op = Op::SendMany {
+            fds: &fds,
+            counts: &counts,
+        };
+        let bufs = buf_values(env, bufs);
+        let out = js::i32s_mut(env, out);
+        Reactor::submit(r, js::fd(env, fd), js::get_u32(env, token), op, &bufs, out)
+    }
+}
+
+/// `closeAll(fds) -> 0 | -errno`: closes every fd of an array in one call (received fds a
+/// receiver does not keep); the first error is reported after all were tried.
+unsafe extern "C" fn close_all(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [fds] = js::args(env, info);
+        let r = Reactor::of(env);
+        let mut rc = 0;
+        for fd in js::i32s(env, fds) {
+            let one = if r.is_null() {
+                to_js(sock::close(fd).map(|_| 0))
+            } else {
+                (*r).close(fd)
+            };
+            if rc == 0 {
+                rc = one.min(0);
+            }
+        }
+        js::int(env, rc)
     }
 }

@@ -83,8 +83,25 @@ fn immediate(result: nix::Result<Done>, out: &mut [i32]) -> i32 {
         Ok(Done::Fd(fd)) => fd.into_raw_fd(),
         Ok(Done::Bytes(n)) => n as i32,
         Ok(Done::Recv(rcv)) => rcv.write_into(out),
+        Ok(many @ (Done::RecvMany(_) | Done::SentMany(_))) => write_many(many, out),
         Err(e) => error::neg(e),
     }
+}
+
+/// Copies a many-message result into `out` and returns its count. The facade sizes `out` for
+/// the batch it asked for (`1 + n × (3 + maxFds)`); were it short, the fds would be closed (by
+/// dropping them) rather than leaked, and the call fail with `ENOBUFS`.
+fn write_many(done: Done, out: &mut [i32]) -> i32 {
+    let need = match &done {
+        Done::RecvMany(rs) => 1 + rs.iter().map(|r| 3 + r.fds.len()).sum::<usize>(),
+        _ => 2,
+    };
+    if out.len() < need {
+        return error::neg(Errno::ENOBUFS);
+    }
+    let items = done.into_items();
+    out[..items.len()].copy_from_slice(&items);
+    items[0]
 }
 
 impl Reactor {
@@ -212,8 +229,14 @@ impl Reactor {
                 _nonblocking: hold.expect("held for accept"),
             },
             Op::Recv { max_fds } => Wait::Recv(max_fds),
-            Op::Send { fds, groups } => match fds.iter().map(|f| sock::dup_cloexec(*f)).collect() {
+            Op::Send { fds, groups } => match dup_all(fds) {
                 Ok(dups) => Wait::Send(dups, groups.to_vec()),
+                // SAFETY: JS thread.
+                Err(e) => return unsafe { js::int(env, error::neg(e)) },
+            },
+            Op::RecvMany { slot, max_fds } => Wait::RecvMany { slot, max_fds },
+            Op::SendMany { fds, counts } => match dup_all(fds) {
+                Ok(dups) => Wait::SendMany(dups, counts.to_vec()),
                 // SAFETY: JS thread.
                 Err(e) => return unsafe { js::int(env, error::neg(e)) },
             },
@@ -335,6 +358,11 @@ impl Reactor {
         // Microtasks run here and may call back into the reactor: no borrow of it lives past this.
         drop(scope);
     }
+}
+
+/// Close-on-exec dups of the fds a waiting send will carry (the caller may close its own).
+fn dup_all(fds: &[RawFd]) -> nix::Result<Vec<std::os::fd::OwnedFd>> {
+    fds.iter().map(|f| sock::dup_cloexec(*f)).collect()
 }
 
 /// The reactor a handle of its own points to.

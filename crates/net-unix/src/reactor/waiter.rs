@@ -19,6 +19,11 @@ pub(super) enum Wait {
     },
     Recv(usize),
     Send(Vec<OwnedFd>, Vec<u32>),
+    RecvMany {
+        slot: usize,
+        max_fds: usize,
+    },
+    SendMany(Vec<OwnedFd>, Vec<u32>),
 }
 
 /// A queued operation, holding references to its buffers: their memory is looked up again when
@@ -54,6 +59,17 @@ impl Waiter {
                     let raw: SmallVec<[RawFd; 8]> = fds.iter().map(|f| f.as_raw_fd()).collect();
                     io::attempt(fd, &Op::Send { fds: &raw, groups }, &bufs)
                 }
+                Wait::RecvMany { slot, max_fds } => {
+                    let op = Op::RecvMany {
+                        slot: *slot,
+                        max_fds: *max_fds,
+                    };
+                    io::attempt(fd, &op, &bufs)
+                }
+                Wait::SendMany(fds, counts) => {
+                    let raw: SmallVec<[RawFd; 8]> = fds.iter().map(|f| f.as_raw_fd()).collect();
+                    io::attempt(fd, &Op::SendMany { fds: &raw, counts }, &bufs)
+                }
             }
         }
     }
@@ -63,11 +79,13 @@ impl Waiter {
             Wait::Accept { .. } => "accept",
             Wait::Recv(_) => "recvmsg",
             Wait::Send(..) => "sendmsg",
+            Wait::RecvMany { .. } => "recvmmsg",
+            Wait::SendMany(..) => "sendmmsg",
         }
     }
 
     pub fn writes(&self) -> bool {
-        matches!(self.wait, Wait::Send(..))
+        matches!(self.wait, Wait::Send(..) | Wait::SendMany(..))
     }
 }
 
@@ -102,9 +120,9 @@ impl Reactor {
             match result {
                 Ok(Done::Fd(fd)) => w.deferred.resolve(env, js::int(env, fd.into_raw_fd())),
                 Ok(Done::Bytes(n)) => w.deferred.resolve(env, js::int(env, n as i32)),
-                Ok(Done::Recv(rcv)) => w
+                Ok(done @ (Done::Recv(_) | Done::RecvMany(_) | Done::SentMany(_))) => w
                     .deferred
-                    .resolve(env, js::array_of(env, &rcv.into_items())),
+                    .resolve(env, js::array_of(env, &done.into_items())),
                 Err(e) => {
                     let args = [js::int(env, -(e as i32)), js::string(env, syscall)];
                     let err = self.make_errno.call(env, &args);

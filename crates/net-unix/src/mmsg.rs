@@ -1,0 +1,215 @@
+//! Many messages per syscall: `recvmmsg` / `sendmmsg`, each message with its own SCM_RIGHTS fds.
+//! Beyond Hare; what the batched JS calls use to pay one native call for many messages. The
+//! same guarantees as `msg`: `MSG_NOSIGNAL`, `MSG_CMSG_CLOEXEC`, every installed fd returned or
+//! closed.
+
+use crate::error::retry;
+use crate::msg::{control_space, rights_in, Received, MAX_FDS};
+use nix::errno::Errno;
+use smallvec::SmallVec;
+use std::mem::zeroed;
+use std::os::fd::RawFd;
+
+/// The most messages one call moves (the kernel's `UIO_MAXIOV` bounds `vlen`; this keeps the
+/// per-call buffers small).
+pub const MAX_BATCH: usize = 64;
+
+/// Control buffer of one message, aligned for `cmsghdr`.
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+struct Control([u8; 16 + 4 * MAX_FDS + 4]);
+
+/// Receives up to `slots.len()` messages, each into its own slot with room for `max_fds` fds.
+/// Fails only if not even the first message could be received (as `recvmmsg` does).
+pub fn recv_many(
+    fd: RawFd,
+    slots: &mut [&mut [u8]],
+    max_fds: usize,
+    dontwait: bool,
+) -> nix::Result<Vec<Received>> {
+    let n = slots.len().min(MAX_BATCH);
+    let space = control_space(max_fds.min(MAX_FDS));
+    let mut controls: SmallVec<[Control; 4]> = SmallVec::from_elem(
+        Control([0; 16 + 4 * MAX_FDS + 4]),
+        if space > 0 { n } else { 0 },
+    );
+    // SAFETY: plain C structs, all-zero is their empty value.
+    let mut iovs: SmallVec<[libc::iovec; 16]> = (0..n).map(|_| unsafe { zeroed() }).collect();
+    let mut hdrs: SmallVec<[libc::mmsghdr; 16]> = (0..n).map(|_| unsafe { zeroed() }).collect();
+    for i in 0..n {
+        iovs[i].iov_base = slots[i].as_mut_ptr().cast();
+        iovs[i].iov_len = slots[i].len();
+    }
+    for i in 0..n {
+        let h = &mut hdrs[i].msg_hdr;
+        h.msg_iov = &mut iovs[i];
+        h.msg_iovlen = 1;
+        if space > 0 {
+            h.msg_control = controls[i].0.as_mut_ptr().cast();
+            h.msg_controllen = space as _;
+        }
+    }
+    let mut flags = libc::MSG_CMSG_CLOEXEC;
+    if dontwait {
+        flags |= libc::MSG_DONTWAIT;
+    }
+    let got = retry(|| {
+        // SAFETY: every header points at live iovecs and control buffers of the sizes given,
+        // which outlive the call.
+        let rc = unsafe {
+            libc::recvmmsg(
+                fd,
+                hdrs.as_mut_ptr(),
+                n as _,
+                flags as _,
+                std::ptr::null_mut(),
+            )
+        };
+        Errno::result(rc)
+    })? as usize;
+    let mut out = Vec::with_capacity(got);
+    for i in 0..got {
+        let fds = if space > 0 {
+            rights_in(&mut controls[i].0[..space])
+        } else {
+            Default::default()
+        };
+        let mut fds = fds;
+        let extra = fds.len() > max_fds;
+        fds.truncate(max_fds);
+        out.push(Received {
+            bytes: hdrs[i].msg_len as usize,
+            fds,
+            truncated: extra || hdrs[i].msg_hdr.msg_flags & libc::MSG_CTRUNC != 0,
+        });
+    }
+    Ok(out)
+}
+
+/// What `send_many` did: whole messages sent, and the bytes sent of the last one (fewer than it
+/// holds when a stream socket's buffer filled in the middle of it; its fds went with its first
+/// byte).
+#[derive(Debug, PartialEq, Eq)]
+pub struct SentMany {
+    pub messages: usize,
+    pub last_bytes: usize,
+}
+
+/// Sends `datas.len()` messages, message `i` carrying `fds_of[i]`, in one `sendmmsg`. Fails only
+/// if not even the first message could be sent.
+pub fn send_many(
+    fd: RawFd,
+    datas: &[&[u8]],
+    fds_of: &[&[RawFd]],
+    dontwait: bool,
+) -> nix::Result<SentMany> {
+    let n = datas.len().min(fds_of.len()).min(MAX_BATCH);
+    let mut controls: SmallVec<[Control; 4]> = SmallVec::new();
+    // SAFETY: plain C structs, all-zero is their empty value.
+    let mut iovs: SmallVec<[libc::iovec; 16]> = (0..n).map(|_| unsafe { zeroed() }).collect();
+    let mut hdrs: SmallVec<[libc::mmsghdr; 16]> = (0..n).map(|_| unsafe { zeroed() }).collect();
+    for i in 0..n {
+        iovs[i].iov_base = datas[i].as_ptr() as *mut _;
+        iovs[i].iov_len = datas[i].len();
+        if !fds_of[i].is_empty() {
+            controls.push(Control([0; 16 + 4 * MAX_FDS + 4]));
+        }
+    }
+    let mut next_control = 0;
+    for i in 0..n {
+        let h = &mut hdrs[i].msg_hdr;
+        h.msg_iov = &mut iovs[i];
+        h.msg_iovlen = 1;
+        let fds = &fds_of[i][..fds_of[i].len().min(MAX_FDS)];
+        if fds.is_empty() {
+            continue;
+        }
+        let c = &mut controls[next_control];
+        next_control += 1;
+        h.msg_control = c.0.as_mut_ptr().cast();
+        h.msg_controllen = control_space(fds.len()) as _;
+        // SAFETY: the control buffer holds CMSG_SPACE(fds) bytes (at most MAX_FDS fds fit), so
+        // the first header and its data lie inside it.
+        unsafe {
+            let c = libc::CMSG_FIRSTHDR(h);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(fds) as u32) as _;
+            let data = libc::CMSG_DATA(c) as *mut RawFd;
+            for (k, f) in fds.iter().enumerate() {
+                data.add(k).write_unaligned(*f);
+            }
+        }
+    }
+    let mut flags = libc::MSG_NOSIGNAL;
+    if dontwait {
+        flags |= libc::MSG_DONTWAIT;
+    }
+    let sent = retry(|| {
+        // SAFETY: every header points at live iovecs and control buffers that outlive the call;
+        // the data is only read.
+        let rc = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), n as _, flags as _) };
+        Errno::result(rc)
+    })? as usize;
+    Ok(SentMany {
+        messages: sent,
+        last_bytes: if sent > 0 {
+            hdrs[sent - 1].msg_len as usize
+        } else {
+            0
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sock::socketpair;
+    use nix::sys::socket::SockFlag;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn many_messages_with_their_own_fds_in_two_calls() {
+        let (a, b) = socketpair(SockFlag::SOCK_CLOEXEC).unwrap();
+        let (x, y) = socketpair(SockFlag::SOCK_CLOEXEC).unwrap();
+        let datas: Vec<&[u8]> = vec![b"a", b"b", b"c"];
+        let one = [x.as_raw_fd()];
+        let two = [x.as_raw_fd(), y.as_raw_fd()];
+        let fds: Vec<&[RawFd]> = vec![&one, &[], &two];
+        let sent = send_many(a.as_raw_fd(), &datas, &fds, true).unwrap();
+        assert_eq!(
+            sent,
+            SentMany {
+                messages: 3,
+                last_bytes: 1
+            }
+        );
+        let mut bufs = [[0u8; 4]; 4];
+        let mut slots: Vec<&mut [u8]> = bufs.iter_mut().map(|b| &mut b[..]).collect();
+        let got = recv_many(b.as_raw_fd(), &mut slots, 4, true).unwrap();
+        // A stream socket never merges bytes that carry fds with others into one read.
+        let counts: Vec<(usize, usize)> = got.iter().map(|r| (r.bytes, r.fds.len())).collect();
+        let total_fds: usize = counts.iter().map(|c| c.1).sum();
+        assert_eq!(total_fds, 3);
+        assert_eq!(got[0].fds.len(), 1, "the first byte's fd stays with it");
+        assert!(got.iter().all(|r| !r.truncated));
+        assert_eq!(
+            recv_many(b.as_raw_fd(), &mut slots, 4, true).unwrap_err(),
+            Errno::EAGAIN
+        );
+    }
+
+    #[test]
+    fn too_little_room_truncates_and_closes_the_rest() {
+        let (a, b) = socketpair(SockFlag::SOCK_CLOEXEC).unwrap();
+        let (x, _y) = socketpair(SockFlag::SOCK_CLOEXEC).unwrap();
+        let three = [x.as_raw_fd(); 3];
+        send_many(a.as_raw_fd(), &[b"z"], &[&three], true).unwrap();
+        let mut buf = [0u8; 1];
+        let mut slots: Vec<&mut [u8]> = vec![&mut buf[..]];
+        let got = recv_many(b.as_raw_fd(), &mut slots, 1, true).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].fds.len(), 1);
+        assert!(got[0].truncated);
+    }
+}
