@@ -4,13 +4,19 @@ import { binding } from './binding'
 import { abortError, check, closedError, errnoError } from './errors'
 import { U32_MAX } from './constants'
 
+/**
+ * Where readiness comes from: Node's own libuv loop, or, where libuv is not real for addons
+ * (Bun stubs `uv_poll_*` with a panic; Deno's `uv_poll` fires once), a poll thread of ours that
+ * wakes the JS thread through a threadsafe function, with ends of turns from `setImmediate`.
+ */
+export const readiness: 'libuv' | 'poll thread' =
+  (process.versions as Record<string, string | undefined>).bun || 'Deno' in globalThis ? 'poll thread' : 'libuv'
+
 /** Why the Promise API is unavailable here, or `null` when it works. */
 export const asyncUnavailable: string | null = (() => {
-  const versions = process.versions as Record<string, string | undefined>
-  if (versions.bun) return 'Bun has no working libuv for addons'
-  if ('Deno' in globalThis) return 'Deno has no working libuv for addons'
   try {
-    binding.init(errnoError, closedError)
+    const scheduleTurn = readiness === 'poll thread' ? () => void setImmediate(binding.turn) : undefined
+    binding.init(errnoError, closedError, scheduleTurn)
     return null
   } catch (e) {
     return (e as Error).message
@@ -52,7 +58,7 @@ export function operate<T>(
   run: (token: number) => number | Promise<T>,
 ): number | Promise<T> {
   if (asyncUnavailable) {
-    const e = new Error(`net-unix: ${fn}() needs Node's libuv event loop (${asyncUnavailable}); use the *Sync functions`)
+    const e = new Error(`net-unix: ${fn}() cannot wait in this runtime (${asyncUnavailable}); the *Sync functions still work`)
     throw Object.assign(e, { code: 'ERR_RUNTIME_UNSUPPORTED' })
   }
   const r = start(signal, run)

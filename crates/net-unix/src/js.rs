@@ -120,6 +120,16 @@ pub unsafe fn i32s(env: Env, v: Value) -> SmallVec<[i32; 8]> {
     }
 }
 
+/// Whether `v` is a function.
+///
+/// # Safety
+/// See the module docs.
+pub unsafe fn is_function(env: Env, v: Value) -> bool {
+    let mut t = 0;
+    // SAFETY: see the module docs.
+    ok(unsafe { sys::napi_typeof(env, v, &mut t) }) && t == sys::ValueType::napi_function
+}
+
 /// Whether `v` is a typed array (of any element type).
 ///
 /// # Safety

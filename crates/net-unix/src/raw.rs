@@ -21,7 +21,7 @@ type Cb = unsafe extern "C" fn(Env, Info) -> Value;
 /// # Safety
 /// Module init, on the JS thread of `env`.
 pub unsafe fn register(env: Env, exports: Value) {
-    let table: [(&str, Cb); 12] = [
+    let table: [(&str, Cb); 13] = [
         ("init", init),
         ("acceptAsync", accept_async),
         ("recvmsgAsync", recvmsg_async),
@@ -34,6 +34,7 @@ pub unsafe fn register(env: Env, exports: Value) {
         ("recvManyAsync", recv_many_async),
         ("sendManyAsync", send_many_async),
         ("closeAll", close_all),
+        ("turn", turn),
     ];
     for (name, f) in table {
         // SAFETY: module init on the JS thread.
@@ -98,15 +99,18 @@ unsafe fn reactor_or_throw(env: Env) -> Option<*mut Reactor> {
     }
 }
 
-/// `init(makeErrnoError, makeClosedError)`: sets up this env's reactor (throws where no libuv).
+/// `init(makeErrnoError, makeClosedError, scheduleTurn?)`: sets up this env's reactor: on
+/// Node's loop, or with `scheduleTurn` (`() => setImmediate(turn)`) on a poll thread of ours.
+/// Throws where neither can work.
 unsafe extern "C" fn init(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
-        let [make_errno, make_closed] = js::args(env, info);
+        let [make_errno, make_closed, schedule] = js::args(env, info);
         if !Reactor::of(env).is_null() {
             return js::undefined(env);
         }
-        match Reactor::install(env, make_errno, make_closed) {
+        let schedule = js::is_function(env, schedule).then_some(schedule);
+        match Reactor::install(env, make_errno, make_closed, schedule) {
             Ok(()) => js::undefined(env),
             Err(msg) => js::throw(env, msg),
         }
@@ -318,5 +322,17 @@ unsafe extern "C" fn close_all(env: Env, info: Info) -> Value {
             }
         }
         js::int(env, rc)
+    }
+}
+
+/// `turn()`: the poll-thread backend's end of a turn, called by the facade's `setImmediate`.
+unsafe extern "C" fn turn(env: Env, _info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let r = Reactor::of(env);
+        if !r.is_null() {
+            (*r).turn();
+        }
+        js::undefined(env)
     }
 }

@@ -15,6 +15,8 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod backend;
+mod thread;
 mod turn;
 mod waiter;
 mod watcher;
@@ -22,6 +24,7 @@ mod watcher;
 use crate::io::{self, Bufs, Done, Op};
 use crate::js::{self, Env, Value};
 use crate::{error, nonblock, sock, uv};
+use backend::{Backend, UvLoop};
 use napi::sys;
 use nix::errno::Errno;
 use std::collections::{HashMap, VecDeque};
@@ -34,25 +37,20 @@ use watcher::Watcher;
 
 pub struct Reactor {
     env: Env,
-    uv: &'static uv::Uv,
-    uv_loop: *mut c_void,
-    async_ctx: sys::napi_async_context,
-    resource: js::Ref,
+    backend: Backend,
     make_errno: js::Ref,
     make_closed: js::Ref,
     watchers: HashMap<RawFd, *mut Watcher>,
+    /// Watchers by id, for the thread backend's events.
+    by_id: HashMap<u64, *mut Watcher>,
     tokens: HashMap<u32, RawFd>,
-    /// Watchers with nothing queued, closed by `reap` (a check handle: at the end of the loop
-    /// turn they went idle in, after the microtasks of their last settlement ran) unless an
-    /// operation came for them first.
+    /// Watchers with nothing queued, closed at the end of the loop turn they went idle in
+    /// (after the microtasks of their last settlement ran) unless an operation came for them
+    /// first.
     idle: Vec<*mut Watcher>,
-    reap: *mut c_void,
     fast_this_turn: u32,
-    turn_check: *mut c_void,
-    /// Operations that found this turn's budget spent, tried again after the next turn's timers
-    /// by `next_turn` (an idle handle, active while any wait).
+    /// Operations that found this turn's budget spent, tried again after the next turn's timers.
     later: VecDeque<Later>,
-    next_turn: *mut c_void,
 }
 
 /// Where an operation goes: tried now, retried next turn, or queued on the fd's poll watcher.
@@ -106,6 +104,8 @@ fn write_many(done: Done, out: &mut [i32]) -> i32 {
 
 impl Reactor {
     /// Creates this env's reactor, stored as its instance data and torn down by its cleanup hook.
+    /// With `schedule` (a JS function calling `setImmediate(turn)`), readiness comes from a
+    /// poll thread of ours (runtimes without a real libuv); without it, from Node's loop.
     ///
     /// # Safety
     /// Called on the env's JS thread with valid function values.
@@ -113,52 +113,32 @@ impl Reactor {
         env: Env,
         make_errno: Value,
         make_closed: Value,
+        schedule: Option<Value>,
     ) -> Result<(), &'static str> {
-        let uv = uv::get().ok_or("libuv is not available in this runtime")?;
-        let mut uv_loop = null_mut();
+        // SAFETY (both): JS thread of env.
+        let backend = match schedule {
+            None => Backend::Uv(unsafe { UvLoop::new(env) }?),
+            Some(f) => Backend::Thread(unsafe {
+                thread::Poller::start(env, f, Some(backend::on_thread_event))
+            }?),
+        };
         // SAFETY: JS thread of env.
-        if unsafe { sys::napi_get_uv_event_loop(env, &mut uv_loop) } != sys::Status::napi_ok
-            || uv_loop.is_null()
-        {
-            return Err("no libuv event loop in this runtime");
-        }
-        // SAFETY: JS thread of env; the handles are allocated for their kinds and initialised
-        // on this loop before any use; the reactor outlives them (closed in `teardown`).
+        let r = Box::into_raw(Box::new(Reactor {
+            env,
+            backend,
+            make_errno: unsafe { js::Ref::new(env, make_errno) },
+            make_closed: unsafe { js::Ref::new(env, make_closed) },
+            watchers: HashMap::new(),
+            by_id: HashMap::new(),
+            tokens: HashMap::new(),
+            idle: Vec::new(),
+            fast_this_turn: 0,
+            later: VecDeque::new(),
+        }));
+        // SAFETY: `r` is the reactor's final address; JS thread of env.
         unsafe {
-            let resource = js::object(env);
-            let mut async_ctx = null_mut();
-            if sys::napi_async_init(env, resource, js::string(env, "net-unix"), &mut async_ctx)
-                != sys::Status::napi_ok
-            {
-                return Err("napi_async_init failed");
-            }
-            let turn_check = uv.alloc_handle(uv::UV_CHECK);
-            (uv.check_init)(uv_loop.cast(), turn_check);
-            (uv.unref)(turn_check);
-            let next_turn = uv.alloc_handle(uv::UV_IDLE);
-            (uv.idle_init)(uv_loop.cast(), next_turn);
-            let reap = uv.alloc_handle(uv::UV_CHECK);
-            (uv.check_init)(uv_loop.cast(), reap);
-            (uv.unref)(reap);
-            let r = Box::into_raw(Box::new(Reactor {
-                env,
-                uv,
-                uv_loop: uv_loop.cast(),
-                async_ctx,
-                resource: js::Ref::new(env, resource),
-                make_errno: js::Ref::new(env, make_errno),
-                make_closed: js::Ref::new(env, make_closed),
-                watchers: HashMap::new(),
-                tokens: HashMap::new(),
-                idle: Vec::new(),
-                reap,
-                fast_this_turn: 0,
-                turn_check,
-                later: VecDeque::new(),
-                next_turn,
-            }));
-            for h in [turn_check, next_turn, reap] {
-                (uv.handle_set_data)(h, r.cast());
+            if let Backend::Uv(l) = &(*r).backend {
+                l.link(r);
             }
             sys::napi_set_instance_data(env, r.cast(), None, null_mut());
             sys::napi_add_env_cleanup_hook(env, Some(teardown), r.cast());
@@ -344,34 +324,11 @@ impl Reactor {
             .map_or(0, |w| unsafe { (**w).readers.len() + (**w).writers.len() });
         (waiting + self.later.iter().filter(|l| l.fd == fd).count()) as u32
     }
-
-    /// Runs `f` inside a callback scope (see [`js::CallbackScope`]).
-    ///
-    /// # Safety
-    /// `this` is live; called from a libuv callback on the JS thread.
-    unsafe fn in_callback_scope(this: *mut Reactor, f: impl FnOnce(&mut Reactor)) {
-        // SAFETY: as the function's contract.
-        let scope =
-            unsafe { js::CallbackScope::open((*this).env, &(*this).resource, (*this).async_ctx) };
-        // SAFETY: no other borrow of the reactor is live during a libuv callback.
-        f(unsafe { &mut *this });
-        // Microtasks run here and may call back into the reactor: no borrow of it lives past this.
-        drop(scope);
-    }
 }
 
 /// Close-on-exec dups of the fds a waiting send will carry (the caller may close its own).
 fn dup_all(fds: &[RawFd]) -> nix::Result<Vec<std::os::fd::OwnedFd>> {
     fds.iter().map(|f| sock::dup_cloexec(*f)).collect()
-}
-
-/// The reactor a handle of its own points to.
-///
-/// # Safety
-/// `handle` is one of the reactor's handles (its data is the reactor).
-unsafe fn reactor_of(handle: *mut c_void) -> *mut Reactor {
-    // SAFETY: libuv is loaded (the handle exists); data was set in `install`.
-    unsafe { (uv::get().expect("loaded").handle_get_data)(handle) as *mut Reactor }
 }
 
 unsafe extern "C" fn on_check_closed(handle: *mut c_void) {
@@ -388,27 +345,43 @@ unsafe extern "C" fn on_idle_closed(handle: *mut c_void) {
 /// Promises are not settled: no JS can run any more.
 unsafe extern "C" fn teardown(data: *mut c_void) {
     // SAFETY: `data` is the reactor `install` boxed; the hook runs once, on the JS thread.
-    unsafe {
-        let r = Box::from_raw(data as *mut Reactor);
-        for w in r.watchers.values() {
-            (**w).close_handle(r.uv);
+    let mut r = unsafe { Box::from_raw(data as *mut Reactor) };
+    let watchers: Vec<*mut Watcher> = r.watchers.values().copied().collect();
+    for w in watchers {
+        // SAFETY: live watchers, each closed once; their waiters are dropped unsettled.
+        unsafe { r.backend_close(w) };
+    }
+    match &mut r.backend {
+        // SAFETY: the reactor's own handles, closed once; what `install` allocated in the env
+        // is released (valgrind counted it as lost at exit).
+        Backend::Uv(l) => unsafe {
+            (l.uv.close)(l.turn_check, on_check_closed);
+            (l.uv.close)(l.next_turn, on_idle_closed);
+            (l.uv.close)(l.reap, on_check_closed);
+            sys::napi_async_destroy(r.env, l.async_ctx);
+        },
+        // No Node-API call that makes a handle here: some runtimes run cleanup hooks without
+        // a handle scope. The env's references go with the env.
+        Backend::Thread(p) => {
+            p.shutdown();
+            return;
         }
-        (r.uv.close)(r.turn_check, on_check_closed);
-        (r.uv.close)(r.next_turn, on_idle_closed);
-        (r.uv.close)(r.reap, on_check_closed);
-        // What `install` allocated in the env (valgrind counted them as lost at exit).
-        let Reactor {
-            env,
-            resource,
-            make_errno,
-            make_closed,
-            async_ctx,
-            ..
-        } = *r;
-        for value in [resource, make_errno, make_closed] {
+    }
+    let Reactor {
+        env,
+        backend,
+        make_errno,
+        make_closed,
+        ..
+    } = *r;
+    // SAFETY: JS thread of env, during its cleanup.
+    unsafe {
+        if let Backend::Uv(l) = backend {
+            l.resource.delete(env);
+        }
+        for value in [make_errno, make_closed] {
             value.delete(env);
         }
-        sys::napi_async_destroy(env, async_ctx);
         sys::napi_set_instance_data(env, null_mut(), None, null_mut());
     }
 }

@@ -3,9 +3,10 @@
 //! next-turn list, retried after the next turn's timers, which yields to the loop as a poll
 //! watcher would, without making one.
 
+use super::backend::reactor_of;
 use super::waiter::Waiter;
-use super::{reactor_of, route, Reactor, Route};
-use crate::sock;
+use super::{route, Reactor, Route};
+use crate::{sock, uv};
 use nix::errno::Errno;
 use std::ffi::c_void;
 use std::os::fd::RawFd;
@@ -27,8 +28,7 @@ impl Reactor {
 
     pub(super) fn count_fast(&mut self) {
         if self.fast_this_turn == 0 {
-            // SAFETY: the check handle lives as long as the reactor.
-            unsafe { (self.uv.check_start)(self.turn_check, on_turn) };
+            self.want_turn_reset();
         }
         self.fast_this_turn += 1;
     }
@@ -46,8 +46,7 @@ impl Reactor {
             self.tokens.insert(w.token, fd);
         }
         if self.later.is_empty() {
-            // SAFETY: the idle handle lives as long as the reactor.
-            unsafe { (self.uv.idle_start)(self.next_turn, on_next_turn) };
+            self.want_next_turn(true);
         }
         self.later.push_back(Later {
             fd,
@@ -79,7 +78,7 @@ impl Reactor {
     ///
     /// # Safety
     /// JS thread, inside a callback scope.
-    unsafe fn retry_later(&mut self) {
+    pub(super) unsafe fn retry_later(&mut self) {
         let env = self.env;
         for l in std::mem::take(&mut self.later) {
             let on_watcher = self
@@ -122,24 +121,23 @@ impl Reactor {
             }
         }
         if self.later.is_empty() {
-            // SAFETY: the idle handle lives as long as the reactor.
-            unsafe { (self.uv.idle_stop)(self.next_turn) };
+            self.want_next_turn(false);
         }
     }
 }
 
 /// The turn after the budget was spent, past its timers: retry what was deferred.
-unsafe extern "C" fn on_next_turn(handle: *mut c_void) {
+pub(super) unsafe extern "C" fn on_next_turn(handle: *mut c_void) {
     // SAFETY: the handle is the reactor's; libuv calls this on the JS thread.
     unsafe { Reactor::in_callback_scope(reactor_of(handle), |r| r.retry_later()) };
 }
 
 /// The end of a turn in which operations completed at once: the budget starts again.
-unsafe extern "C" fn on_turn(handle: *mut c_void) {
+pub(super) unsafe extern "C" fn on_turn(handle: *mut c_void) {
     // SAFETY: the handle is the reactor's; libuv calls this on the JS thread.
     unsafe {
         let r = reactor_of(handle);
         (*r).fast_this_turn = 0;
-        ((*r).uv.check_stop)(handle);
+        (uv::get().expect("loaded").check_stop)(handle);
     }
 }

@@ -5,8 +5,9 @@
 //! and a close on every round trip. An fd the user closes behind our back still reaches EOF at
 //! the peer within that turn.
 
+use super::backend::{reactor_of, Handle};
 use super::waiter::{Ran, Waiter};
-use super::{reactor_of, Reactor};
+use super::Reactor;
 use crate::{sock, uv};
 use nix::errno::Errno;
 use std::collections::VecDeque;
@@ -19,17 +20,17 @@ const READY_BATCH: usize = 32;
 
 pub(super) struct Watcher {
     reactor: *mut Reactor,
-    handle: *mut c_void,
+    pub handle: Handle,
     user_fd: RawFd,
-    /// The dup libuv watches; closed as soon as the handle is closed (libuv allows that), not
-    /// in the close callback a loop turn later, so a tight open/close loop cannot pile up fds.
-    poll_fd: Option<OwnedFd>,
+    /// The dup the backend watches; closed as soon as the handle is closed (libuv allows that),
+    /// not in the close callback a loop turn later, so a tight open/close loop cannot pile up fds.
+    pub poll_fd: Option<OwnedFd>,
     ident: (u64, u64),
     pub readers: VecDeque<Waiter>,
     pub writers: VecDeque<Waiter>,
     /// The events libuv is asked for. An idle watcher may stay armed (no syscall to stop it)
     /// until an event comes for nobody.
-    armed: c_int,
+    pub armed: c_int,
     /// Nothing is queued; on the reactor's `idle` list, its handle unref'd.
     idle: bool,
 }
@@ -43,17 +44,12 @@ impl Watcher {
         }
     }
 
-    /// Closes the libuv handle: the dup goes at once, the memory in `on_closed`.
-    ///
-    /// # Safety
-    /// JS thread; the handle is open.
-    pub unsafe fn close_handle(&mut self, uv: &uv::Uv) {
-        // SAFETY: the handle was initialised and is closed once (callers drop their pointers).
-        unsafe { (uv.close)(self.handle, on_closed) };
-        self.poll_fd = None;
+    /// The dup's number (-1 once closed).
+    pub fn poll_fd_raw(&self) -> RawFd {
+        self.poll_fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
     }
 
-    fn wanted(&self) -> c_int {
+    pub fn wanted(&self) -> c_int {
         let r = if self.readers.is_empty() {
             0
         } else {
@@ -113,15 +109,8 @@ impl Reactor {
     unsafe fn new_watcher(&mut self, fd: RawFd, ident: (u64, u64)) -> Result<*mut Watcher, Errno> {
         let poll_fd = sock::dup_cloexec(fd)?;
         let was_nonblocking = sock::is_nonblocking(fd)?;
-        let handle = self.uv.alloc_handle(uv::UV_POLL);
-        // SAFETY: a fresh handle of the right size, initialised once on this loop.
-        let rc = unsafe { (self.uv.poll_init)(self.uv_loop, handle, poll_fd.as_raw_fd()) };
-        if rc < 0 {
-            // Never hand a handle whose init failed back to libuv.
-            // SAFETY: libuv never took the handle.
-            unsafe { self.uv.free_handle(handle, uv::UV_POLL) };
-            return Err(Errno::from_raw(-rc));
-        }
+        // SAFETY: JS thread.
+        let handle = unsafe { self.backend_watch(poll_fd.as_raw_fd()) }?;
         if !was_nonblocking {
             // uv_poll_init made the shared file description non-blocking; message calls pass
             // MSG_DONTWAIT and need none of it, and other holders of the socket must not see it.
@@ -138,8 +127,8 @@ impl Reactor {
             armed: 0,
             idle: false,
         }));
-        // SAFETY: the handle is initialised; its data is the watcher until `on_closed`.
-        unsafe { (self.uv.handle_set_data)(handle, w.cast()) };
+        // SAFETY: a live watcher; JS thread.
+        unsafe { self.backend_link(w) };
         self.watchers.insert(fd, w);
         Ok(w)
     }
@@ -155,12 +144,10 @@ impl Reactor {
         if want == 0 {
             if !wt.idle {
                 wt.idle = true;
-                // SAFETY: live handles of this reactor.
-                unsafe {
-                    (self.uv.unref)(wt.handle);
-                    if self.idle.is_empty() {
-                        (self.uv.check_start)(self.reap, on_reap);
-                    }
+                // SAFETY: a live watcher.
+                unsafe { self.backend_busy(w, false) };
+                if self.idle.is_empty() {
+                    self.want_reap(true);
                 }
                 self.idle.push(w);
             }
@@ -168,17 +155,19 @@ impl Reactor {
         }
         if wt.idle {
             wt.idle = false;
-            // SAFETY: a live handle.
-            unsafe { (self.uv.ref_)(wt.handle) };
+            // SAFETY: a live watcher.
+            unsafe { self.backend_busy(w, true) };
+        } else if wt.armed == 0 && wt.readers.len() + wt.writers.len() == 1 {
+            // A new watcher's first waiter.
+            // SAFETY: a live watcher.
+            unsafe { self.backend_busy(w, true) };
         }
         if want != wt.armed || force {
-            // SAFETY: a live, initialised poll handle.
-            let rc = unsafe { (self.uv.poll_start)(wt.handle, want, on_ready) };
-            if rc < 0 {
+            // SAFETY: a live watcher.
+            match unsafe { self.backend_arm(w, want) } {
                 // SAFETY: as above.
-                unsafe { self.fail_all(w, Errno::from_raw(-rc)) };
-            } else {
-                wt.armed = want;
+                Err(e) => unsafe { self.fail_all(w, e) },
+                Ok(()) => wt.armed = want,
             }
         }
     }
@@ -194,8 +183,13 @@ impl Reactor {
             self.watchers.remove(&fd);
         }
         self.idle.retain(|&x| x != w);
-        // SAFETY: as above.
-        unsafe { (*w).close_handle(self.uv) };
+        // SAFETY: as above; unlinked from the map and the idle list.
+        unsafe {
+            if !(*w).idle {
+                self.backend_busy(w, false);
+            }
+            self.backend_close(w)
+        };
     }
 
     /// Unlinks every waiter of `w` and closes the watcher.
@@ -258,7 +252,7 @@ impl Reactor {
     ///
     /// # Safety
     /// JS thread, live reactor.
-    unsafe fn reap(&mut self) {
+    pub(super) unsafe fn reap(&mut self) {
         for w in std::mem::take(&mut self.idle) {
             // SAFETY: watchers on the idle list are live (closing one takes it off the list).
             unsafe {
@@ -268,25 +262,23 @@ impl Reactor {
                 }
             }
         }
-        // SAFETY: the reactor's own check handle.
-        unsafe { (self.uv.check_stop)(self.reap) };
+        self.want_reap(false);
     }
-}
 
-/// Readiness for one watcher: serve its queues, settle inside a callback scope, re-arm.
-unsafe extern "C" fn on_ready(handle: *mut c_void, status: c_int, events: c_int) {
-    // SAFETY: the handle's data is its live watcher (set in `new_watcher`, freed on close).
-    let w = unsafe { (uv::get().expect("loaded").handle_get_data)(handle) } as *mut Watcher;
-    // SAFETY: libuv calls this on the JS thread; the watcher's reactor is live.
-    unsafe {
-        Reactor::in_callback_scope((*w).reactor, |r| {
+    /// Readiness for one watcher: serve its queues, settle, re-arm.
+    ///
+    /// # Safety
+    /// JS thread, inside a callback scope; `w` is live.
+    pub(super) unsafe fn ready(&mut self, w: *mut Watcher, status: c_int, events: c_int) {
+        // SAFETY: as the function's contract.
+        unsafe {
             let mut done = Vec::new();
             let wanted_before = (*w).wanted();
             if events & uv::READABLE != 0 || status < 0 {
-                r.drain(w, false, &mut done);
+                self.drain(w, false, &mut done);
             }
             if events & uv::WRITABLE != 0 || status < 0 {
-                r.drain(w, true, &mut done);
+                self.drain(w, true, &mut done);
             }
             if status < 0 && done.is_empty() {
                 // libuv stopped the handle on POLLERR; a pending socket error ends the head waiters.
@@ -297,35 +289,43 @@ unsafe extern "C" fn on_ready(handle: *mut c_void, status: c_int, events: c_int)
                 if err != Errno::UnknownErrno {
                     for writes in [false, true] {
                         if let Some(h) = (*w).queue(writes).pop_front() {
-                            r.tokens.remove(&h.token);
+                            self.tokens.remove(&h.token);
                             done.push((h, Err(err)));
                         }
                     }
                 }
             }
-            if events & !wanted_before != 0 {
+            if events & !wanted_before != 0 && (*w).armed != 0 {
                 // An event for nobody (a watcher left armed after its queue emptied): stop, and
                 // let `rearm` ask for exactly what is queued, before level-triggered readiness
                 // calls again.
-                (r.uv.poll_stop)(handle);
+                let _ = self.backend_arm(w, 0);
                 (*w).armed = 0;
             }
             for (wt, result) in done {
-                r.settle(wt, result);
+                self.settle(wt, result);
             }
             // Settling ran no JS yet (microtasks run when the scope closes), so `w` is live.
-            r.rearm(w, status < 0);
-        });
+            self.rearm(w, status < 0);
+        }
     }
 }
 
+/// libuv's readiness for one watcher.
+pub(super) unsafe extern "C" fn on_ready(handle: *mut c_void, status: c_int, events: c_int) {
+    // SAFETY: the handle's data is its live watcher (set in `backend_link`, freed on close).
+    let w = unsafe { (uv::get().expect("loaded").handle_get_data)(handle) } as *mut Watcher;
+    // SAFETY: libuv calls this on the JS thread; the watcher's reactor is live.
+    unsafe { Reactor::in_callback_scope((*w).reactor, |r| r.ready(w, status, events)) };
+}
+
 /// The end of a turn in which watchers went idle: close those still idle.
-unsafe extern "C" fn on_reap(handle: *mut c_void) {
+pub(super) unsafe extern "C" fn on_reap(handle: *mut c_void) {
     // SAFETY: the handle is the reactor's; libuv calls this on the JS thread.
     unsafe { Reactor::in_callback_scope(reactor_of(handle), |r| r.reap()) };
 }
 
-unsafe extern "C" fn on_closed(handle: *mut c_void) {
+pub(super) unsafe extern "C" fn on_closed(handle: *mut c_void) {
     let uv = uv::get().expect("loaded");
     // SAFETY: libuv is done with the handle; its data is the boxed watcher, freed once here.
     unsafe {
