@@ -19,6 +19,10 @@ const cbin = path.join(tmp, 'peer')
 execFileSync('cc', ['-O2', '-o', cbin, path.join(here, 'peer.c')], { stdio: 'inherit' })
 
 const node = (...args) => [process.execPath, path.join(here, 'peer.js'), ...args.map(String)]
+// Bun from the devDependency: the same peer script, readiness from net-unix's poll thread.
+const bunBin = path.join(here, '..', 'node_modules', '@oven', 'bun-linux-x64', 'bin', 'bun')
+const hasBun = fs.existsSync(bunBin)
+const bun = (...args) => [bunBin, path.join(here, 'peer.js'), ...args.map(String)]
 const c = (...args) => [cbin, ...args.map(String)]
 const py = (...args) => ['python3', path.join(here, 'peer.py'), ...args.map(String)]
 const abstract = () => `@net-unix-bench-${process.pid}-${Math.random().toString(36).slice(2)}`
@@ -35,9 +39,11 @@ const FLOOR = 'reference: bare native recvmsg + close loop (no API)'
 // Beyond Hare: many messages per native call.
 const BATCHED = 'net-unix batched Promise (sendfdsMany/recvfdsMany/closeFds)'
 const C_MMSG = 'C batched sendmmsg/recvmmsg (32 per call)'
+const BUN_FD = 'net-unix Promise under Bun (sendfds/recvfds)'
+const BUN_PP = 'net-unix Promise under Bun (sendmsg/recvmsg)'
 const CASES = [
   {
-    name: 'fd passing, 1 fd/msg, parent → child', unit: 'msgs/s', fds: true, ratios: [C_FD, C_MMSG],
+    name: 'fd passing, 1 fd/msg, parent → child', unit: 'msgs/s', fds: true, ratios: [C_FD, C_MMSG, 'net-unix Promise (sendfds/recvfds)'],
     contenders: {
       [C_FD]: [(n) => c('fdpass', n, 1), 100000],
       'net-unix Promise (sendfds/recvfds)': [(n) => node('fdpass-async', n, 1), 30000],
@@ -45,6 +51,7 @@ const CASES = [
       'Python send_fds/recv_fds': [(n) => py('fdpass', n, 1), 30000],
       [FLOOR]: [(n) => node('fdpass-floor', n, 1), 30000],
       [BATCHED]: [(n) => node('fdpass-many', n, 1), 30000],
+      ...(hasBun && { [BUN_FD]: [(n) => bun('fdpass-async', n, 1), 30000] }),
       [C_MMSG]: [(n) => c('fdpass-mmsg', n, 1), 100000],
       'Node child_process send(msg, socket)': [(n) => node('fdpass-cp', n), 1500],
     },
@@ -62,7 +69,7 @@ const CASES = [
     notApplicable: { 'Node child_process send(msg, socket)': 'one handle per message' },
   },
   {
-    name: '64-byte ping-pong between two processes', unit: 'round trips/s', latency: true, ratios: [NET, 'C blocking read/write'],
+    name: '64-byte ping-pong between two processes', unit: 'round trips/s', latency: true, ratios: [NET, 'C blocking read/write', 'net-unix Promise (sendmsg/recvmsg)'],
     contenders: {
       'C blocking read/write': [(n) => c('pingpong', n), 5000],
       ...(hasTaskset && {
@@ -71,6 +78,10 @@ const CASES = [
       }),
       'net-unix Promise (sendmsg/recvmsg)': [(n) => node('pingpong-async', n), 3000],
       [NET]: [(n) => node('pingpong-net', n), 3000],
+      ...(hasBun && {
+        [BUN_PP]: [(n) => bun('pingpong-async', n), 3000],
+        'Bun node:net (Unix path)': [(n) => bun('pingpong-net', n), 3000],
+      }),
     },
   },
   ...(hasTaskset ? [{
