@@ -37,6 +37,20 @@ async function awaitByte(fd) {
 }
 
 /** The receiver's final ack: how many fds it received and closed, as 8 bytes. */
+/** Times `send(fd, fds)` of COUNT messages of ARG /dev/null fds to a child `childRole`, to its ack. */
+async function timedFdSend(childRole, send) {
+  const { fds, done } = devnullFds(Number(arg))
+  const { fd, exited } = withChild(childRole, [arg])
+  await awaitByte(fd) // the child is up
+  const t0 = process.hrtime.bigint()
+  await send(fd, fds)
+  const received = await awaitCount(fd)
+  report(count, t0, { fds: received })
+  nu.close(fd)
+  done()
+  await exited
+}
+
 function countBytes(n) {
   const b = Buffer.alloc(8)
   b.writeBigInt64LE(BigInt(n))
@@ -97,17 +111,10 @@ function devnullFds(n) {
 
 const roles = {
   // fd passing, Promise API: one awaited sendfds per message.
-  async 'fdpass-async'() {
-    const { fds, done } = devnullFds(Number(arg))
-    const { fd, exited } = withChild('fdrecv-async-child', [arg])
-    await awaitByte(fd) // the child is up
-    const t0 = process.hrtime.bigint()
-    for (let i = 0; i < count; i++) await nu.sendfds(fd, ONE, fds)
-    const received = await awaitCount(fd)
-    report(count, t0, { fds: received })
-    nu.close(fd)
-    done()
-    await exited
+  'fdpass-async'() {
+    return timedFdSend('fdrecv-async-child', async (fd, fds) => {
+      for (let i = 0; i < count; i++) await nu.sendfds(fd, ONE, fds)
+    })
   },
   async 'fdrecv-async-child'() {
     const max = Number(arg)
@@ -123,18 +130,11 @@ const roles = {
   },
 
   // fd passing, batched: sendfdsMany of 32 messages, recvfdsMany of up to MAX_BATCH, closeFds.
-  async 'fdpass-many'() {
-    const { fds, done } = devnullFds(Number(arg))
-    const { fd, exited } = withChild('fdrecv-many-child', [arg])
-    await awaitByte(fd)
-    const batch = Array.from({ length: 32 }, () => ({ data: ONE, fds }))
-    const t0 = process.hrtime.bigint()
-    for (let i = 0; i < count; i += 32) await nu.sendfdsMany(fd, count - i >= 32 ? batch : batch.slice(0, count - i))
-    const received = await awaitCount(fd)
-    report(count, t0, { fds: received })
-    nu.close(fd)
-    done()
-    await exited
+  'fdpass-many'() {
+    return timedFdSend('fdrecv-many-child', async (fd, fds) => {
+      const batch = Array.from({ length: 32 }, () => ({ data: ONE, fds }))
+      for (let i = 0; i < count; i += 32) await nu.sendfdsMany(fd, count - i >= 32 ? batch : batch.slice(0, count - i))
+    })
   },
   async 'fdrecv-many-child'() {
     const max = Number(arg)
