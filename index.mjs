@@ -3,6 +3,8 @@ import m from './index.js'
 
 export const {
   MAX_FDS,
+  UnixServer,
+  UnixSocket,
   AbortError,
   accept,
   acceptSync,
@@ -11,8 +13,11 @@ export const {
   allocfiles,
   backlog,
   close,
+  closeFds,
   connect,
   connectSync,
+  createConnection,
+  createServer,
   dial,
   finish,
   invalid,
