@@ -384,6 +384,7 @@ export class UnixSocket extends Duplex {
    */
   #flush(chunks: Buffer[], from: number, cb: (err?: Error | null) => void): void {
     if (from >= chunks.length) return cb()
+    if (chunks.length === 1) return this.#sendRun(chunks, fdsOf.get(chunks[0]), cb)
     let to = from + 1
     while (to < chunks.length && to - from < IOV_MAX && !fdsOf.has(chunks[to])) to++
     const run = to - from === 1 && from === 0 && chunks.length === 1 ? chunks : chunks.slice(from, to)
@@ -393,6 +394,13 @@ export class UnixSocket extends Duplex {
   /** Sends `bufs` to the last byte, `fds` with the first; partial sends go on without them. */
   #sendRun(bufs: Uint8Array[], fds: number[] | undefined, done: (err?: Error | null) => void): void {
     let left = byteLength(bufs)
+    if (left === 0) return done()
+    // The common case first, with no closure made: everything went at once.
+    const first = binding.sendmsgAsync(this.#fd, bufs.length === 1 ? bufs[0] : bufs, fds ?? NO_FDS, fds ? [fds.length] : NO_FDS, 0)
+    if (first === left) {
+      if (fds) this.#release(fds)
+      return done()
+    }
     const sent = (n: number): boolean => {
       if (fds) {
         this.#release(fds)
@@ -406,14 +414,12 @@ export class UnixSocket extends Duplex {
       bufs = advance(bufs, n)
       return true
     }
-    const step = (): void => {
+    const step = (r: number | Promise<number>): void => {
       for (;;) {
-        if (this.#fd < 0) return done(errnoError(-9, 'sendmsg'))
-        const r = binding.sendmsgAsync(this.#fd, bufs.length === 1 ? bufs[0] : bufs, fds ?? NO_FDS, fds ? [fds.length] : NO_FDS, 0)
         if (typeof r !== 'number') {
           r.then(
             (n) => {
-              if (sent(n)) step()
+              if (sent(n)) step(this.#sendMore(bufs))
             },
             (err: Error) => done(err),
           )
@@ -421,10 +427,15 @@ export class UnixSocket extends Duplex {
         }
         if (r < 0) return done(errnoError(r, 'sendmsg'))
         if (!sent(r)) return
+        r = this.#sendMore(bufs) // what is left goes without the fds: they went with the first byte
       }
     }
-    if (left === 0) return done()
-    step()
+    step(first)
+  }
+
+  #sendMore(bufs: Uint8Array[]): number | Promise<number> {
+    if (this.#fd < 0) return -9 // EBADF: destroyed meanwhile
+    return binding.sendmsgAsync(this.#fd, bufs.length === 1 ? bufs[0] : bufs, NO_FDS, NO_FDS, 0)
   }
 
   #release(dups: number[]): void {
