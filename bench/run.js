@@ -82,6 +82,46 @@ const CASES = [
   },
 ]
 
+// The stream rows (UnixSocket, issue 12), side by side with what they must match.
+const STREAM = 'net-unix UnixSocket'
+CASES.push(
+  {
+    name: 'stream: fd passing, 1 fd/msg, writeWithFds → \'fds\'', unit: 'msgs/s', fds: true, ratios: [C_FD],
+    contenders: {
+      [C_FD]: [(n) => c('fdpass', n, 1), 100000],
+      [`${STREAM} (writeWithFds / 'fds')`]: [(n) => node('fdpass-stream', n, 1), 30000],
+    },
+  },
+  {
+    name: 'stream: 64-byte ping-pong', unit: 'round trips/s', latency: true, ratios: [NET],
+    contenders: {
+      [STREAM]: [(n) => node('pingpong-stream', n), 3000],
+      [NET]: [(n) => node('pingpong-net', n), 3000],
+    },
+  },
+  ...(hasTaskset
+    ? [{
+        name: 'stream: 64-byte ping-pong, both processes on CPU 0 (taskset)', unit: 'round trips/s', latency: true, ratios: [NET],
+        contenders: {
+          [STREAM]: [(n) => ['taskset', '-c', '0', ...node('pingpong-stream', n)], 3000],
+          [NET]: [(n) => ['taskset', '-c', '0', ...node('pingpong-net', n)], 3000],
+        },
+      }]
+    : []),
+  {
+    name: 'stream: bulk transfer, 64 KiB writes', unit: 'MB/s', per: 2 ** 20, scale: 1e-6, ratios: [NET],
+    contenders: {
+      [STREAM]: [(n) => node('bulk-stream', n), 256],
+      [NET]: [(n) => node('bulk-net', n), 256],
+    },
+  },
+)
+// BENCH_ONLY=regex runs only the cases whose name matches (e.g. BENCH_ONLY=^stream).
+const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null
+const caseByName = (name) => CASES.find((cs) => cs.name === name)
+const ORIGINAL = CASES.slice(0, 5).map((cs) => cs.name)
+if (only) CASES.splice(0, CASES.length, ...CASES.filter((cs) => only.test(cs.name)))
+
 /** One run: its rate in ops/s, fds received, failures by code; null if it failed. */
 function runOnce([cmd, ...args]) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 120_000, killSignal: 'SIGKILL' })
@@ -182,8 +222,11 @@ for (const cs of CASES) {
 }
 
 // The issue's targets, judged on the Promise API (sync shown for comparison).
-const ratio = (ci, who, base) => rateOf(CASES[ci], who) / rateOf(CASES[ci], base)
-const connectFailures = Object.values(samples.get(`${CASES[4].name}\0net-unix Promise, 32 clients`)?.failures || {}).reduce((a, b) => a + b, 0)
+const ratio = (ci, who, base) => {
+  const cs = typeof ci === 'number' ? caseByName(ORIGINAL[ci]) : caseByName(ci)
+  return cs ? rateOf(cs, who) / rateOf(cs, base) : NaN
+}
+const connectFailures = Object.values(samples.get(`${ORIGINAL[4]}\0net-unix Promise, 32 clients`)?.failures || {}).reduce((a, b) => a + b, 0)
 const targets = [
   ['fd passing, 1 fd/msg, Promise API ≥ 0.7× C', ratio(0, 'net-unix Promise (sendfds/recvfds)', C_FD), '≥', 0.7],
   ['fd passing, 16 fds/msg, Promise API ≥ 0.8× C', ratio(1, 'net-unix Promise (sendfds/recvfds)', C_FD), '≥', 0.8],
@@ -194,7 +237,12 @@ const targets = [
   ['ping-pong latency ≤ 1.0× Node net', 1 / ratio(2, 'net-unix Promise (sendmsg/recvmsg)', NET), '≤', 1.0],
   [`connect+accept ≥ 1.5× Node net with zero failures (net-unix failures: ${connectFailures})`,
     ratio(4, 'net-unix Promise, 32 clients', `${NET}, 32 clients`), '≥', 1.5, connectFailures === 0],
-]
+  ['stream: bulk 64 KiB writes, UnixSocket ≥ 1.0× Node net', ratio('stream: bulk transfer, 64 KiB writes', STREAM, NET), '≥', 1.0],
+  ['stream: ping-pong latency, UnixSocket ≤ 1.0× Node net', 1 / ratio('stream: 64-byte ping-pong', STREAM, NET), '≤', 1.0],
+  ['stream: ping-pong pinned to one CPU, UnixSocket ≥ 1.0× Node net round trips/s',
+    ratio('stream: 64-byte ping-pong, both processes on CPU 0 (taskset)', STREAM, NET), '≥', 1.0],
+  ["stream: writeWithFds/'fds' 1 fd/msg ≥ 0.5× C", ratio("stream: fd passing, 1 fd/msg, writeWithFds → 'fds'", `${STREAM} (writeWithFds / 'fds')`, C_FD), '≥', 0.5],
+].filter(([, got]) => Number.isFinite(got)) // cases left out by BENCH_ONLY
 lines.push('### Targets', '')
 for (const [what, got, op, want, extra = true] of targets) {
   const met = extra && (op === '≥' ? got >= want : got <= want)
@@ -219,6 +267,6 @@ const facts = [
 const table = lines.join('\n')
 console.log(`${facts.join('\n')}\n\n${table}`)
 fs.writeFileSync(
-  path.join(here, 'RESULTS.md'),
+  path.join(here, only ? 'RESULTS.tmp' : 'RESULTS.md'), // a partial run leaves RESULTS.md alone
   `# Benchmark results (written by \`npm run bench\`)\n\n${facts.join('\n')}\n\n${table}\n\nWhere the time goes when a target is missed: [PROFILE.md](PROFILE.md).\n`,
 )
