@@ -11,6 +11,8 @@
 import { AbortError, invalid } from './lib/errors';
 import type { ErrnoError } from './lib/errors';
 import { kBacklog } from './lib/options';
+import { UnixServer, UnixSocket } from './lib/stream';
+import type { UnixServerOptions, UnixSocketOptions } from './lib/stream';
 export { AbortError, invalid };
 export type { ErrnoError };
 /** The most fds one message may carry (Linux `SCM_MAX_FD`). */
@@ -280,3 +282,28 @@ export declare function registerproto(name: string, provider: dialer): void;
  * @rejects {Error} `code: 'ERR_UNKNOWN_PROTOCOL'` when no provider is registered.
  */
 export declare function dial(proto: string, address: string, service?: string): Promise<socket>;
+export { UnixSocket, UnixServer } from './lib/stream';
+export type { UnixSocketOptions, UnixServerOptions, UnixListenOptions, PeerCredentials } from './lib/stream';
+/** Options of {@link createConnection}. */
+export interface CreateConnectionOptions extends UnixSocketOptions {
+    /** Give up connecting after this many milliseconds (`'error'` with `ETIMEDOUT`). */
+    timeout?: number;
+}
+/**
+ * Connects to `address` as `net.createConnection(path)` does and returns the {@link UnixSocket}
+ * at once: `'connect'` (then `'ready'`) follows, or `'error'` (`ENOENT`, `ECONNREFUSED`,
+ * `ETIMEDOUT`, an {@link invalid} address). While the listener's backlog is full it keeps
+ * trying, as {@link connect}. Writes (with or without fds) made before `'connect'` are
+ * buffered and sent once connected.
+ *
+ * @param connectListener added as a `'connect'` listener.
+ * @throws {TypeError} for options of the wrong type.
+ */
+export declare function createConnection(address: addr, options?: CreateConnectionOptions | (() => void), connectListener?: () => void): UnixSocket;
+/**
+ * A {@link UnixServer}, as `net.createServer`: call `listen(path | { path } | { fd })`; each
+ * connection arrives as a {@link UnixSocket} on `'connection'`.
+ *
+ * @param connectionListener added as a `'connection'` listener.
+ */
+export declare function createServer(options?: UnixServerOptions | ((socket: UnixSocket) => void), connectionListener?: (socket: UnixSocket) => void): UnixServer;

@@ -4,6 +4,8 @@ import m from './index.js'
 export const {
   MAX_BATCH,
   MAX_FDS,
+  UnixServer,
+  UnixSocket,
   AbortError,
   accept,
   acceptSync,
@@ -15,6 +17,8 @@ export const {
   closeFds,
   connect,
   connectSync,
+  createConnection,
+  createServer,
   dial,
   finish,
   invalid,

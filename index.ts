@@ -17,6 +17,8 @@ import { encodeAddr } from './lib/address'
 import { asyncOptions, kBacklog, parseOptions } from './lib/options'
 import { got, gotItems, operate, operateRecv } from './lib/promises'
 import { bytesOf, validateFd, validateFds, validateFunction, validateInteger } from './lib/validators'
+import { UnixServer, UnixSocket, kConnecting } from './lib/stream'
+import type { UnixServerOptions, UnixSocketOptions } from './lib/stream'
 
 export { AbortError, invalid }
 export type { ErrnoError }
@@ -648,3 +650,61 @@ export async function dial(proto: string, address: string, service = ''): Promis
 }
 
 registerproto('unix', (address) => connect(address))
+
+// ---------------------------------------------------------------------------------------------
+// Streams (API.md §7): the surface protocol libraries written for Node streams build on
+
+export { UnixSocket, UnixServer } from './lib/stream'
+export type { UnixSocketOptions, UnixServerOptions, UnixListenOptions, PeerCredentials } from './lib/stream'
+
+/** Options of {@link createConnection}. */
+export interface CreateConnectionOptions extends UnixSocketOptions {
+  /** Give up connecting after this many milliseconds (`'error'` with `ETIMEDOUT`). */
+  timeout?: number
+}
+
+/**
+ * Connects to `address` as `net.createConnection(path)` does and returns the {@link UnixSocket}
+ * at once: `'connect'` (then `'ready'`) follows, or `'error'` (`ENOENT`, `ECONNREFUSED`,
+ * `ETIMEDOUT`, an {@link invalid} address). While the listener's backlog is full it keeps
+ * trying, as {@link connect}. Writes (with or without fds) made before `'connect'` are
+ * buffered and sent once connected.
+ *
+ * @param connectListener added as a `'connect'` listener.
+ * @throws {TypeError} for options of the wrong type.
+ */
+export function createConnection(
+  address: addr,
+  options?: CreateConnectionOptions | (() => void),
+  connectListener?: () => void,
+): UnixSocket {
+  if (typeof options === 'function') {
+    connectListener = options
+    options = undefined
+  }
+  const o = options ?? {}
+  if (typeof o !== 'object' || o === null) throw argTypeError('options', 'of type object', o)
+  if (connectListener !== undefined) validateFunction(connectListener, 'connectListener')
+  const { timeout, fd: _fd, ...rest } = o
+  const socket = new UnixSocket({ ...rest, [kConnecting]: String(address) } as UnixSocketOptions)
+  if (connectListener) socket.once('connect', connectListener)
+  const abort = new AbortController()
+  const trailing: ConnectOptions = { signal: abort.signal }
+  if (timeout !== undefined) trailing.timeout = timeout
+  socket[kConnecting](connect(address, trailing), abort)
+  return socket
+}
+
+/**
+ * A {@link UnixServer}, as `net.createServer`: call `listen(path | { path } | { fd })`; each
+ * connection arrives as a {@link UnixSocket} on `'connection'`.
+ *
+ * @param connectionListener added as a `'connection'` listener.
+ */
+export function createServer(
+  options?: UnixServerOptions | ((socket: UnixSocket) => void),
+  connectionListener?: (socket: UnixSocket) => void,
+): UnixServer {
+  if (typeof options === 'function') return new UnixServer({}, options)
+  return new UnixServer(options, connectionListener)
+}

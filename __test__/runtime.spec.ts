@@ -9,6 +9,7 @@ import { ROOT, run } from './helpers'
 const smoke = join(__dirname, 'fixtures', 'runtime-smoke.cjs')
 const runtimes: Record<string, string[]> = {
   node: [process.execPath, smoke],
+  'node with the poll-thread backend': [process.execPath, '-r', join(__dirname, 'fixtures', 'poll-thread.cjs'), smoke],
   bun: [join(ROOT, 'node_modules', '@oven', 'bun-linux-x64', 'bin', 'bun'), smoke],
   deno: [join(ROOT, 'node_modules', '@deno', 'linux-x64-glibc', 'deno'), 'run', '--allow-all', smoke],
 }

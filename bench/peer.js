@@ -22,7 +22,7 @@ function report(ops, t0, extra = {}) {
 /** Starts this script as `role` with the other end of a fresh socketpair as its fd 3. */
 function withChild(childRole, args, options = {}) {
   const [mine, theirs] = nu.socketpair()
-  const child = spawn(process.execPath, [__filename, childRole, String(count), ...args], {
+  const child = spawn(process.execPath, [...process.execArgv, __filename, childRole, String(count), ...args], {
     stdio: ['ignore', 'inherit', 'inherit', theirs],
     ...options,
   })
@@ -321,6 +321,101 @@ const roles = {
       })
     })
     server.listen(arg, () => process.send('ready'))
+  },
+
+  // UnixSocket (the stream API): the same three shapes as the net rows, stream on both ends.
+  async 'bulk-stream'() {
+    const total = count * 2 ** 20
+    const { child, address } = await netChild('sink-stream-child')
+    const sock = nu.createConnection(address)
+    await new Promise((resolve) => sock.once('connect', resolve))
+    const acked = new Promise((resolve) => sock.once('data', resolve))
+    const t0 = process.hrtime.bigint()
+    for (let sent = 0; sent < total; sent += CHUNK.length) {
+      if (!sock.write(CHUNK)) await new Promise((resolve) => sock.once('drain', resolve))
+    }
+    await acked
+    report(total, t0)
+    sock.destroy()
+    child.kill()
+  },
+  'sink-stream-child'() {
+    const total = count * 2 ** 20
+    const server = nu.createServer((s) => {
+      let got = 0
+      s.on('data', (d) => {
+        got += d.length
+        if (got >= total) s.write('k')
+      })
+    })
+    server.listen(arg, () => process.send('ready'))
+  },
+  async 'pingpong-stream'() {
+    const { child, address } = await netChild('echo-stream-child')
+    const sock = nu.createConnection(address)
+    await new Promise((resolve) => sock.once('connect', resolve))
+    const buf = Buffer.alloc(64)
+    let pending = 0
+    let next
+    sock.on('data', (d) => {
+      pending -= d.length
+      if (pending === 0) next()
+    })
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < count; i++) {
+      await new Promise((resolve) => {
+        next = resolve
+        pending = 64
+        sock.write(buf)
+      })
+    }
+    report(count, t0)
+    sock.destroy()
+    child.kill()
+  },
+  'echo-stream-child'() {
+    const server = nu.createServer((s) => s.pipe(s))
+    server.listen(arg, () => process.send('ready'))
+  },
+  // writeWithFds with backpressure; the child counts what 'fds' delivered and closes each.
+  async 'fdpass-stream'() {
+    const { fds, done } = devnullFds(Number(arg))
+    const { fd, exited } = withChild('fdrecv-stream-child', [arg])
+    const sock = new nu.UnixSocket({ fd })
+    const ack = Buffer.alloc(9)
+    let got = 0
+    let acked
+    const ready = new Promise((resolve) => (acked = resolve))
+    sock.on('data', (d) => {
+      got += d.copy(ack, got)
+      if (got === 1 || got === 9) acked()
+    })
+    await ready // the child is up
+    const last = new Promise((resolve) => (acked = resolve))
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < count; i++) {
+      if (!sock.writeWithFds(ONE, fds)) await new Promise((resolve) => sock.once('drain', resolve))
+    }
+    await last
+    report(count, t0, { fds: Number(ack.readBigInt64LE(1)) })
+    sock.destroy()
+    done()
+    await exited
+  },
+  'fdrecv-stream-child'() {
+    const sock = new nu.UnixSocket({ fd: CHANNEL })
+    let fdsGot = 0
+    let bytes = 0
+    sock.on('fds', (fds) => {
+      for (const f of fds) nu.close(f)
+      fdsGot += fds.length
+    })
+    sock.on('data', (d) => {
+      bytes += d.length
+      if (bytes === count) sock.end(countBytes(fdsGot))
+    })
+    sock.on('end', () => sock.destroy())
+    sock.write(ONE)
   },
 
   // connect + accept + close, 32 clients at a time.

@@ -112,9 +112,43 @@ const CASES = [
   },
 ]
 
-// BENCH_ONLY=ping,bulk runs only the cases whose name contains one of the words.
-const only = (process.env.BENCH_ONLY || '').split(',').filter(Boolean)
-const chosen = only.length ? CASES.filter((cs) => only.some((w) => cs.name.includes(w))) : CASES
+// The stream rows (UnixSocket, issue 12), side by side with what they must match.
+const STREAM = 'net-unix UnixSocket'
+CASES.push(
+  {
+    name: 'stream: fd passing, 1 fd/msg, writeWithFds → \'fds\'', unit: 'msgs/s', fds: true, ratios: [C_FD],
+    contenders: {
+      [C_FD]: [(n) => c('fdpass', n, 1), 100000],
+      [`${STREAM} (writeWithFds / 'fds')`]: [(n) => node('fdpass-stream', n, 1), 30000],
+    },
+  },
+  {
+    name: 'stream: 64-byte ping-pong between two processes', unit: 'round trips/s', latency: true, ratios: [NET],
+    contenders: {
+      [STREAM]: [(n) => node('pingpong-stream', n), 3000],
+      [NET]: [(n) => node('pingpong-net', n), 3000],
+    },
+  },
+  ...(hasTaskset
+    ? [{
+        name: 'stream: 64-byte ping-pong, both processes on CPU 0 (taskset)', unit: 'round trips/s', latency: true, ratios: [NET],
+        contenders: {
+          [STREAM]: [(n) => ['taskset', '-c', '0', ...node('pingpong-stream', n)], 3000],
+          [NET]: [(n) => ['taskset', '-c', '0', ...node('pingpong-net', n)], 3000],
+        },
+      }]
+    : []),
+  {
+    name: 'stream: bulk transfer, 64 KiB writes', unit: 'MB/s', per: 2 ** 20, scale: 1e-6, ratios: [NET],
+    contenders: {
+      [STREAM]: [(n) => node('bulk-stream', n), 256],
+      [NET]: [(n) => node('bulk-net', n), 256],
+    },
+  },
+)
+// BENCH_ONLY=regex runs only the cases whose name matches (e.g. BENCH_ONLY=^stream).
+const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null
+const chosen = only ? CASES.filter((cs) => only.test(cs.name)) : CASES
 
 /** One run: its rate in ops/s, fds received, failures by code; null if it failed. */
 function runOnce([cmd, ...args]) {
@@ -237,7 +271,12 @@ const targets = [
   ['ping-pong pinned to one CPU ≥ 1.3× Node net round trips/s', ratio(PINNED, 'net-unix Promise (sendmsg/recvmsg)', NET), '≥', 1.3],
   [`connect+accept ≥ 1.5× Node net with zero failures (net-unix failures: ${connectFailures})`,
     ratio('connect', 'net-unix Promise, 32 clients', `${NET}, 32 clients`), '≥', 1.5, connectFailures === 0],
-].filter(([, got]) => Number.isFinite(got))
+  ['stream: bulk 64 KiB writes, UnixSocket ≥ 1.0× Node net', ratio('stream: bulk transfer', STREAM, NET), '≥', 1.0],
+  ['stream: ping-pong latency, UnixSocket ≤ 1.0× Node net', 1 / ratio('stream: 64-byte ping-pong between', STREAM, NET), '≤', 1.0],
+  ['stream: ping-pong pinned to one CPU, UnixSocket ≥ 1.0× Node net round trips/s',
+    ratio('stream: 64-byte ping-pong, both processes', STREAM, NET), '≥', 1.0],
+  ["stream: writeWithFds/'fds' 1 fd/msg ≥ 0.5× C", ratio('stream: fd passing', `${STREAM} (writeWithFds / 'fds')`, C_FD), '≥', 0.5],
+].filter(([, got]) => Number.isFinite(got)) // cases left out by BENCH_ONLY
 lines.push('### Targets', '')
 for (const [what, got, op, want, extra = true] of targets) {
   const met = extra && (op === '≥' ? got >= want : got <= want)
@@ -262,6 +301,6 @@ const facts = [
 const table = lines.join('\n')
 console.log(`${facts.join('\n')}\n\n${table}`)
 fs.writeFileSync(
-  path.join(here, 'RESULTS.md'),
+  path.join(here, only ? 'RESULTS.tmp' : 'RESULTS.md'), // a partial run leaves RESULTS.md alone
   `# Benchmark results (written by \`npm run bench\`)\n\n${facts.join('\n')}\n\n${table}\n\nWhere the time goes when a target is missed: [PROFILE.md](PROFILE.md).\n`,
 )

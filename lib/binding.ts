@@ -6,6 +6,7 @@ interface RawExports {
   // With scheduleTurn, readiness comes from a poll thread of ours (runtimes without a real libuv).
   init(makeErrnoError: (errno: number, syscall: string) => Error, makeClosedError: () => Error, scheduleTurn?: () => void): void
   turn(): void
+  setRef(fd: number, on: boolean): number
   // The *Async calls return a number (result or -errno) when they completed at once.
   acceptAsync(fd: number, flags: number, token: number): number | Promise<number>
   recvmsgAsync(fd: number, bufs: Uint8Array | Uint8Array[], maxFds: number, token: number, out: Int32Array): number | Promise<number[]>

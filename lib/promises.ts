@@ -25,6 +25,12 @@ export const asyncUnavailable: string | null = (() => {
 
 let lastToken = 0
 
+/** A token no pending operation holds, for `binding.cancel`. */
+export function nextToken(): number {
+  lastToken = lastToken >= U32_MAX ? 1 : lastToken + 1
+  return lastToken
+}
+
 /**
  * Starts a native operation: its number (result or -errno) when it completed at once, which
  * costs no promise of its own; otherwise its promise, with `signal` wired to cancel it while it
@@ -33,8 +39,7 @@ let lastToken = 0
 function start<T>(signal: AbortSignal | undefined, run: (token: number) => number | Promise<T>): number | Promise<T> {
   if (!signal) return run(0)
   if (signal.aborted) throw abortError(signal)
-  lastToken = lastToken >= U32_MAX ? 1 : lastToken + 1
-  const token = lastToken
+  const token = nextToken()
   const promise = run(token)
   if (typeof promise === 'number') return promise
   const onAbort = (): void => {

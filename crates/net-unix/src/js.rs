@@ -60,6 +60,16 @@ pub unsafe fn get_i32(env: Env, v: Value) -> Option<i32> {
     (unsafe { sys::napi_get_value_int32(env, v, &mut x) } == sys::Status::napi_ok).then_some(x)
 }
 
+/// A boolean argument; `None` when it is not a boolean.
+///
+/// # Safety
+/// See the module docs.
+pub unsafe fn get_bool(env: Env, v: Value) -> Option<bool> {
+    let mut b = false;
+    // SAFETY: see the module docs.
+    (unsafe { sys::napi_get_value_bool(env, v, &mut b) } == sys::Status::napi_ok).then_some(b)
+}
+
 /// An fd argument; -1 (which every syscall refuses with `EBADF`) when it is not a number, so a
 /// missing argument can never name fd 0.
 ///

@@ -80,6 +80,19 @@ pub fn set_nonblocking(fd: i32, on: bool) -> i32 {
     to_js(sock::set_nonblocking(fd, on).map(|_| 0))
 }
 
+/// A close-on-exec duplicate of `fd` (the streams' `writeWithFds` keeps its own copies), or a
+/// negative errno.
+#[napi]
+pub fn dup(fd: i32) -> i32 {
+    raw(sock::dup_cloexec(fd))
+}
+
+/// `shutdown(fd, SHUT_WR)` (`write_only`) or `shutdown(fd, SHUT_RDWR)`; 0 or a negative errno.
+#[napi]
+pub fn shutdown(fd: i32, write_only: bool) -> i32 {
+    to_js(sock::shutdown(fd, write_only).map(|_| 0))
+}
+
 /// Largest number of fds one message may carry (`SCM_MAX_FD`).
 #[napi]
 pub const MAX_FDS: u32 = msg::MAX_FDS as u32;

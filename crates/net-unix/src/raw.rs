@@ -21,7 +21,7 @@ type Cb = unsafe extern "C" fn(Env, Info) -> Value;
 /// # Safety
 /// Module init, on the JS thread of `env`.
 pub unsafe fn register(env: Env, exports: Value) {
-    let table: [(&str, Cb); 13] = [
+    let table: [(&str, Cb); 14] = [
         ("init", init),
         ("acceptAsync", accept_async),
         ("recvmsgAsync", recvmsg_async),
@@ -35,6 +35,7 @@ pub unsafe fn register(env: Env, exports: Value) {
         ("sendManyAsync", send_many_async),
         ("closeAll", close_all),
         ("turn", turn),
+        ("setRef", set_ref),
     ];
     for (name, f) in table {
         // SAFETY: module init on the JS thread.
@@ -334,5 +335,21 @@ unsafe extern "C" fn turn(env: Env, _info: Info) -> Value {
             (*r).turn();
         }
         js::undefined(env)
+    }
+}
+
+/// `setRef(fd, on) -> 0 | -errno`: whether waits on `fd` keep the process alive.
+unsafe extern "C" fn set_ref(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [fd, on] = js::args(env, info);
+        let r = Reactor::of(env);
+        let on = js::get_bool(env, on).unwrap_or(true);
+        let rc = if r.is_null() {
+            0
+        } else {
+            (*r).set_ref(js::fd(env, fd), on)
+        };
+        js::int(env, rc)
     }
 }

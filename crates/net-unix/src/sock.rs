@@ -122,6 +122,16 @@ pub fn close(fd: RawFd) -> nix::Result<()> {
     nix::unistd::close(fd)
 }
 
+/// Shuts down the sending side (`write_only`) or both sides of a connected socket.
+pub fn shutdown(fd: RawFd, write_only: bool) -> nix::Result<()> {
+    let how = if write_only {
+        socket::Shutdown::Write
+    } else {
+        socket::Shutdown::Both
+    };
+    socket::shutdown(fd, how)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,7 +107,9 @@ impl Reactor {
     ///
     /// # Safety
     /// JS thread.
-    pub(super) unsafe fn backend_watch(&mut self, fd: RawFd) -> Result<Handle, Errno> {
+    /// Also says whether the new registration already holds the process (a libuv handle is
+    /// ref'd from birth; the thread backend counts only what it is told).
+    pub(super) unsafe fn backend_watch(&mut self, fd: RawFd) -> Result<(Handle, bool), Errno> {
         match &mut self.backend {
             Backend::Uv(l) => {
                 let handle = l.uv.alloc_handle(uv::UV_POLL);
@@ -119,9 +121,9 @@ impl Reactor {
                     unsafe { l.uv.free_handle(handle, uv::UV_POLL) };
                     return Err(Errno::from_raw(-rc));
                 }
-                Ok(Handle::Uv(handle))
+                Ok((Handle::Uv(handle), true))
             }
-            Backend::Thread(p) => p.add(fd).map(Handle::Thread),
+            Backend::Thread(p) => p.add(fd).map(|id| (Handle::Thread(id), false)),
         }
     }
 
@@ -176,26 +178,44 @@ impl Reactor {
         }
     }
 
-    /// A watcher gained waiters (`true`) or lost its last: only busy watchers keep the
-    /// process alive.
+    /// Makes the watcher keep the process alive (`true`) or not, as a pending `net` read does
+    /// or does not; see [`Reactor::sync_hold`].
     ///
     /// # Safety
     /// JS thread; `w` is live.
-    pub(super) unsafe fn backend_busy(&mut self, w: *mut Watcher, busy: bool) {
+    unsafe fn backend_hold(&mut self, w: *mut Watcher, hold: bool) {
         let env = self.env;
         // SAFETY: as the function's contract.
         match (&mut self.backend, unsafe { &(*w).handle }) {
             // SAFETY: a live handle.
             (Backend::Uv(l), Handle::Uv(h)) => unsafe {
-                if busy {
+                if hold {
                     (l.uv.ref_)(*h)
                 } else {
                     (l.uv.unref)(*h)
                 }
             },
             // SAFETY: JS thread.
-            (Backend::Thread(p), _) => unsafe { p.set_busy(env, busy) },
+            (Backend::Thread(p), _) => unsafe { p.set_busy(env, hold) },
             _ => {}
+        }
+    }
+
+    /// Brings the watcher's hold on the process in line with its state: only a watcher with
+    /// waiters holds it, unless its socket was `setRef(fd, false)`'d (an unref'd stream).
+    ///
+    /// # Safety
+    /// JS thread; `w` is live.
+    pub(super) unsafe fn sync_hold(&mut self, w: *mut Watcher) {
+        // SAFETY: as the function's contract.
+        let wt = unsafe { &mut *w };
+        let unrefd = self.unrefd.get(&wt.user_fd) == Some(&wt.ident);
+        let waiting = wt.wanted() != 0;
+        let want = waiting && !wt.idle && !unrefd;
+        if want != wt.holds {
+            wt.holds = want;
+            // SAFETY: as above.
+            unsafe { self.backend_hold(w, want) };
         }
     }
 

@@ -43,6 +43,9 @@ pub struct Reactor {
     watchers: HashMap<RawFd, *mut Watcher>,
     /// Watchers by id, for the thread backend's events.
     by_id: HashMap<u64, *mut Watcher>,
+    /// Sockets whose waits must not keep the process alive (`setRef(fd, false)`), with the
+    /// identity they had then, so a reused number is not unref'd by mistake.
+    unrefd: HashMap<RawFd, (u64, u64)>,
     tokens: HashMap<u32, RawFd>,
     /// Watchers with nothing queued, closed at the end of the loop turn they went idle in
     /// (after the microtasks of their last settlement ran) unless an operation came for them
@@ -130,6 +133,7 @@ impl Reactor {
             make_closed: unsafe { js::Ref::new(env, make_closed) },
             watchers: HashMap::new(),
             by_id: HashMap::new(),
+            unrefd: HashMap::new(),
             tokens: HashMap::new(),
             idle: Vec::new(),
             fast_this_turn: 0,
@@ -300,6 +304,7 @@ impl Reactor {
     /// # Safety
     /// JS thread, live reactor.
     pub unsafe fn close(&mut self, fd: RawFd) -> i32 {
+        self.unrefd.remove(&fd);
         let mut gone: Vec<Waiter> = self.take_later(fd);
         if let Some(&w) = self.watchers.get(&fd) {
             // SAFETY: watchers in the map are live.
@@ -313,6 +318,29 @@ impl Reactor {
             }
         }
         error::to_js(sock::close(fd).map(|_| 0))
+    }
+
+    /// Whether waits on `fd` keep the process alive (they do unless turned off, as a pending
+    /// `net` read does until `unref()`); 0 or a negative errno.
+    ///
+    /// # Safety
+    /// JS thread, live reactor.
+    pub unsafe fn set_ref(&mut self, fd: RawFd, on: bool) -> i32 {
+        if on {
+            self.unrefd.remove(&fd);
+        } else {
+            match sock::identity(fd) {
+                Ok(id) => {
+                    self.unrefd.insert(fd, id);
+                }
+                Err(e) => return error::neg(e),
+            }
+        }
+        if let Some(&w) = self.watchers.get(&fd) {
+            // SAFETY: watchers in the map are live.
+            unsafe { self.sync_hold(w) };
+        }
+        0
     }
 
     /// Operations waiting on `fd`.

@@ -21,18 +21,21 @@ const READY_BATCH: usize = 32;
 pub(super) struct Watcher {
     reactor: *mut Reactor,
     pub handle: Handle,
-    user_fd: RawFd,
+    pub user_fd: RawFd,
     /// The dup the backend watches; closed as soon as the handle is closed (libuv allows that),
     /// not in the close callback a loop turn later, so a tight open/close loop cannot pile up fds.
     pub poll_fd: Option<OwnedFd>,
-    ident: (u64, u64),
+    /// The socket `user_fd` named when the watcher was made (device, inode).
+    pub ident: (u64, u64),
     pub readers: VecDeque<Waiter>,
     pub writers: VecDeque<Waiter>,
     /// The events libuv is asked for. An idle watcher may stay armed (no syscall to stop it)
     /// until an event comes for nobody.
     pub armed: c_int,
-    /// Nothing is queued; on the reactor's `idle` list, its handle unref'd.
-    idle: bool,
+    /// Nothing is queued; on the reactor's `idle` list.
+    pub idle: bool,
+    /// It keeps the process alive now (see `Reactor::sync_hold`).
+    pub holds: bool,
 }
 
 impl Watcher {
@@ -110,7 +113,7 @@ impl Reactor {
         let poll_fd = sock::dup_cloexec(fd)?;
         let was_nonblocking = sock::is_nonblocking(fd)?;
         // SAFETY: JS thread.
-        let handle = unsafe { self.backend_watch(poll_fd.as_raw_fd()) }?;
+        let (handle, holds) = unsafe { self.backend_watch(poll_fd.as_raw_fd()) }?;
         if !was_nonblocking {
             // uv_poll_init made the shared file description non-blocking; message calls pass
             // MSG_DONTWAIT and need none of it, and other holders of the socket must not see it.
@@ -126,6 +129,7 @@ impl Reactor {
             writers: VecDeque::new(),
             armed: 0,
             idle: false,
+            holds,
         }));
         // SAFETY: a live watcher; JS thread.
         unsafe { self.backend_link(w) };
@@ -144,24 +148,21 @@ impl Reactor {
         if want == 0 {
             if !wt.idle {
                 wt.idle = true;
-                // SAFETY: a live watcher.
-                unsafe { self.backend_busy(w, false) };
                 if self.idle.is_empty() {
                     self.want_reap(true);
                 }
                 self.idle.push(w);
             }
+            // SAFETY: a live watcher.
+            unsafe { self.sync_hold(w) };
             return;
         }
         if wt.idle {
             wt.idle = false;
-            // SAFETY: a live watcher.
-            unsafe { self.backend_busy(w, true) };
-        } else if wt.armed == 0 && wt.readers.len() + wt.writers.len() == 1 {
-            // A new watcher's first waiter.
-            // SAFETY: a live watcher.
-            unsafe { self.backend_busy(w, true) };
+            self.idle.retain(|&x| x != w);
         }
+        // SAFETY: a live watcher.
+        unsafe { self.sync_hold(w) };
         if want != wt.armed || force {
             // SAFETY: a live watcher.
             match unsafe { self.backend_arm(w, want) } {
@@ -185,9 +186,8 @@ impl Reactor {
         self.idle.retain(|&x| x != w);
         // SAFETY: as above; unlinked from the map and the idle list.
         unsafe {
-            if !(*w).idle {
-                self.backend_busy(w, false);
-            }
+            (*w).idle = true;
+            self.sync_hold(w);
             self.backend_close(w)
         };
     }
@@ -254,13 +254,9 @@ impl Reactor {
     /// JS thread, live reactor.
     pub(super) unsafe fn reap(&mut self) {
         for w in std::mem::take(&mut self.idle) {
-            // SAFETY: watchers on the idle list are live (closing one takes it off the list).
-            unsafe {
-                if (*w).idle {
-                    (*w).idle = false;
-                    self.close_watcher(w);
-                }
-            }
+            // SAFETY: watchers on the idle list are live and idle (closing one, or giving it a
+            // waiter, takes it off the list).
+            unsafe { self.close_watcher(w) };
         }
         self.want_reap(false);
     }

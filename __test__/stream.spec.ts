@@ -1,0 +1,399 @@
+import test from 'ava'
+import { once } from 'node:events'
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { Readable, Writable, pipeline } from 'node:stream'
+import { promisify } from 'node:util'
+import {
+  UnixServer,
+  UnixSocket,
+  accept,
+  backlog,
+  close,
+  closeFds,
+  createConnection,
+  createServer,
+  listen,
+  recvfds,
+  socketpair,
+} from '../index.js'
+import { fdCount, fdFlags, O_CLOEXEC, runNode, tmpPath } from './helpers'
+
+/** A file holding `text`, opened for reading. */
+function fileWith(text: string): number {
+  const p = tmpPath('f.txt')
+  writeFileSync(p, text)
+  return openSync(p, 'r')
+}
+
+function pair(options: { allowHalfOpen?: boolean } = {}): [UnixSocket, UnixSocket] {
+  const [a, b] = socketpair()
+  return [new UnixSocket({ fd: a, ...options }), new UnixSocket({ fd: b, ...options })]
+}
+
+/** Resolves once both sockets have emitted 'close'. */
+async function closed(...sockets: UnixSocket[]): Promise<void> {
+  await Promise.all(sockets.map((s) => (s.closed ? undefined : once(s, 'close'))))
+}
+
+test.serial("writeWithFds: 'fds' comes before the bytes, the caller keeps its fd, received fds are close-on-exec", async (t) => {
+  const before = fdCount()
+  const [a, b] = pair()
+  const file = fileWith('through the fd')
+  const events: string[] = []
+  let got: number[] = []
+  b.on('fds', (fds: number[]) => {
+    events.push(`fds:${fds.length}`)
+    got = fds
+  })
+  b.on('data', (d: Buffer) => events.push(`data:${d.toString()}`))
+  t.true(a.writeWithFds('x', [file]))
+  closeSync(file) // the stream sent a dup of its own
+  a.end()
+  await once(b, 'end')
+  t.deepEqual(events, ['fds:1', 'data:x'])
+  t.is(readFileSync(got[0], 'utf8'), 'through the fd')
+  t.is(fdFlags(got[0]) & O_CLOEXEC, O_CLOEXEC)
+  closeFds(got)
+  await closed(a, b)
+  t.is(fdCount(), before)
+})
+
+test.serial("a paused-mode reader ('readable' + read(n)) sees 'fds' before the bytes", async (t) => {
+  const before = fdCount()
+  const [a, b] = pair()
+  const file = fileWith('paused')
+  const seen: string[] = []
+  b.on('fds', (fds: number[]) => {
+    seen.push('fds')
+    closeFds(fds)
+  })
+  b.on('readable', () => {
+    let chunk: Buffer | null
+    while ((chunk = b.read(4)) !== null) seen.push(chunk.toString())
+  })
+  a.write('head')
+  a.writeWithFds('with', [file])
+  closeSync(file)
+  a.end()
+  await once(b, 'end')
+  const fdsAt = seen.indexOf('fds')
+  t.true(fdsAt >= 0 && fdsAt < seen.indexOf('with'), seen.join(','))
+  await closed(a, b)
+  t.is(fdCount(), before)
+})
+
+test.serial("fds nobody listens for are closed, not leaked", async (t) => {
+  const before = fdCount()
+  const [a, b] = pair()
+  const file = fileWith('unclaimed')
+  for (let i = 0; i < 20; i++) a.writeWithFds('m', [file, file, file])
+  closeSync(file)
+  a.end()
+  b.resume()
+  await once(b, 'end')
+  await closed(a, b)
+  t.is(fdCount(), before)
+})
+
+test.serial('batching (cork/writev) never moves fds onto another chunk, and partial sends keep them on the first byte', async (t) => {
+  const before = fdCount()
+  const [fdA, fdB] = socketpair()
+  const a = new UnixSocket({ fd: fdA })
+  const files = [fileWith('one'), fileWith('two'), fileWith('three')]
+  const big = Buffer.alloc(3 << 20, 'b') // far more than the socket buffer: sent in parts
+  const chunks: [Buffer, number[]][] = [
+    [Buffer.from('plain-1'), []],
+    [Buffer.from('F1'), [files[0]]],
+    [Buffer.from('plain-2'), []],
+    [big, [files[1]]],
+    [Buffer.from('F3'), [files[2]]],
+    [Buffer.from('plain-3'), []],
+  ]
+  a.cork()
+  for (const [chunk, fds] of chunks) (fds.length ? a.writeWithFds(chunk, fds) : a.write(chunk))
+  a.uncork()
+  a.end()
+  // Raw receiver: where in the byte stream did each set of fds arrive?
+  const arrivals: { from: number; to: number; text: string }[] = []
+  let offset = 0
+  for (;;) {
+    const r = await recvfds(fdB, 1 << 16, 253)
+    if (r.data.length === 0) break
+    for (const fd of r.fds) arrivals.push({ from: offset, to: offset + r.data.length, text: readFileSync(fd, 'utf8') })
+    closeFds(r.fds)
+    offset += r.data.length
+  }
+  let at = 0
+  const starts = chunks.map(([chunk]) => {
+    const s = at
+    at += chunk.length
+    return s
+  })
+  t.is(offset, at)
+  t.deepEqual(
+    arrivals.map((x) => x.text),
+    ['one', 'two', 'three'],
+  )
+  // Each set arrived with a read that holds its chunk's first byte (the kernel may join bytes
+  // written before it into that read, never bytes of a later fd-carrying chunk).
+  for (const [i, chunkIndex] of [1, 3, 4].entries()) {
+    const { from, to } = arrivals[i]
+    t.true(from <= starts[chunkIndex] && starts[chunkIndex] < to, `fds ${i} at [${from},${to}) for byte ${starts[chunkIndex]}`)
+  }
+  files.forEach(closeSync)
+  close(fdB)
+  await closed(a)
+  t.is(fdCount(), before)
+})
+
+test.serial("backpressure: write() returns false past the high-water mark and 'drain' follows", async (t) => {
+  const [a, b] = pair()
+  const chunk = Buffer.alloc(64 * 1024, 1)
+  let writes = 0
+  while (a.write(chunk)) writes++
+  t.true(writes < 1000)
+  let received = 0
+  b.on('data', (d: Buffer) => (received += d.length))
+  await once(a, 'drain')
+  a.end()
+  await once(b, 'end')
+  t.is(received, (writes + 1) * chunk.length)
+  await closed(a, b)
+})
+
+test.serial("end() shuts the sending side down; with allowHalfOpen the peer can still answer", async (t) => {
+  const [a, b] = pair({ allowHalfOpen: true })
+  a.end('question')
+  let asked = ''
+  b.on('data', (d: Buffer) => (asked += d))
+  await once(b, 'end')
+  t.is(asked, 'question')
+  b.end('answer')
+  let answer = ''
+  a.on('data', (d: Buffer) => (answer += d))
+  await once(a, 'end')
+  t.is(answer, 'answer')
+  await closed(a, b)
+})
+
+test.serial("without allowHalfOpen a socket ends its side on 'end', and 'close' comes once", async (t) => {
+  const [a, b] = pair()
+  let closes = 0
+  b.on('close', () => closes++)
+  b.resume()
+  a.resume()
+  a.end()
+  await closed(a, b)
+  t.is(closes, 1)
+  t.is(b.fd, -1)
+  b.destroy()
+  await new Promise((r) => setImmediate(r))
+  t.is(closes, 1)
+})
+
+test.serial('destroy() closes the fd exactly once and every dup of unsent writeWithFds fds', async (t) => {
+  const before = fdCount()
+  const [a, b] = pair()
+  const file = fileWith('never sent')
+  b.pause() // nobody reads: the socket buffer fills and writes queue up
+  const chunk = Buffer.alloc(64 * 1024, 2)
+  for (let i = 0; i < 64; i++) a.writeWithFds(chunk, [file, file])
+  closeSync(file)
+  t.true(a.writableLength > 0)
+  a.destroy()
+  b.destroy()
+  await closed(a, b)
+  t.is(fdCount(), before)
+})
+
+test.serial("writing to a peer that closed is an 'error' with code EPIPE", async (t) => {
+  const [a, b] = pair()
+  b.destroy()
+  await closed(b)
+  a.write('anyone?')
+  const [err] = (await once(a, 'error')) as [NodeJS.ErrnoException]
+  t.is(err.code, 'EPIPE')
+  t.is(err.syscall, 'sendmsg')
+  await closed(a)
+})
+
+test.serial("a peer that closes with unread data makes the read an 'error' with code ECONNRESET", async (t) => {
+  const [fdA, fdB] = socketpair()
+  const a = new UnixSocket({ fd: fdA })
+  a.write('unread')
+  // Wait until the bytes are in the peer's queue, then close it unread.
+  await new Promise<void>((resolve) => a.write('', () => resolve()))
+  a.resume()
+  close(fdB)
+  const [err] = (await once(a, 'error')) as [NodeJS.ErrnoException]
+  t.is(err.code, 'ECONNRESET')
+  await closed(a)
+})
+
+test.serial('bad input to writeWithFds: each a clear error, nothing leaked', async (t) => {
+  const before = fdCount()
+  const [a, b] = pair()
+  const file = fileWith('x')
+  const open = fileWith('open')
+  closeSync(file) // its number stays free: nothing opens a file until the checks are done
+  const badf = t.throws(() => a.writeWithFds('x', [file]), { code: 'EBADF' }) as NodeJS.ErrnoException
+  t.is(badf.syscall, 'dup')
+  // A closed low number would be taken by the dup of `open` itself: use one nothing holds.
+  t.throws(() => a.writeWithFds('x', [open, 999_999]), { code: 'EBADF' }) // the dup of `open` is undone
+  t.throws(() => a.writeWithFds('x', [1.5]), { code: 'ERR_OUT_OF_RANGE' })
+  t.throws(() => a.writeWithFds('x', ['3' as unknown as number]), { code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => a.writeWithFds('x', 3 as unknown as number[]), { code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => a.writeWithFds('x', new Array(254).fill(open)), { code: 'ERR_OUT_OF_RANGE' })
+  t.throws(() => a.writeWithFds('', [open]), { code: 'ERR_OUT_OF_RANGE' })
+  t.throws(() => a.writeWithFds(42 as unknown as string, [open]), { code: 'ERR_INVALID_ARG_TYPE' })
+  t.is(a.writableLength, 0)
+  a.end()
+  const afterEnd = new Promise<Error>((resolve) => a.writeWithFds('late', [open], (err) => resolve(err as Error)))
+  const [endErr] = (await once(a, 'error')) as [NodeJS.ErrnoException]
+  t.is(endErr.code, 'ERR_STREAM_WRITE_AFTER_END')
+  t.is((await afterEnd as NodeJS.ErrnoException).code, 'ERR_STREAM_WRITE_AFTER_END')
+  b.destroy()
+  await closed(a, b)
+  const afterDestroy = await new Promise<Error>((resolve) => b.writeWithFds('late', [open], (err) => resolve(err as Error)))
+  t.is((afterDestroy as NodeJS.ErrnoException).code, 'ERR_STREAM_DESTROYED')
+  closeSync(open)
+  t.is(fdCount(), before)
+})
+
+test.serial("createConnection: writes before 'connect' are buffered, fds included; 'connect' then 'ready'", async (t) => {
+  const before = fdCount()
+  const path = tmpPath()
+  const server = createServer()
+  server.listen(path)
+  await once(server, 'listening')
+  t.is(server.address(), path)
+  const file = fileWith('early')
+  const client = createConnection(path)
+  t.true(client.connecting)
+  t.is(client.remoteAddress, path)
+  client.writeWithFds('E', [file])
+  client.end('nd')
+  closeSync(file)
+  const events: string[] = []
+  client.on('connect', () => events.push('connect'))
+  client.on('ready', () => events.push('ready'))
+  const [conn] = (await once(server, 'connection')) as [UnixSocket]
+  t.is(conn.peercred().pid, process.pid)
+  let text = ''
+  let fdText = ''
+  conn.on('fds', (fds: number[]) => {
+    fdText = readFileSync(fds[0], 'utf8')
+    closeFds(fds)
+  })
+  conn.on('data', (d: Buffer) => (text += d))
+  await once(conn, 'end')
+  t.is(text, 'End')
+  t.is(fdText, 'early')
+  t.deepEqual(events, ['connect', 'ready'])
+  t.is(conn.setNoDelay(true), conn)
+  t.is(conn.setKeepAlive(true, 10), conn)
+  client.resume()
+  await closed(client, conn)
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  t.false(existsSync(path))
+  t.is(fdCount(), before)
+})
+
+test.serial("createConnection waits through a full backlog instead of failing", async (t) => {
+  const path = tmpPath()
+  const l = listen(path, backlog(0))
+  const clients = [0, 1, 2, 3].map(() => createConnection(path))
+  const connected = clients.map((c) => once(c, 'connect'))
+  const accepted: number[] = []
+  for (let i = 0; i < clients.length; i++) accepted.push(await accept(l))
+  await Promise.all(connected)
+  t.is(accepted.length, 4)
+  clients.forEach((c) => c.destroy())
+  accepted.forEach(close)
+  close(l)
+})
+
+test.serial("createConnection to nothing is an 'error' (ENOENT), an invalid address too", async (t) => {
+  const before = fdCount()
+  const c = createConnection(tmpPath('none.sock'))
+  const [err] = (await once(c, 'error')) as [NodeJS.ErrnoException]
+  t.is(err.code, 'ENOENT')
+  t.is(err.syscall, 'connect')
+  const bad = createConnection('')
+  const [inv] = (await once(bad, 'error')) as [NodeJS.ErrnoException]
+  t.is(inv.code, 'ERR_INVALID_UNIX_PATH')
+  await closed(c, bad)
+  t.is(fdCount(), before)
+})
+
+test.serial('UnixServer: EADDRINUSE as an error event, listen({ fd }), close() of a server not running', async (t) => {
+  const path = tmpPath()
+  const first = createServer().listen({ path })
+  await once(first, 'listening')
+  const second = createServer().listen(path)
+  const [err] = (await once(second, 'error')) as [NodeJS.ErrnoException]
+  t.is(err.code, 'EADDRINUSE')
+  const notRunning = await new Promise<Error | undefined>((resolve) => second.close(resolve))
+  t.is((notRunning as NodeJS.ErrnoException).code, 'ERR_SERVER_NOT_RUNNING')
+  await new Promise((resolve) => first.close(resolve))
+
+  const name = `\0net-unix-stream-${process.pid}`
+  const byFd: UnixServer = createServer((s) => s.end('hi'))
+  byFd.listen({ fd: listen(name) })
+  await once(byFd, 'listening')
+  t.true(byFd.listening)
+  const c = createConnection(name)
+  let text = ''
+  c.on('data', (d: Buffer) => (text += d))
+  await once(c, 'end')
+  t.is(text, 'hi')
+  await closed(c)
+  await new Promise((resolve) => byFd.close(resolve))
+  t.false(byFd.listening)
+})
+
+test.serial('async iteration and stream.pipeline work over a pair', async (t) => {
+  const [a, b] = pair()
+  const parts = ['one ', 'two ', 'three']
+  const sent = promisify(pipeline)(Readable.from(parts.map((p) => Buffer.from(p))), a)
+  let text = ''
+  for await (const chunk of b) text += chunk
+  await sent
+  t.is(text, parts.join(''))
+  const [c, d] = pair()
+  const sink: Buffer[] = []
+  const copied = promisify(pipeline)(
+    d,
+    new Writable({
+      write(chunk: Buffer, _e, cb) {
+        sink.push(chunk)
+        cb()
+      },
+    }),
+  )
+  c.end('piped')
+  await copied
+  t.is(Buffer.concat(sink).toString(), 'piped')
+  await closed(a, b, c, d)
+})
+
+test('an unref()ed socket or server lets the process exit; ref() holds it again', async (t) => {
+  const script = `
+    const u = require(process.env.NET_UNIX)
+    const [a, b] = u.socketpair()
+    const s = new u.UnixSocket({ fd: a })
+    s.on('data', () => {})
+    s.unref()
+    const server = u.createServer().listen('\\0net-unix-unref-' + process.pid)
+    server.unref()
+    const kept = new u.UnixSocket({ fd: b })
+    kept.on('data', (d) => { console.log('got ' + d); kept.unref() })
+    kept.ref()
+    setTimeout(() => s.write('ping'), 20).unref()
+    setTimeout(() => { console.log('still alive'); process.exit(2) }, 3000).unref()
+    process.on('exit', () => console.log('exit'))
+  `
+  const r = await runNode(script)
+  t.is(r.code, 0, r.stderr)
+  t.is(r.stdout, 'got ping\nexit\n')
+})

@@ -1,0 +1,711 @@
+// UnixSocket (a stream.Duplex over a connected Unix socket that carries fds) and UnixServer: the
+// surface that protocol libraries written for Node streams build on (API.md §7). Reads and
+// writes go through the same readiness core as the Promise API: the syscall is tried first, a
+// number comes back when it completed at once, and a promise only when it has to wait.
+import { Duplex } from 'node:stream'
+import type { DuplexOptions } from 'node:stream'
+import { EventEmitter } from 'node:events'
+import { unlinkSync } from 'node:fs'
+import { binding } from './binding'
+import { SOCK_CLOEXEC } from './constants'
+import { argTypeError, check, errnoError, outOfRange } from './errors'
+import { encodeAddr } from './address'
+import { asyncUnavailable, got } from './promises'
+import { bytesOf, validateFd, validateFds, validateFunction, validateInteger } from './validators'
+
+const MAX_FDS: number = binding.MAX_FDS
+/** Bytes one receive may fill; a pool slice with less room left is replaced. */
+const READ_POOL = 64 * 1024
+const MIN_READ_ROOM = 16 * 1024
+/** Vectors per `sendmsg` (Linux `UIO_MAXIOV`). */
+const IOV_MAX = 1024
+/** Pause before accepting again after an accept error (`EMFILE` would otherwise spin). */
+const ACCEPT_RETRY_MS = 50
+const NO_FDS: number[] = []
+
+/** The dup'ed fds a chunk written by `writeWithFds` carries, keyed by the chunk's own Buffer. */
+const fdsOf = new WeakMap<object, number[]>()
+
+/** The settled value of a receive that waited: `[bytes, truncated, ...fds]`. */
+type RecvItems = number[]
+
+/** @internal Brands the constructor call `createConnection` makes for a socket still connecting. */
+export const kConnecting: unique symbol = Symbol('net-unix.connecting')
+
+/** Closes fds in one native call, skipping any that is not open (teardown paths never throw). */
+function closeQuietly(fds: readonly number[]): void {
+  binding.closeAll(fds)
+}
+
+function unavailable(fn: string): Error {
+  const e = new Error(`net-unix: ${fn} needs Node's libuv event loop (${asyncUnavailable}); use the *Sync functions`)
+  return Object.assign(e, { code: 'ERR_RUNTIME_UNSUPPORTED' })
+}
+
+/** Close-on-exec dups of `fds`, all or none. */
+function dupAll(fds: readonly number[]): number[] {
+  const dups: number[] = []
+  for (const fd of fds) {
+    const d = binding.dup(fd)
+    if (d < 0) {
+      for (const x of dups) binding.close(x)
+      const e = errnoError(d, 'dup')
+      e.message = `writeWithFds: fd ${fd} cannot be sent: ${e.message}`
+      throw e
+    }
+    dups.push(d)
+  }
+  return dups
+}
+
+/** `bufs` with the first `n` bytes dropped. */
+function advance(bufs: Uint8Array[], n: number): Uint8Array[] {
+  let i = 0
+  while (i < bufs.length && n >= bufs[i].byteLength) n -= bufs[i++].byteLength
+  const rest = bufs.slice(i)
+  if (n > 0) rest[0] = rest[0].subarray(n)
+  return rest
+}
+
+function byteLength(bufs: Uint8Array[]): number {
+  let n = 0
+  for (const b of bufs) n += b.byteLength
+  return n
+}
+
+/** Options of {@link UnixSocket}. */
+export interface UnixSocketOptions {
+  /** The connected socket to adopt. The stream owns it from then on and closes it exactly once. */
+  fd?: number
+  /** Keep the writable side open after the peer ended (`'end'`); default `false`, as `net`. */
+  allowHalfOpen?: boolean
+  readableHighWaterMark?: number
+  writableHighWaterMark?: number
+}
+
+/** What {@link UnixSocket.peercred} returns. */
+export interface PeerCredentials {
+  pid: number
+  uid: number
+  gid: number
+}
+
+/**
+ * A `stream.Duplex` over a connected Unix stream socket that can carry fds (`SCM_RIGHTS`):
+ * {@link UnixSocket.writeWithFds} sends fds with a chunk's first byte, and the `'fds'` event
+ * delivers received fds before the bytes they came with become readable. In every other way it
+ * behaves like a `net.Socket`: backpressure and `'drain'`, `end()` shuts the sending side down,
+ * `allowHalfOpen`, `'end'`, `'close'` once, `destroy(err)`, `ref()`/`unref()`, async iteration,
+ * `stream.pipeline`. Errors (`EPIPE`, `ECONNRESET`, …) are `'error'` events shaped like Node's.
+ *
+ * Events beyond `stream.Duplex`'s: `'connect'` and `'ready'` (sockets made by
+ * `createConnection`), `'fds'` `(fds: number[])`.
+ *
+ * `new UnixSocket({ fd })` adopts a connected socket (from `accept`, `socketpair`, a child's
+ * stdio, systemd); the stream owns it from then on.
+ */
+export class UnixSocket extends Duplex {
+  #fd = -1
+  #connecting = false
+  /** Work that waits for the connection: writes, `end()`, the first read. */
+  #afterConnect: (() => void)[] = []
+  #abortConnect: AbortController | undefined
+  #reading = false
+  #readWanted = false
+  #pool = Buffer.allocUnsafe(0)
+  #poolUsed = 0
+  /** Dups made by `writeWithFds` that no `sendmsg` has carried yet (closed on destroy). */
+  #unsent = new Set<number[]>()
+  #refed = true
+  /** The address given to `createConnection`, when there is one. */
+  readonly remoteAddress: string | undefined
+
+  /**
+   * @throws {TypeError} / {RangeError} for a bad `fd` or option.
+   * @throws {Error} `ERR_RUNTIME_UNSUPPORTED` where Node's libuv loop is not available.
+   */
+  constructor(options: UnixSocketOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw argTypeError('options', 'of type object', options)
+    const connecting = (options as { [kConnecting]?: string })[kConnecting]
+    if (connecting === undefined) validateFd(options.fd, 'options.fd')
+    if (options.allowHalfOpen !== undefined && typeof options.allowHalfOpen !== 'boolean') {
+      throw argTypeError('options.allowHalfOpen', 'of type boolean', options.allowHalfOpen)
+    }
+    const duplex: DuplexOptions = { allowHalfOpen: options.allowHalfOpen ?? false, decodeStrings: true }
+    if (options.readableHighWaterMark !== undefined) {
+      validateInteger(options.readableHighWaterMark, 'options.readableHighWaterMark', 0, 2 ** 31 - 1)
+      duplex.readableHighWaterMark = options.readableHighWaterMark
+    }
+    if (options.writableHighWaterMark !== undefined) {
+      validateInteger(options.writableHighWaterMark, 'options.writableHighWaterMark', 0, 2 ** 31 - 1)
+      duplex.writableHighWaterMark = options.writableHighWaterMark
+    }
+    if (asyncUnavailable) throw unavailable('UnixSocket')
+    super(duplex)
+    this.remoteAddress = connecting
+    if (connecting === undefined) {
+      this.#fd = options.fd as number
+      this.#startReading()
+    } else {
+      this.#connecting = true
+    }
+  }
+
+  /**
+   * Starts reading as `net.Socket` does, so EOF is seen (and `allowHalfOpen: false` ends this
+   * side) even with no consumer; not before the current turn's code has attached its
+   * `'fds'` listener.
+   */
+  #startReading(): void {
+    setImmediate(() => {
+      if (!this.destroyed) this.read(0)
+    })
+  }
+
+  /** The socket's fd; `-1` while connecting and after `destroy()`. */
+  get fd(): number {
+    return this.#fd
+  }
+
+  /** `true` from `createConnection` until `'connect'` (as `net.Socket`). */
+  get connecting(): boolean {
+    return this.#connecting
+  }
+
+  /** @internal Connects the socket created by `createConnection` once `pending` settles. */
+  [kConnecting](pending: Promise<number>, abort: AbortController): void {
+    this.#abortConnect = abort
+    pending.then(
+      (fd) => {
+        this.#abortConnect = undefined
+        if (this.destroyed) {
+          binding.close(fd)
+          return
+        }
+        this.#fd = fd
+        this.#connecting = false
+        if (!this.#refed) binding.setRef(fd, false)
+        for (const run of this.#afterConnect.splice(0)) run()
+        this.emit('connect')
+        this.emit('ready')
+        if (this.#readWanted) this._read()
+        else this.#startReading()
+      },
+      (err: Error) => {
+        this.#abortConnect = undefined
+        this.#connecting = false
+        if (!this.destroyed) this.destroy(err)
+      },
+    )
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reading
+
+  /** @internal */
+  override _read(): void {
+    if (this.#reading) return
+    if (this.#connecting) {
+      this.#readWanted = true
+      return
+    }
+    if (this.#fd < 0) return
+    this.#reading = true
+    this.#readLoop()
+  }
+
+  /** Receives while the core completes at once (its per-turn budget bounds this), then waits. */
+  #readLoop(): void {
+    for (;;) {
+      if (this.destroyed) {
+        this.#reading = false
+        return
+      }
+      if (this.#pool.length - this.#poolUsed < MIN_READ_ROOM) {
+        this.#pool = Buffer.allocUnsafe(READ_POOL)
+        this.#poolUsed = 0
+      }
+      const buf = this.#pool.subarray(this.#poolUsed)
+      const r = binding.recvmsgAsync(this.#fd, buf, MAX_FDS, 0, got)
+      if (typeof r !== 'number') {
+        r.then(
+          (items) => this.#readSettled(buf, items),
+          (err: Error) => this.#readFailed(err),
+        )
+        return
+      }
+      let more: boolean
+      if (r < 0) more = this.#received(buf, r, null, false)
+      else if (got[1] === 0) more = this.#received(buf, r, null, got[0] === 1)
+      else more = this.#received(buf, r, Array.from(got.subarray(2, 2 + got[1])), got[0] === 1)
+      if (!more) {
+        this.#reading = false
+        return
+      }
+    }
+  }
+
+  #readSettled(buf: Buffer, items: RecvItems): void {
+    const fds = items.length > 2 ? items.slice(2) : null
+    if (this.destroyed) {
+      if (fds) closeQuietly(fds)
+      this.#reading = false
+      return
+    }
+    if (this.#received(buf, items[0], fds, items[1] === 1)) this.#readLoop()
+    else this.#reading = false
+  }
+
+  #readFailed(err: Error): void {
+    this.#reading = false
+    if (!this.destroyed) this.destroy(err)
+  }
+
+  /**
+   * One receive's outcome: fds first (`'fds'`, or closed when nobody listens), then the bytes.
+   * Returns whether to read on.
+   */
+  #received(buf: Buffer, n: number, fds: number[] | null, truncated: boolean): boolean {
+    if (n < 0) {
+      this.destroy(errnoError(n, 'recvmsg'))
+      return false
+    }
+    if (fds) {
+      if (this.listenerCount('fds') > 0) this.emit('fds', fds)
+      else closeQuietly(fds)
+    }
+    if (truncated) {
+      // fds the sender attached were lost (MSG_CTRUNC, e.g. EMFILE here): the byte stream no
+      // longer says which fds belong to which bytes.
+      const e = new Error('recvmsg: control data truncated, received fds were lost (MSG_CTRUNC)')
+      this.destroy(Object.assign(e, { code: 'ERR_SOCKET_FDS_TRUNCATED', syscall: 'recvmsg' }))
+      return false
+    }
+    if (this.destroyed) return false
+    if (n === 0) {
+      this.push(null)
+      this.read(0) // as net: 'end' (and the end of this side without allowHalfOpen) with no consumer
+      return false
+    }
+    this.#poolUsed += n
+    return this.push(buf.subarray(0, n))
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writing
+
+  /**
+   * Writes `chunk` with `fds` attached to its first byte, as `write()` does otherwise (same
+   * return value, backpressure, callback). The fds are `dup`ed now: the caller keeps its own and
+   * may close them at once. The dups travel in the `sendmsg` that carries the chunk's first
+   * byte (batching never moves them onto another chunk's bytes) and are closed once sent, or
+   * by `destroy()`. With `fds` empty this is `write(chunk, cb)`; after `end()` or `destroy()`
+   * it fails as `write()` does, with no fd dup'ed.
+   *
+   * @returns `false` when the caller should wait for `'drain'`.
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for a chunk that is not a string or bytes, fds
+   * that are not an array of integers.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` for more than 253 fds, fds with an empty chunk.
+   * @throws {ErrnoError} `EBADF` (syscall `dup`) for an fd that is not open; nothing is queued.
+   */
+  writeWithFds(chunk: string | Uint8Array, fds: readonly number[], cb?: (err?: Error | null) => void): boolean {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : bytesOf(chunk, 'chunk')
+    if (!Array.isArray(fds)) throw argTypeError('fds', 'an instance of Array', fds)
+    validateFds(fds, 'fds')
+    if (fds.length > MAX_FDS) throw outOfRange('fds.length', `<= ${MAX_FDS}`, fds.length)
+    if (cb !== undefined) validateFunction(cb, 'cb')
+    if (fds.length === 0 || this.writableEnded || this.destroyed) return this.write(bytes, cb)
+    if (bytes.byteLength === 0) {
+      throw outOfRange('chunk.byteLength', '>= 1 when fds are sent (the kernel drops fds sent with no data)', 0)
+    }
+    const dups = dupAll(fds)
+    // A Buffer object of its own, so the fds cannot attach to another write of the same bytes.
+    const own = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    fdsOf.set(own, dups)
+    this.#unsent.add(dups)
+    return this.write(own, cb)
+  }
+
+  /** @internal */
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.#connecting) {
+      this.#afterConnect.push(() => this._write(chunk, _encoding, cb))
+      return
+    }
+    this.#flush([chunk], 0, cb)
+  }
+
+  /** @internal */
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    if (this.#connecting) {
+      this.#afterConnect.push(() => this._writev(chunks, cb))
+      return
+    }
+    this.#flush(
+      chunks.map((c) => c.chunk),
+      0,
+      cb,
+    )
+  }
+
+  /**
+   * Sends `chunks[from..]`: one `sendmsg` per run of chunks, a run starting at a chunk that
+   * carries fds (its first byte takes them) and ending before the next one that does.
+   */
+  #flush(chunks: Buffer[], from: number, cb: (err?: Error | null) => void): void {
+    if (from >= chunks.length) return cb()
+    if (chunks.length === 1) return this.#sendRun(chunks, fdsOf.get(chunks[0]), cb)
+    let to = from + 1
+    while (to < chunks.length && to - from < IOV_MAX && !fdsOf.has(chunks[to])) to++
+    const run = to - from === 1 && from === 0 && chunks.length === 1 ? chunks : chunks.slice(from, to)
+    this.#sendRun(run, fdsOf.get(chunks[from]), (err) => (err ? cb(err) : this.#flush(chunks, to, cb)))
+  }
+
+  /** Sends `bufs` to the last byte, `fds` with the first; partial sends go on without them. */
+  #sendRun(bufs: Uint8Array[], fds: number[] | undefined, done: (err?: Error | null) => void): void {
+    let left = byteLength(bufs)
+    if (left === 0) return done()
+    // The common case first, with no closure made: everything went at once.
+    const first = binding.sendmsgAsync(this.#fd, bufs.length === 1 ? bufs[0] : bufs, fds ?? NO_FDS, fds ? [fds.length] : NO_FDS, 0)
+    if (first === left) {
+      if (fds) this.#release(fds)
+      return done()
+    }
+    const sent = (n: number): boolean => {
+      if (fds) {
+        this.#release(fds)
+        fds = undefined
+      }
+      left -= n
+      if (left <= 0) {
+        done()
+        return false
+      }
+      bufs = advance(bufs, n)
+      return true
+    }
+    const step = (r: number | Promise<number>): void => {
+      for (;;) {
+        if (typeof r !== 'number') {
+          r.then(
+            (n) => {
+              if (sent(n)) step(this.#sendMore(bufs))
+            },
+            (err: Error) => done(err),
+          )
+          return
+        }
+        if (r < 0) return done(errnoError(r, 'sendmsg'))
+        if (!sent(r)) return
+        r = this.#sendMore(bufs) // what is left goes without the fds: they went with the first byte
+      }
+    }
+    step(first)
+  }
+
+  #sendMore(bufs: Uint8Array[]): number | Promise<number> {
+    if (this.#fd < 0) return -9 // EBADF: destroyed meanwhile
+    return binding.sendmsgAsync(this.#fd, bufs.length === 1 ? bufs[0] : bufs, NO_FDS, NO_FDS, 0)
+  }
+
+  #release(dups: number[]): void {
+    if (this.#unsent.delete(dups)) for (const fd of dups) binding.close(fd)
+  }
+
+  /** @internal `end()`: everything written is sent, then `shutdown(SHUT_WR)`. */
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.#connecting) {
+      this.#afterConnect.push(() => this._final(cb))
+      return
+    }
+    const rc = this.#fd < 0 ? 0 : binding.shutdown(this.#fd, true)
+    // ENOTCONN: the peer is gone already; there is nothing left to shut down.
+    cb(rc < 0 && rc !== -107 ? errnoError(rc, 'shutdown') : null)
+  }
+
+  /** @internal Closes the fd exactly once, and every dup of fds not yet sent. */
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#abortConnect?.abort()
+    this.#afterConnect.length = 0
+    if (this.#fd >= 0) {
+      binding.close(this.#fd)
+      this.#fd = -1
+    }
+    for (const dups of this.#unsent) for (const fd of dups) binding.close(fd)
+    this.#unsent.clear()
+    cb(err)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // net.Socket manners
+
+  /** Lets the process exit while this socket only waits (as `net.Socket#unref`). */
+  unref(): this {
+    this.#refed = false
+    if (this.#fd >= 0) binding.setRef(this.#fd, false)
+    return this
+  }
+
+  /** Undoes {@link UnixSocket.unref}: a waiting read or write keeps the process alive again. */
+  ref(): this {
+    this.#refed = true
+    if (this.#fd >= 0) binding.setRef(this.#fd, true)
+    return this
+  }
+
+  /** Accepted and ignored (Nagle does not apply to Unix sockets); callers probe for it. */
+  setNoDelay(_noDelay?: boolean): this {
+    return this
+  }
+
+  /** Accepted and ignored (no keep-alive on Unix sockets); callers probe for it. */
+  setKeepAlive(_enable?: boolean, _initialDelay?: number): this {
+    return this
+  }
+
+  /** `{}`, as `net.Socket#address()` for a Unix socket. */
+  address(): Record<string, never> {
+    return {}
+  }
+
+  /**
+   * Who is on the other end (`SO_PEERCRED`), as of connect time.
+   *
+   * @throws {ErrnoError} `EBADF` once destroyed or while connecting.
+   */
+  peercred(): PeerCredentials {
+    const r = binding.peercred(this.#fd < 0 ? 2 ** 31 - 1 : this.#fd)
+    check(r[0], 'getsockopt')
+    return { pid: r[0], uid: r[1], gid: r[2] }
+  }
+
+  /**
+   * Closes fds received through `'fds'` that the consumer never claimed (dbus-native calls it on
+   * `'close'`). fds that are not open are skipped; nothing throws.
+   */
+  closeFds(fds: readonly number[]): void {
+    if (!Array.isArray(fds)) throw argTypeError('fds', 'an instance of Array', fds)
+    validateFds(fds, 'fds')
+    closeQuietly(fds)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+
+/** Options of {@link UnixServer}; passed on to every accepted {@link UnixSocket}. */
+export interface UnixServerOptions {
+  /** For accepted sockets; default `false`, as `net`. */
+  allowHalfOpen?: boolean
+  readableHighWaterMark?: number
+  writableHighWaterMark?: number
+}
+
+/** What {@link UnixServer.listen} takes besides a path. */
+export interface UnixListenOptions {
+  /** A path or abstract name (`"\0name"`) to bind. */
+  path?: string
+  /** A socket that is already bound and listening (from systemd, a parent process, `listen()`). */
+  fd?: number
+  /** `listen(2)` backlog; default 511, as `net`. */
+  backlog?: number
+}
+
+/**
+ * A server of Unix stream connections shaped like `net.Server`: `listen()`, `'listening'`,
+ * `'connection'` with a {@link UnixSocket} (which can pass fds), `'error'`, `close()` (`'close'`
+ * once the listener and every accepted connection are closed), `address()`, `ref()`/`unref()`.
+ * Made by `createServer()`.
+ */
+export class UnixServer extends EventEmitter {
+  #fd = -1
+  #address: string | null = null
+  #removeOnClose: string | null = null
+  #options: UnixServerOptions
+  #connections = 0
+  #closing = false
+  #refed = true
+  #retryTimer: NodeJS.Timeout | undefined
+
+  /**
+   * @param connectionListener added as a `'connection'` listener.
+   * @throws {Error} `ERR_RUNTIME_UNSUPPORTED` where Node's libuv loop is not available.
+   */
+  constructor(options: UnixServerOptions = {}, connectionListener?: (socket: UnixSocket) => void) {
+    super()
+    if (typeof options !== 'object' || options === null) throw argTypeError('options', 'of type object', options)
+    if (asyncUnavailable) throw unavailable('UnixServer')
+    this.#options = {
+      allowHalfOpen: options.allowHalfOpen,
+      readableHighWaterMark: options.readableHighWaterMark,
+      writableHighWaterMark: options.writableHighWaterMark,
+    }
+    if (connectionListener !== undefined) {
+      validateFunction(connectionListener, 'connectionListener')
+      this.on('connection', connectionListener)
+    }
+  }
+
+  /** Whether the server is accepting connections. */
+  get listening(): boolean {
+    return this.#fd >= 0
+  }
+
+  /**
+   * Starts accepting on a new socket bound to `path` (which must not exist: `EADDRINUSE`, as
+   * `net`; the file is removed again by `close()`), or on the listening socket `{ fd }`, which
+   * the server owns from then on. `'listening'` follows, or `'error'` (`EADDRINUSE`, `EACCES`,
+   * an `invalid` path).
+   *
+   * @throws {TypeError} for arguments of the wrong type; `ERR_SERVER_ALREADY_LISTEN`.
+   */
+  listen(target: string | UnixListenOptions, backlog?: number | (() => void), cb?: () => void): this {
+    if (typeof backlog === 'function') {
+      cb = backlog
+      backlog = undefined
+    }
+    const o: UnixListenOptions = typeof target === 'string' ? { path: target } : target
+    if (typeof o !== 'object' || o === null) throw argTypeError('target', 'a path or { path } or { fd }', target)
+    backlog = backlog ?? o.backlog ?? 511
+    validateInteger(backlog, 'backlog', 0, 2 ** 31 - 1)
+    if (cb !== undefined) validateFunction(cb, 'cb')
+    if (this.#fd >= 0) {
+      throw Object.assign(new Error('Listen method has been called more than once without closing.'), {
+        code: 'ERR_SERVER_ALREADY_LISTEN',
+      })
+    }
+    if (cb) this.once('listening', cb)
+    if (o.fd !== undefined) {
+      validateFd(o.fd, 'options.fd')
+      this.#started(o.fd, null)
+      return this
+    }
+    if (typeof o.path !== 'string') throw argTypeError('options.path', 'of type string', o.path)
+    let fd: number
+    try {
+      fd = check(binding.listen(encodeAddr(o.path, 'path'), SOCK_CLOEXEC, backlog), 'listen', o.path)
+    } catch (err) {
+      process.nextTick(() => this.emit('error', err))
+      return this
+    }
+    this.#started(fd, o.path)
+    return this
+  }
+
+  #started(fd: number, path: string | null): void {
+    this.#fd = fd
+    if (!this.#refed) binding.setRef(fd, false)
+    this.#closing = false
+    this.#address = path
+    this.#removeOnClose = path !== null && !path.startsWith('\0') ? path : null
+    process.nextTick(() => {
+      if (this.#fd !== fd) return
+      this.emit('listening')
+      this.#accept()
+    })
+  }
+
+  /** Accepts while connections are there at once (the core bounds this per turn), then waits. */
+  #accept(): void {
+    for (;;) {
+      const fd = this.#fd
+      if (fd < 0) return
+      const r = binding.acceptAsync(fd, SOCK_CLOEXEC, 0)
+      if (typeof r !== 'number') {
+        r.then(
+          (conn) => {
+            if (this.#fd !== fd) return void binding.close(conn)
+            this.#accepted(conn)
+            this.#accept()
+          },
+          (err: Error) => {
+            if (this.#fd === fd) this.#acceptFailed(err)
+          },
+        )
+        return
+      }
+      if (r < 0) return this.#acceptFailed(errnoError(r, 'accept'))
+      this.#accepted(r)
+    }
+  }
+
+  /** `'error'`, then accepting again a little later (`EMFILE` would otherwise spin). */
+  #acceptFailed(err: Error): void {
+    this.emit('error', err)
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined
+      this.#accept()
+    }, ACCEPT_RETRY_MS)
+    if (!this.#refed) this.#retryTimer.unref()
+  }
+
+  #accepted(fd: number): void {
+    const socket = new UnixSocket({ ...this.#options, fd })
+    this.#connections++
+    socket.once('close', () => {
+      this.#connections--
+      this.#maybeClosed()
+    })
+    this.emit('connection', socket)
+  }
+
+  /**
+   * Stops accepting and closes the listener (removing the socket file `listen(path)` made).
+   * `'close'` follows once every accepted connection has closed too, as `net.Server`.
+   *
+   * @param cb called on `'close'`, or with `ERR_SERVER_NOT_RUNNING` when not listening.
+   */
+  close(cb?: (err?: Error) => void): this {
+    if (cb !== undefined) validateFunction(cb, 'cb')
+    if (this.#fd < 0) {
+      if (cb) {
+        const e = Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' })
+        process.nextTick(cb, e)
+      }
+      return this
+    }
+    if (cb) this.once('close', cb)
+    if (this.#retryTimer) clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
+    binding.close(this.#fd)
+    this.#fd = -1
+    if (this.#removeOnClose) {
+      try {
+        unlinkSync(this.#removeOnClose)
+      } catch {
+        // gone already, or replaced: not ours to report
+      }
+    }
+    this.#closing = true
+    this.#maybeClosed()
+    return this
+  }
+
+  #maybeClosed(): void {
+    if (this.#closing && this.#connections === 0) {
+      this.#closing = false
+      process.nextTick(() => this.emit('close'))
+    }
+  }
+
+  /** The path or abstract name listened on; `null` when not listening or listening on `{ fd }`. */
+  address(): string | null {
+    return this.#fd >= 0 ? this.#address : null
+  }
+
+  /** Lets the process exit while the server only waits for connections (as `net.Server#unref`). */
+  unref(): this {
+    this.#refed = false
+    if (this.#fd >= 0) binding.setRef(this.#fd, false)
+    this.#retryTimer?.unref()
+    return this
+  }
+
+  /** Undoes {@link UnixServer.unref}. */
+  ref(): this {
+    this.#refed = true
+    if (this.#fd >= 0) binding.setRef(this.#fd, true)
+    this.#retryTimer?.ref()
+    return this
+  }
+}
