@@ -78,17 +78,17 @@ print(all(d == i and n == i % 5 for i, (d, n) in enumerate(got)), flush=True)
     Array.from({ length: 200 }, (_, i) => [i, i % 3]),
   )
   closeFds(got.flatMap((m) => m.fds))
-  const [x] = socketpair()
+  const [x, xPeer] = socketpair()
   const msgs = Array.from({ length: 100 }, (_, i) => ({ data: Buffer.from([i]), fds: Array(i % 5).fill(x) }))
   t.is(await sendfdsMany(ours, msgs), 100)
   const r = await child.done
   t.is(r.stdout.trim(), 'True', r.stderr)
-  ;[ours, x].forEach(close)
+  ;[ours, x, xPeer].forEach(close)
 })
 
 test.serial('more fds than maxFds: the first ones arrive, truncated is set, the rest are closed', async (t) => {
   const [a, b] = socketpair()
-  const [x] = socketpair()
+  const [x, xPeer] = socketpair()
   const before = fdCount()
   await sendfds(a, Buffer.from('t'), [x, x, x])
   const [m] = await recvfdsMany(b, 4, 1, 1)
@@ -96,12 +96,12 @@ test.serial('more fds than maxFds: the first ones arrive, truncated is set, the 
   t.true(m.truncated)
   closeFds(m.fds)
   t.is(fdCount(), before)
-  ;[a, b, x].forEach(close)
+  ;[a, b, x, xPeer].forEach(close)
 })
 
 test('messages larger than the socket buffer: every byte arrives in order, each message\'s fds at its first byte', async (t) => {
   const [ours, theirs] = socketpair()
-  const [x] = socketpair()
+  const [x, xPeer] = socketpair()
   const size = 100_000
   // The reader records which message's first byte each read that brought fds covered (the
   // kernel hands fds to the read that reaches the byte they were sent with).
@@ -129,12 +129,12 @@ print(len(data), marks, ok, flush=True)
   const r = await child.done
   const expected = `${20 * size} [${msgs.map((m, i) => `([${i}], ${m.fds.length})`).join(', ')}] True`
   t.is(r.stdout.trim(), expected, r.stderr)
-  close(x)
+  ;[x, xPeer].forEach(close)
 })
 
 test.serial('an abort while a batch waits for room rejects with what was sent, and leaks no dup', async (t) => {
   const [a, b] = socketpair()
-  const [x] = socketpair()
+  const [x, xPeer] = socketpair()
   const before = fdCount()
   const ac = new AbortController()
   const msgs = Array.from({ length: 8 }, () => ({ data: Buffer.alloc(200_000), fds: [x] }))
@@ -150,7 +150,7 @@ test.serial('an abort while a batch waits for room rejects with what was sent, a
   t.true(typeof e?.sent === 'number' && e.sent < 8)
   await turnEnded()
   t.is(fdCount(), before)
-  ;[a, b, x].forEach(close)
+  ;[a, b, x, xPeer].forEach(close)
 })
 
 test('close() while recvfdsMany waits rejects it with ERR_SOCKET_CLOSED', async (t) => {
