@@ -13,6 +13,17 @@ interface RawExports {
   pending(fd: number): number
   recvmsgSync(fd: number, bufs: Uint8Array[], maxFds: number, out: Int32Array): number
   sendmsgSync(fd: number, bufs: Uint8Array[], fds: number[], groups: number[]): number
+  // Datagram sockets (dgram.rs): receives leave [flags, nfds, pid, uid, gid, addrLen,
+  // addr[108], ...fds] in `out` (or resolve with [bytes, ...that]).
+  recvfromAsync(fd: number, bufs: Uint8Array | Uint8Array[], maxFds: number, creds: boolean, token: number, out: Int32Array): number | Promise<number[]>
+  sendtoAsync(fd: number, bufs: Uint8Array | Uint8Array[], to: Uint8Array | null, fds: number[], groups: number[], creds: boolean, token: number): number | Promise<number>
+  recvfromSync(fd: number, bufs: Uint8Array | Uint8Array[], maxFds: number, creds: boolean, out: Int32Array, dontwait: boolean): number
+  sendtoSync(fd: number, bufs: Uint8Array | Uint8Array[], to: Uint8Array | null, fds: number[], groups: number[], creds: boolean, dontwait: boolean): number
+  // A plain readiness watcher (1 readable, 2 writable), for the evented datagram socket.
+  watch(fd: number, callback: (status: number, events: number) => void): number
+  watchStart(id: number, events: number): number
+  watchRef(id: number, on: boolean): void
+  watchClose(id: number): void
 }
 
 export const binding = generated as typeof generated & RawExports

@@ -2,6 +2,7 @@
 //! negative errno; the TypeScript facade owns validation, defaults and error shaping.
 
 pub mod addr;
+pub mod dgram;
 pub mod error;
 mod js;
 pub mod msg;
@@ -102,17 +103,19 @@ pub fn register(exports: Object, env: Env) -> Result<()> {
         // SAFETY: registering functions on the exports object during module init.
         unsafe { js::export(env.raw(), exports.raw(), name, Some(f)) };
     }
+    // SAFETY: as above.
+    unsafe { dgram::register(env.raw(), exports.raw()) };
     Ok(())
 }
 
 /// SCM_RIGHTS group sizes from a JS array of numbers.
-unsafe fn groups_of(env: js::Env, v: js::Value) -> SmallVec<[u32; 2]> {
+pub(crate) unsafe fn groups_of(env: js::Env, v: js::Value) -> SmallVec<[u32; 2]> {
     js::i32s(env, v).into_iter().map(|g| g as u32).collect()
 }
 
 /// The buffers of a call: one typed array (the common single-buffer case, no JS array to
 /// read), or each typed array of a JS array.
-unsafe fn buf_values(env: js::Env, v: js::Value) -> SmallVec<[js::Value; 4]> {
+pub(crate) unsafe fn buf_values(env: js::Env, v: js::Value) -> SmallVec<[js::Value; 4]> {
     if js::is_typedarray(env, v) {
         return SmallVec::from_elem(v, 1);
     }
@@ -133,7 +136,7 @@ unsafe extern "C" fn init(env: js::Env, info: sys::napi_callback_info) -> js::Va
     }
 }
 
-unsafe fn reactor_or_throw(env: js::Env) -> Option<*mut Reactor> {
+pub(crate) unsafe fn reactor_or_throw(env: js::Env) -> Option<*mut Reactor> {
     let r = Reactor::of(env);
     if r.is_null() {
         js::throw(
@@ -252,7 +255,7 @@ unsafe extern "C" fn pending(env: js::Env, info: sys::napi_callback_info) -> js:
 }
 
 /// The memory of each typed array in a JS array.
-unsafe fn buf_bytes(env: js::Env, arr: js::Value) -> SmallVec<[(*mut u8, usize); 4]> {
+pub(crate) unsafe fn buf_bytes(env: js::Env, arr: js::Value) -> SmallVec<[(*mut u8, usize); 4]> {
     buf_values(env, arr)
         .into_iter()
         .map(|v| js::bytes(env, v))

@@ -8,7 +8,7 @@
 //! belongs to one `napi_env` and is torn down by that env's cleanup hook (worker_threads).
 
 use crate::js::{self, Env, Value};
-use crate::{error, msg, sock, uv};
+use crate::{dgram, error, msg, sock, uv};
 use napi::sys;
 use nix::errno::Errno;
 use nix::sys::socket::SockFlag;
@@ -30,14 +30,33 @@ type Bufs = SmallVec<[(*mut u8, usize); 4]>;
 
 /// What an operation does, with borrowed fds (the fast path) or owned dups (a waiter).
 pub enum Kind<'a> {
-    Accept { flags: SockFlag },
-    Recv { max_fds: usize },
-    Send { fds: &'a [RawFd], groups: &'a [u32] },
+    Accept {
+        flags: SockFlag,
+    },
+    Recv {
+        max_fds: usize,
+    },
+    Send {
+        fds: &'a [RawFd],
+        groups: &'a [u32],
+    },
+    /// A receive that reports the sender's address and, with `creds`, its credentials.
+    RecvFrom {
+        max_fds: usize,
+        creds: bool,
+    },
+    /// A send to an address (`None`: the connected peer), with credentials when `creds`.
+    SendTo {
+        to: Option<&'a [u8]>,
+        fds: &'a [RawFd],
+        groups: &'a [u32],
+        creds: bool,
+    },
 }
 
 impl Kind<'_> {
     fn writes(&self) -> bool {
-        matches!(self, Kind::Send { .. })
+        matches!(self, Kind::Send { .. } | Kind::SendTo { .. })
     }
 }
 
@@ -46,6 +65,7 @@ pub enum Done {
     Fd(OwnedFd),
     Bytes(usize),
     Recv(msg::Received),
+    From(dgram::From),
 }
 
 /// Runs the operation once without blocking.
@@ -56,6 +76,15 @@ pub fn attempt(fd: RawFd, kind: &Kind, bufs: &[(*mut u8, usize)]) -> nix::Result
             Kind::Accept { flags } => sock::accept(fd, *flags).map(Done::Fd),
             Kind::Recv { max_fds } => recv_bufs(fd, bufs, *max_fds, true).map(Done::Recv),
             Kind::Send { fds, groups } => send_bufs(fd, bufs, fds, groups, true).map(Done::Bytes),
+            Kind::RecvFrom { max_fds, creds } => {
+                recv_bufs_from(fd, bufs, *max_fds, *creds, true).map(Done::From)
+            }
+            Kind::SendTo {
+                to,
+                fds,
+                groups,
+                creds,
+            } => send_bufs_to(fd, bufs, *to, fds, groups, *creds, true).map(Done::Bytes),
         }
     }
 }
@@ -104,6 +133,41 @@ pub unsafe fn send_bufs(
     msg::send(fd, &iov, &split_groups(fds, groups), dontwait)
 }
 
+/// [`recv_bufs`] with the sender's address and credentials (datagram sockets).
+///
+/// # Safety
+/// As [`bytes_mut`], for every buffer.
+pub unsafe fn recv_bufs_from(
+    fd: RawFd,
+    bufs: &[(*mut u8, usize)],
+    max_fds: usize,
+    creds: bool,
+    dontwait: bool,
+) -> nix::Result<dgram::From> {
+    let mut iov: SmallVec<[IoSliceMut; 4]> = bufs
+        .iter()
+        .map(|&b| IoSliceMut::new(bytes_mut(b)))
+        .collect();
+    dgram::recv_from(fd, &mut iov, max_fds, creds, dontwait)
+}
+
+/// [`send_bufs`] to an address, with credentials when `creds` (datagram sockets).
+///
+/// # Safety
+/// As [`bytes_mut`], for every buffer.
+pub unsafe fn send_bufs_to(
+    fd: RawFd,
+    bufs: &[(*mut u8, usize)],
+    to: Option<&[u8]>,
+    fds: &[RawFd],
+    groups: &[u32],
+    creds: bool,
+    dontwait: bool,
+) -> nix::Result<usize> {
+    let iov: SmallVec<[IoSlice; 4]> = bufs.iter().map(|&b| IoSlice::new(bytes_mut(b))).collect();
+    dgram::send_to(fd, &iov, to, &split_groups(fds, groups), creds, dontwait)
+}
+
 /// `fds` cut into consecutive groups of the given sizes (one SCM_RIGHTS message each).
 fn split_groups<'a>(fds: &'a [RawFd], groups: &[u32]) -> SmallVec<[&'a [RawFd]; 2]> {
     let mut out = SmallVec::new();
@@ -124,6 +188,7 @@ fn immediate(result: nix::Result<Done>, out: &mut [i32]) -> i32 {
         Ok(Done::Fd(fd)) => fd.into_raw_fd(),
         Ok(Done::Bytes(n)) => n as i32,
         Ok(Done::Recv(rcv)) => rcv.write_into(out),
+        Ok(Done::From(f)) => f.write_into(out),
         Err(e) => error::neg(e),
     }
 }
@@ -134,6 +199,16 @@ enum Wait {
     Accept(SockFlag),
     Recv(usize),
     Send(Vec<OwnedFd>, Vec<u32>),
+    RecvFrom(usize, bool),
+    SendTo(Box<SendTo>),
+}
+
+/// A queued [`Kind::SendTo`] (boxed: it would double the size of every waiter).
+struct SendTo {
+    to: Option<Vec<u8>>,
+    fds: Vec<OwnedFd>,
+    groups: Vec<u32>,
+    creds: bool,
 }
 
 /// A queued operation, holding references to its buffers: their memory is looked up again when
@@ -160,6 +235,24 @@ impl Waiter {
                 let raw: SmallVec<[RawFd; 8]> = fds.iter().map(|f| f.as_raw_fd()).collect();
                 attempt(fd, &Kind::Send { fds: &raw, groups }, &bufs)
             }
+            Wait::RecvFrom(max_fds, creds) => attempt(
+                fd,
+                &Kind::RecvFrom {
+                    max_fds: *max_fds,
+                    creds: *creds,
+                },
+                &bufs,
+            ),
+            Wait::SendTo(st) => {
+                let raw: SmallVec<[RawFd; 8]> = st.fds.iter().map(|f| f.as_raw_fd()).collect();
+                let kind = Kind::SendTo {
+                    to: st.to.as_deref(),
+                    fds: &raw,
+                    groups: &st.groups,
+                    creds: st.creds,
+                };
+                attempt(fd, &kind, &bufs)
+            }
         }
     }
 
@@ -168,11 +261,13 @@ impl Waiter {
             Wait::Accept(_) => "accept",
             Wait::Recv(_) => "recvmsg",
             Wait::Send(..) => "sendmsg",
+            Wait::RecvFrom(..) => "recvmsg",
+            Wait::SendTo(..) => "sendmsg",
         }
     }
 
     fn writes(&self) -> bool {
-        matches!(self.wait, Wait::Send(..))
+        matches!(self.wait, Wait::Send(..) | Wait::SendTo(..))
     }
 }
 
@@ -352,6 +447,21 @@ impl Reactor {
             Kind::Send { fds, groups } => match fds.iter().map(|f| sock::dup_cloexec(*f)).collect()
             {
                 Ok(dups) => Wait::Send(dups, groups.to_vec()),
+                Err(e) => return js::int(env, error::neg(e)),
+            },
+            Kind::RecvFrom { max_fds, creds } => Wait::RecvFrom(max_fds, creds),
+            Kind::SendTo {
+                to,
+                fds,
+                groups,
+                creds,
+            } => match fds.iter().map(|f| sock::dup_cloexec(*f)).collect() {
+                Ok(dups) => Wait::SendTo(Box::new(SendTo {
+                    to: to.map(<[u8]>::to_vec),
+                    fds: dups,
+                    groups: groups.to_vec(),
+                    creds,
+                })),
                 Err(e) => return js::int(env, error::neg(e)),
             },
         };
@@ -579,6 +689,7 @@ impl Reactor {
             Ok(Done::Fd(fd)) => js::int(env, fd.into_raw_fd()),
             Ok(Done::Bytes(n)) => js::int(env, n as i32),
             Ok(Done::Recv(rcv)) => js::array_of(env, &rcv.into_items()),
+            Ok(Done::From(f)) => js::array_of(env, &f.into_items()),
             Err(e) => {
                 let mut name = null_mut();
                 sys::napi_create_string_utf8(

@@ -29,6 +29,8 @@ pub struct Uv {
     pub idle_start: unsafe extern "C" fn(*mut c_void, HandleCb) -> c_int,
     pub idle_stop: unsafe extern "C" fn(*mut c_void) -> c_int,
     pub unref: unsafe extern "C" fn(*mut c_void),
+    pub ref_: unsafe extern "C" fn(*mut c_void),
+    pub poll_stop: unsafe extern "C" fn(*mut c_void) -> c_int,
 }
 
 type Ptr = *mut c_void;
@@ -73,6 +75,8 @@ unsafe fn load() -> Option<Uv> {
         ),
         idle_stop: sym!("uv_idle_stop", unsafe extern "C" fn(Ptr) -> c_int),
         unref: sym!("uv_unref", unsafe extern "C" fn(Ptr)),
+        ref_: sym!("uv_ref", unsafe extern "C" fn(Ptr)),
+        poll_stop: sym!("uv_poll_stop", unsafe extern "C" fn(Ptr) -> c_int),
     })
 }
 
