@@ -1,10 +1,29 @@
 # Python's socket.send_fds / recv_fds on the fd-passing case of bench/peer.c.
-# usage: peer.py fdpass COUNT NFDS; prints {"ops":N,"ns":N,"fds":N}
+# usage: peer.py fdpass COUNT NFDS [seqpacket]; prints {"ops":N,"ns":N,"fds":N}
+#        peer.py dgram COUNT: 64-byte datagrams over a SOCK_DGRAM socketpair; {"ops":N,"ns":N}
 import json, os, socket, struct, sys, time
 
-_, case, count, nfds = sys.argv
-count, nfds = int(count), int(nfds)
-a, b = socket.socketpair()
+case, count = sys.argv[1], int(sys.argv[2])
+if case == "dgram":
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    if os.fork() == 0:
+        a.close()
+        for _ in range(count):
+            b.recv(64)
+        b.send(struct.pack("<q", count))
+        os._exit(0)
+    b.close()
+    buf = bytes(64)
+    t0 = time.perf_counter_ns()
+    for _ in range(count):
+        a.send(buf)
+    a.recv(8)
+    print(json.dumps({"ops": count, "ns": time.perf_counter_ns() - t0}))
+    os.wait()
+    sys.exit(0)
+nfds = int(sys.argv[3])
+kind = socket.SOCK_SEQPACKET if sys.argv[4:] == ["seqpacket"] else socket.SOCK_STREAM
+a, b = socket.socketpair(socket.AF_UNIX, kind)
 if os.fork() == 0:
     a.close()
     got = 0

@@ -30,6 +30,9 @@ const C_FD = 'C blocking sendmsg/recvmsg'
 const NET = 'Node net (Unix path)'
 // Not a contender: the bare native calls, no API around them: what any N-API receiver pays.
 const FLOOR = 'reference: bare native recvmsg + close loop (no API)'
+const C_DGRAM = 'C blocking send/recv'
+const PY_DGRAM = 'Python socket send/recv'
+const C_SEQ = 'C blocking sendmsg/recvmsg (seqpacket)'
 const CASES = [
   {
     name: 'fd passing, 1 fd/msg, parent → child', unit: 'msgs/s', fds: true, ratios: [C_FD],
@@ -80,7 +83,28 @@ const CASES = [
       [`${NET}, 32 clients`]: [(n) => node('connect-net', n), 5000],
     },
   },
+  {
+    name: '64-byte datagrams, parent → child (SOCK_DGRAM socketpair)', unit: 'datagrams/s', ratios: [C_DGRAM, PY_DGRAM],
+    contenders: {
+      [C_DGRAM]: [(n) => c('dgram', n), 200000],
+      'net-unix Promise (send/recvfrom)': [(n) => node('dgram-async', n), 50000],
+      'net-unix sync (sendSync/recvfromSync)': [(n) => node('dgram-sync', n), 50000],
+      'net-unix Promise send, createSocket receiver (events)': [(n) => node('dgram-events', n), 50000],
+      [PY_DGRAM]: [(n) => py('dgram', n), 50000],
+    },
+  },
+  {
+    name: 'seqpacket, 1 fd/msg, parent → child', unit: 'msgs/s', fds: true, ratios: [C_SEQ],
+    contenders: {
+      [C_SEQ]: [(n) => c('fdpass', n, 1, 'seqpacket'), 100000],
+      'net-unix Promise (sendfds/recvfds)': [(n) => node('seqpacket-async', n, 1), 30000],
+      'Python send_fds/recv_fds': [(n) => py('fdpass', n, 1, 'seqpacket'), 30000],
+    },
+  },
 ]
+// `BENCH_CASES=datagram,seqpacket npm run bench`: only the cases whose name contains one of these.
+const only = (process.env.BENCH_CASES || '').split(',').filter(Boolean)
+const selected = only.length ? CASES.filter((cs) => only.some((o) => cs.name.includes(o))) : CASES
 
 /** One run: its rate in ops/s, fds received, failures by code; null if it failed. */
 function runOnce([cmd, ...args]) {
@@ -111,7 +135,7 @@ const started = Date.now()
 
 // Calibration (also a warm-up): each contender's count for ~SECONDS per run.
 const counts = new Map()
-for (const cs of CASES) {
+for (const cs of selected) {
   for (const [who, [cmd, probe]] of Object.entries(cs.contenders)) {
     progress(`calibrating: ${cs.name}: ${who}`)
     const r = runOnce(cmd(probe))
@@ -122,7 +146,7 @@ for (const cs of CASES) {
 
 const samples = new Map() // "case\0contender" -> { rates, fdRates, failures, ops }
 for (let rep = 0; rep < REPS; rep++) {
-  for (const cs of CASES) {
+  for (const cs of selected) {
     for (const who of rotate(Object.keys(cs.contenders), rep)) {
       progress(`rep ${rep + 1}/${REPS}: ${cs.name}: ${who}`)
       const key = `${cs.name}\0${who}`
@@ -147,7 +171,7 @@ const rateOf = (cs, who) => {
   return s && s.rates.length ? median(s.rates) : NaN
 }
 const lines = []
-for (const cs of CASES) {
+for (const cs of selected) {
   const head = [`median ${cs.unit}`]
   if (cs.fds) head.push('fds/s')
   if (cs.latency) head.push('latency µs')
@@ -192,11 +216,16 @@ const targets = [
   ['(for comparison) fd passing, 1 fd/msg, bare native loop ≥ 0.7× C', ratio(0, FLOOR, C_FD), '≥', 0.7],
   // latency is 1 / round trips per second
   ['ping-pong latency ≤ 1.0× Node net', 1 / ratio(2, 'net-unix Promise (sendmsg/recvmsg)', NET), '≤', 1.0],
+  ['64-byte datagrams, Promise API ≥ 0.7× C', ratio(5, 'net-unix Promise (send/recvfrom)', C_DGRAM), '≥', 0.7],
+  ['64-byte datagrams, Promise API ahead of Python', ratio(5, 'net-unix Promise (send/recvfrom)', PY_DGRAM), '≥', 1.0],
+  ['(for comparison) 64-byte datagrams, sync API ≥ 0.7× C', ratio(5, 'net-unix sync (sendSync/recvfromSync)', C_DGRAM), '≥', 0.7],
+  ['seqpacket, 1 fd/msg, Promise API ≥ 0.7× C', ratio(6, 'net-unix Promise (sendfds/recvfds)', C_SEQ), '≥', 0.7],
   [`connect+accept ≥ 1.5× Node net with zero failures (net-unix failures: ${connectFailures})`,
     ratio(4, 'net-unix Promise, 32 clients', `${NET}, 32 clients`), '≥', 1.5, connectFailures === 0],
 ]
 lines.push('### Targets', '')
 for (const [what, got, op, want, extra = true] of targets) {
+  if (Number.isNaN(got)) continue // its case was not selected
   const met = extra && (op === '≥' ? got >= want : got <= want)
   lines.push(`- ${met ? 'met' : '**missed**'}: ${what}: measured ${got.toFixed(2)}×`)
 }
@@ -219,6 +248,7 @@ const facts = [
 const table = lines.join('\n')
 console.log(`${facts.join('\n')}\n\n${table}`)
 fs.writeFileSync(
-  path.join(here, 'RESULTS.md'),
+  // A selection (BENCH_CASES) goes to its own file, so RESULTS.md always holds a full run.
+  path.join(here, only.length ? `RESULTS-${only.join('-').replace(/[^\w-]/g, '_')}.md` : 'RESULTS.md'),
   `# Benchmark results (written by \`npm run bench\`)\n\n${facts.join('\n')}\n\n${table}\n\nWhere the time goes when a target is missed: [PROFILE.md](PROFILE.md).\n`,
 )
