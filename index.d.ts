@@ -10,11 +10,15 @@
  */
 import { AbortError, invalid } from './lib/errors';
 import type { ErrnoError } from './lib/errors';
-import { kBacklog } from './lib/options';
+import { kBacklog, kSeqpacket } from './lib/options';
 import { UnixServer, UnixSocket } from './lib/stream';
 import type { UnixServerOptions, UnixSocketOptions } from './lib/stream';
 export { AbortError, invalid };
 export type { ErrnoError };
+export { createSocket, dgramSocket, localaddr, recvfrom, recvfromSync, send, sendSync, sendto, sendtoSync, UnixDgramSocket, } from './lib/dgram';
+export type { Datagram, DgramSocketOptions, RecvOptions, RemoteInfo, SendOptions, UnixDgramOptions } from './lib/dgram';
+export { listenFds, notify, notifyBarrier } from './lib/systemd';
+export type { ListenFd, NotifyOptions } from './lib/systemd';
 /** The most fds one message may carry (Linux `SCM_MAX_FD`). */
 export declare const MAX_FDS: number;
 /** A socket: a file descriptor. Hare's `net::socket`. */
@@ -45,10 +49,22 @@ export interface backlog {
  * @throws {RangeError} `ERR_OUT_OF_RANGE` if `n` is not an integer in `[0, 2**32-1]`.
  */
 export declare function backlog(n: number): backlog;
-/** Options for {@link connect}: socket flags. */
-export type connect_option = sockflag;
-/** Options for {@link listen}: socket flags or a {@link backlog}. */
-export type listen_option = backlog | sockflag;
+/** The option that makes a `SOCK_SEQPACKET` socket; see {@link seqpacket}. */
+export interface seqpacket_option {
+    readonly [kSeqpacket]: true;
+}
+/**
+ * The option for {@link listen}, {@link connect}, {@link connectSync} and {@link socketpair}
+ * that makes a `SOCK_SEQPACKET` socket instead of a stream: connection-oriented and reliable like
+ * a stream, but every send is one message whose boundaries {@link recvmsg} / {@link recvfds}
+ * keep (a message longer than the receive buffer sets `dataTruncated`; the rest is dropped).
+ * {@link accept} on a seqpacket listener makes seqpacket sockets. `listen(path, seqpacket)`.
+ */
+export declare const seqpacket: seqpacket_option;
+/** Options for {@link connect}: socket flags, or {@link seqpacket}. */
+export type connect_option = sockflag | seqpacket_option;
+/** Options for {@link listen}: socket flags, a {@link backlog}, or {@link seqpacket}. */
+export type listen_option = backlog | sockflag | seqpacket_option;
 /** Trailing options object of the Promise forms. */
 export interface AsyncOptions {
     /** Aborts the operation: it rejects with an `AbortError` and leaves nothing open or pending. */
@@ -113,12 +129,13 @@ export declare function accept(sock: socket, ...flags: (sockflag | AsyncOptions)
  */
 export declare function acceptSync(sock: socket, ...flags: sockflag[]): socket;
 /**
- * An unnamed, connected pair of stream sockets (`socketpair(AF_UNIX, SOCK_STREAM)`).
+ * An unnamed, connected pair of stream sockets (`socketpair(AF_UNIX, SOCK_STREAM)`), or of
+ * seqpacket sockets with the {@link seqpacket} option.
  *
  * @returns the two sockets.
  * @throws {ErrnoError} `EMFILE`, `ENFILE`.
  */
-export declare function socketpair(...flags: sockflag[]): [socket, socket];
+export declare function socketpair(...flags: (sockflag | seqpacket_option)[]): [socket, socket];
 /**
  * A message for {@link sendmsg} / {@link recvmsg} (Hare's `net::msghdr`), made with
  * {@link newmsg}: data vectors, fds to send, room for fds to receive.
@@ -129,6 +146,11 @@ export declare class msghdr {
      * {@link allocfiles} made room for. The fds that did fit are still returned by {@link recvfiles}.
      */
     truncated: boolean;
+    /**
+     * After a receive on a datagram or seqpacket socket: the message was longer than the vectors
+     * (`MSG_TRUNC`); what did not fit is gone. Never set on a stream socket.
+     */
+    dataTruncated: boolean;
 }
 /** A new, empty message. */
 export declare function newmsg(): msghdr;
@@ -208,6 +230,8 @@ export interface RecvFdsResult {
     fds: number[];
     /** More fds came than `maxFds`; the extra ones were closed. */
     truncated: boolean;
+    /** Datagram and seqpacket sockets: the message was longer than `maxBytes`; the rest is gone. */
+    dataTruncated: boolean;
 }
 /**
  * Receives up to `maxBytes` bytes and up to `maxFds` fds in one message (Python's

@@ -10,11 +10,11 @@
  */
 
 import { binding } from './lib/binding'
-import { EAGAIN, ETIMEDOUT, SOCK_NONBLOCK, U32_MAX } from './lib/constants'
+import { EAGAIN, ETIMEDOUT, SOCK_NONBLOCK, SOCK_SEQPACKET, U32_MAX } from './lib/constants'
 import { AbortError, abortError, argTypeError, check, errnoError, invalid, outOfRange } from './lib/errors'
 import type { ErrnoError } from './lib/errors'
 import { encodeAddr } from './lib/address'
-import { asyncOptions, kBacklog, parseOptions } from './lib/options'
+import { asyncOptions, kBacklog, kSeqpacket, parseOptions } from './lib/options'
 import { got, gotItems, operate, operateRecv } from './lib/promises'
 import { bytesOf, validateFd, validateFds, validateFunction, validateInteger } from './lib/validators'
 import { UnixServer, UnixSocket, kConnecting } from './lib/stream'
@@ -22,6 +22,23 @@ import type { UnixServerOptions, UnixSocketOptions } from './lib/stream'
 
 export { AbortError, invalid }
 export type { ErrnoError }
+
+// Datagram sockets (API.md §8) and systemd (§9): lib/dgram.ts, lib/systemd.ts.
+export {
+  createSocket,
+  dgramSocket,
+  localaddr,
+  recvfrom,
+  recvfromSync,
+  send,
+  sendSync,
+  sendto,
+  sendtoSync,
+  UnixDgramSocket,
+} from './lib/dgram'
+export type { Datagram, DgramSocketOptions, RecvOptions, RemoteInfo, SendOptions, UnixDgramOptions } from './lib/dgram'
+export { listenFds, notify, notifyBarrier } from './lib/systemd'
+export type { ListenFd, NotifyOptions } from './lib/systemd'
 
 /** The most fds one message may carry (Linux `SCM_MAX_FD`). */
 export const MAX_FDS: number = binding.MAX_FDS
@@ -67,10 +84,24 @@ export function backlog(n: number): backlog {
   return Object.freeze({ [kBacklog]: true as const, value: n })
 }
 
-/** Options for {@link connect}: socket flags. */
-export type connect_option = sockflag
-/** Options for {@link listen}: socket flags or a {@link backlog}. */
-export type listen_option = backlog | sockflag
+/** The option that makes a `SOCK_SEQPACKET` socket; see {@link seqpacket}. */
+export interface seqpacket_option {
+  readonly [kSeqpacket]: true
+}
+
+/**
+ * The option for {@link listen}, {@link connect}, {@link connectSync} and {@link socketpair}
+ * that makes a `SOCK_SEQPACKET` socket instead of a stream: connection-oriented and reliable like
+ * a stream, but every send is one message whose boundaries {@link recvmsg} / {@link recvfds}
+ * keep (a message longer than the receive buffer sets `dataTruncated`; the rest is dropped).
+ * {@link accept} on a seqpacket listener makes seqpacket sockets. `listen(path, seqpacket)`.
+ */
+export const seqpacket: seqpacket_option = Object.freeze({ [kSeqpacket]: true as const })
+
+/** Options for {@link connect}: socket flags, or {@link seqpacket}. */
+export type connect_option = sockflag | seqpacket_option
+/** Options for {@link listen}: socket flags, a {@link backlog}, or {@link seqpacket}. */
+export type listen_option = backlog | sockflag | seqpacket_option
 
 /** Trailing options object of the Promise forms. */
 export interface AsyncOptions {
@@ -100,8 +131,9 @@ export interface ConnectOptions extends AsyncOptions {
  */
 export function listen(address: addr, ...options: listen_option[]): socket {
   const bytes = encodeAddr(address)
-  const o = parseOptions(options, 1, 'listen', { backlog: true })
-  return check(binding.listen(bytes, o.flags, o.backlog), 'listen', address)
+  const o = parseOptions(options, 1, 'listen', { backlog: true, seqpacket: true })
+  const fd = o.seqpacket ? binding.listenTyped(bytes, SOCK_SEQPACKET, o.flags, o.backlog) : binding.listen(bytes, o.flags, o.backlog)
+  return check(fd, 'listen', address)
 }
 
 /**
@@ -117,9 +149,10 @@ export function listen(address: addr, ...options: listen_option[]): socket {
  */
 export async function connect(address: addr, ...options: (connect_option | ConnectOptions)[]): Promise<socket> {
   const bytes = encodeAddr(address)
-  const o = parseOptions(options, 1, 'connect', { trailing: 'signal+timeout' })
+  const o = parseOptions(options, 1, 'connect', { trailing: 'signal+timeout', seqpacket: true })
   if (o.signal?.aborted) throw abortError(o.signal)
-  const fd = check(binding.socket(o.flags | SOCK_NONBLOCK), 'socket', address)
+  const flags = o.flags | SOCK_NONBLOCK
+  const fd = check(o.seqpacket ? binding.socketTyped(SOCK_SEQPACKET, flags) : binding.socket(flags), 'socket', address)
   return new Promise<socket>((resolve, reject) => {
     let timer: NodeJS.Timeout | NodeJS.Immediate | undefined
     let delay = 0
@@ -169,8 +202,9 @@ export async function connect(address: addr, ...options: (connect_option | Conne
  */
 export function connectSync(address: addr, ...options: connect_option[]): socket {
   const bytes = encodeAddr(address)
-  const o = parseOptions(options, 1, 'connectSync', {})
-  return check(binding.connectSync(bytes, o.flags), 'connect', address)
+  const o = parseOptions(options, 1, 'connectSync', { seqpacket: true })
+  const fd = o.seqpacket ? binding.connectSyncTyped(bytes, SOCK_SEQPACKET, o.flags) : binding.connectSync(bytes, o.flags)
+  return check(fd, 'connect', address)
 }
 
 /**
@@ -205,14 +239,15 @@ export function acceptSync(sock: socket, ...flags: sockflag[]): socket {
 }
 
 /**
- * An unnamed, connected pair of stream sockets (`socketpair(AF_UNIX, SOCK_STREAM)`).
+ * An unnamed, connected pair of stream sockets (`socketpair(AF_UNIX, SOCK_STREAM)`), or of
+ * seqpacket sockets with the {@link seqpacket} option.
  *
  * @returns the two sockets.
  * @throws {ErrnoError} `EMFILE`, `ENFILE`.
  */
-export function socketpair(...flags: sockflag[]): [socket, socket] {
-  const o = parseOptions(flags, 0, 'socketpair', {})
-  const r = binding.socketpair(o.flags)
+export function socketpair(...flags: (sockflag | seqpacket_option)[]): [socket, socket] {
+  const o = parseOptions(flags, 0, 'socketpair', { seqpacket: true })
+  const r = o.seqpacket ? binding.socketpairTyped(SOCK_SEQPACKET, o.flags) : binding.socketpair(o.flags)
   check(r[0], 'socketpair')
   return [r[0], r[1]]
 }
@@ -236,6 +271,11 @@ export class msghdr {
    * {@link allocfiles} made room for. The fds that did fit are still returned by {@link recvfiles}.
    */
   truncated = false
+  /**
+   * After a receive on a datagram or seqpacket socket: the message was longer than the vectors
+   * (`MSG_TRUNC`); what did not fit is gone. Never set on a stream socket.
+   */
+  dataTruncated = false
   /** @internal */
   constructor() {}
 }
@@ -311,6 +351,7 @@ export function finish(msg: msghdr): void {
   msg.sendGroups = []
   msg.fdRoom = 0
   msg.truncated = false
+  msg.dataTruncated = false
 }
 
 function dropUnclaimed(msg: msghdr): void {
@@ -330,7 +371,8 @@ function validateSend(msg: msghdr): void {
 function received(msg: msghdr, r: number[], syscall: string): number {
   check(r[0], syscall)
   dropUnclaimed(msg) // a message reused without finish() must not leak the previous fds
-  msg.truncated = r[1] === 1
+  msg.truncated = (r[1] & 1) !== 0
+  msg.dataTruncated = (r[1] & 2) !== 0
   msg.received = r.slice(2)
   return r[0]
 }
@@ -425,6 +467,8 @@ export interface RecvFdsResult {
   fds: number[]
   /** More fds came than `maxFds`; the extra ones were closed. */
   truncated: boolean
+  /** Datagram and seqpacket sockets: the message was longer than `maxBytes`; the rest is gone. */
+  dataTruncated: boolean
 }
 
 /**
@@ -439,7 +483,7 @@ export async function recvfds(sock: socket, maxBytes: number, maxFds: number, op
   const data = Buffer.allocUnsafe(maxBytes)
   const rc = operateRecv('recvfds', signal, (t) => binding.recvmsgAsync(sock, data, maxFds, t, got))
   const r = Array.isArray(rc) ? rc : await rc
-  return { data: data.subarray(0, r[0]), fds: r.slice(2), truncated: r[1] === 1 }
+  return { data: data.subarray(0, r[0]), fds: r.slice(2), truncated: (r[1] & 1) !== 0, dataTruncated: (r[1] & 2) !== 0 }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,7 +508,8 @@ function manyResults(items: ArrayLike<number>, data: Buffer, slot: number): Recv
     const nfds = items[at + 2]
     const fds: number[] = new Array(nfds)
     for (let k = 0; k < nfds; k++) fds[k] = items[at + 3 + k]
-    out[i] = { data: data.subarray(i * slot, i * slot + bytes), fds, truncated: items[at + 1] === 1 }
+    const flags = items[at + 1]
+    out[i] = { data: data.subarray(i * slot, i * slot + bytes), fds, truncated: (flags & 1) !== 0, dataTruncated: (flags & 2) !== 0 }
     at += 3 + nfds
   }
   return out

@@ -37,9 +37,9 @@ static void report(long long ops, long long ns) { printf("{\"ops\":%lld,\"ns\":%
 
 // COUNT messages of one byte with NFDS fds each; the child closes every fd it gets, counting
 // them, then acks with the count (8 bytes) so the parent can report fds/s.
-static void fdpass(long count, int nfds) {
+static void fdpass(long count, int nfds, int type) {
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) die("socketpair");
+  if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv)) die("socketpair");
   union { char buf[CMSG_SPACE(sizeof(int) * 253)]; struct cmsghdr align; } ctl;
   char byte = 'x';
   struct iovec iov = {&byte, 1};
@@ -129,6 +129,30 @@ static void fdpass_mmsg(long count, int nfds) {
   wait(NULL);
 }
 
+// COUNT datagrams of 64 bytes, parent -> child over a SOCK_DGRAM socketpair (blocking: the
+// sender waits while the receiver's queue is full); the child acks with the count it got.
+static void dgram(long count) {
+  int sv[2];
+  char buf[64] = {0};
+  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv)) die("socketpair");
+  if (fork() == 0) {
+    long long got = 0;
+    for (long i = 0; i < count; i++) {
+      if (recv(sv[1], buf, sizeof buf, 0) != 64) die("recv");
+      got++;
+    }
+    if (send(sv[1], &got, sizeof got, 0) != sizeof got) die("send");
+    _exit(0);
+  }
+  long long t0 = now();
+  for (long i = 0; i < count; i++)
+    if (send(sv[0], buf, 64, MSG_NOSIGNAL) != 64) die("send");
+  long long got;
+  if (recv(sv[0], &got, sizeof got, 0) != sizeof got) die("recv");
+  report(count, now() - t0);
+  wait(NULL);
+}
+
 static void pingpong(long count) {
   int sv[2];
   char buf[64] = {0};
@@ -206,8 +230,9 @@ static void connects(long count, const char *name) {
 int main(int argc, char **argv) {
   if (argc < 3) return 2;
   long count = atol(argv[2]);
-  if (!strcmp(argv[1], "fdpass")) fdpass(count, atoi(argv[3]));
+  if (!strcmp(argv[1], "fdpass")) fdpass(count, atoi(argv[3]), argc > 4 && !strcmp(argv[4], "seqpacket") ? SOCK_SEQPACKET : SOCK_STREAM);
   else if (!strcmp(argv[1], "fdpass-mmsg")) fdpass_mmsg(count, atoi(argv[3]));
+  else if (!strcmp(argv[1], "dgram")) dgram(count);
   else if (!strcmp(argv[1], "pingpong")) pingpong(count);
   else if (!strcmp(argv[1], "bulk")) bulk(count);
   else if (!strcmp(argv[1], "connect")) connects(count, argv[3]);

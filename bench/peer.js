@@ -20,8 +20,8 @@ function report(ops, t0, extra = {}) {
 }
 
 /** Starts this script as `role` with the other end of a fresh socketpair as its fd 3. */
-function withChild(childRole, args, options = {}) {
-  const [mine, theirs] = nu.socketpair()
+function withChild(childRole, args, options = {}, pair = nu.socketpair()) {
+  const [mine, theirs] = pair
   const child = spawn(process.execPath, [...process.execArgv, __filename, childRole, String(count), ...args], {
     stdio: ['ignore', 'inherit', 'inherit', theirs],
     ...options,
@@ -109,7 +109,96 @@ function devnullFds(n) {
   return { fds: Array(n).fill(fd), done: () => fs.closeSync(fd) }
 }
 
+/** A SOCK_DGRAM socketpair (the public API binds or connects datagram sockets by address). */
+function dgramPair() {
+  const binding = require(path.join(__dirname, '..', 'binding.js'))
+  return binding.socketpairTyped(2, 0o2000000)
+}
+const DGRAM = Buffer.alloc(64)
+
 const roles = {
+  // 64-byte datagrams, parent -> child, Promise API: send / recvfrom, one await each.
+  async 'dgram-async'() {
+    const { fd, exited } = withChild('dgram-recv-async-child', [], {}, dgramPair())
+    await nu.recvfrom(fd, 1) // the child is up
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < count; i++) await nu.send(fd, DGRAM)
+    const got = (await nu.recvfrom(fd, 8)).data.readBigInt64LE()
+    report(Number(got), t0)
+    nu.close(fd)
+    await exited
+  },
+  async 'dgram-recv-async-child'() {
+    await nu.send(CHANNEL, ONE)
+    let got = 0
+    for (let i = 0; i < count; i++) if ((await nu.recvfrom(CHANNEL, 64)).data.length === 64) got++
+    await nu.send(CHANNEL, countBytes(got))
+  },
+  // The same with the *Sync twins on blocking sockets.
+  'dgram-sync'() {
+    const { fd, exited } = withChild('dgram-recv-sync-child', [], {}, dgramPair())
+    nu.recvfromSync(fd, 1)
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < count; i++) nu.sendSync(fd, DGRAM)
+    const got = nu.recvfromSync(fd, 8).data.readBigInt64LE()
+    report(Number(got), t0)
+    nu.close(fd)
+    return exited
+  },
+  'dgram-recv-sync-child'() {
+    nu.sendSync(CHANNEL, ONE)
+    let got = 0
+    for (let i = 0; i < count; i++) if (nu.recvfromSync(CHANNEL, 64).data.length === 64) got++
+    nu.sendSync(CHANNEL, countBytes(got))
+  },
+
+  // The same sender; the receiver is the evented socket (createSocket, 'message' events), which
+  // reads with MSG_DONTWAIT until EAGAIN on each readiness, as unix-dgram does.
+  async 'dgram-events'() {
+    // Abstract names; argv cannot carry their NUL, so the child adds it.
+    const mine = `net-unix-bench-${process.pid}-parent`
+    const theirs = `net-unix-bench-${process.pid}-child`
+    const rx = nu.dgramSocket({ bind: `\0${mine}` })
+    const child = spawn(process.execPath, [__filename, 'dgram-events-child', String(count), theirs, mine], { stdio: ['ignore', 'inherit', 'inherit'] })
+    const exited = new Promise((resolve) => child.on('exit', resolve))
+    await nu.recvfrom(rx, 1) // the child is bound
+    const tx = nu.dgramSocket({ connect: `\0${theirs}` })
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < count; i++) await nu.send(tx, DGRAM)
+    const got = (await nu.recvfrom(rx, 8)).data.readBigInt64LE()
+    report(Number(got), t0)
+    nu.close(tx)
+    nu.close(rx)
+    await exited
+  },
+  'dgram-events-child'() {
+    const parent = `\0${process.argv[5]}`
+    let got = 0
+    const s = nu.createSocket('unix_dgram', (msg) => {
+      if (msg.length === 64) got++
+      if (got === count) {
+        s.send(countBytes(got), 0, 8, parent)
+        s.close()
+      }
+    })
+    s.bind(`\0${arg}`)
+    s.send(ONE, 0, 1, parent)
+  },
+
+  // seqpacket, 1 fd per message: sendfds / recvfds over socketpair(seqpacket).
+  async 'seqpacket-async'() {
+    const { fds, done } = devnullFds(Number(arg))
+    const { fd, exited } = withChild('fdrecv-async-child', [arg], {}, nu.socketpair(nu.seqpacket))
+    await awaitByte(fd)
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < count; i++) await nu.sendfds(fd, ONE, fds)
+    const received = await awaitCount(fd)
+    report(count, t0, { fds: received })
+    nu.close(fd)
+    done()
+    await exited
+  },
+
   // fd passing, Promise API: one awaited sendfds per message.
   'fdpass-async'() {
     return timedFdSend('fdrecv-async-child', async (fd, fds) => {

@@ -1,5 +1,6 @@
 # Python's peers for bench/run.js, the same cases as bench/peer.c.
-# usage: peer.py fdpass COUNT NFDS | peer.py pingpong COUNT; prints {"ops":N,"ns":N[,"fds":N]}
+# usage: peer.py fdpass COUNT NFDS [seqpacket] | pingpong COUNT | dgram COUNT
+# prints {"ops":N,"ns":N[,"fds":N]}
 import json, os, socket, struct, sys, time
 
 
@@ -10,8 +11,9 @@ def recv_exactly(s, n):
     return got
 
 
-def fdpass(count, nfds):
-    a, b = socket.socketpair()
+def fdpass(count, nfds, kind="stream"):
+    kind = socket.SOCK_SEQPACKET if kind == "seqpacket" else socket.SOCK_STREAM
+    a, b = socket.socketpair(socket.AF_UNIX, kind)
     if os.fork() == 0:
         a.close()
         got = 0
@@ -50,5 +52,29 @@ def pingpong(count):
     os.wait()
 
 
-case, args = sys.argv[1], [int(x) for x in sys.argv[2:]]
-{"fdpass": fdpass, "pingpong": pingpong}[case](*args)
+def dgram(count):
+    """64-byte datagrams over a SOCK_DGRAM socketpair; the receiver acks with the count."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    if os.fork() == 0:
+        a.close()
+        for _ in range(count):
+            b.recv(64)
+        b.send(struct.pack("<q", count))
+        os._exit(0)
+    b.close()
+    buf = bytes(64)
+    t0 = time.perf_counter_ns()
+    for _ in range(count):
+        a.send(buf)
+    a.recv(8)
+    print(json.dumps({"ops": count, "ns": time.perf_counter_ns() - t0}))
+    os.wait()
+
+
+case, args = sys.argv[1], sys.argv[2:]
+if case == "fdpass":
+    fdpass(int(args[0]), int(args[1]), *args[2:])
+elif case == "pingpong":
+    pingpong(int(args[0]))
+elif case == "dgram":
+    dgram(int(args[0]))

@@ -41,6 +41,9 @@ const BATCHED = 'net-unix batched Promise (sendfdsMany/recvfdsMany/closeFds)'
 const C_MMSG = 'C batched sendmmsg/recvmmsg (32 per call)'
 const BUN_FD = 'net-unix Promise under Bun (sendfds/recvfds)'
 const BUN_PP = 'net-unix Promise under Bun (sendmsg/recvmsg)'
+const C_DGRAM = 'C blocking send/recv'
+const PY_DGRAM = 'Python socket send/recv'
+const C_SEQ = 'C blocking sendmsg/recvmsg (seqpacket)'
 const CASES = [
   {
     name: 'fd passing, 1 fd/msg, parent → child', unit: 'msgs/s', fds: true, ratios: [C_FD, C_MMSG, 'net-unix Promise (sendfds/recvfds)'],
@@ -108,6 +111,24 @@ const CASES = [
       'C blocking, one client': [(n) => c('connect', n, abstract()), 20000],
       'net-unix Promise, 32 clients': [(n) => node('connect-async', n), 10000],
       [`${NET}, 32 clients`]: [(n) => node('connect-net', n), 5000],
+    },
+  },
+  {
+    name: '64-byte datagrams, parent → child (SOCK_DGRAM socketpair)', unit: 'datagrams/s', ratios: [C_DGRAM, PY_DGRAM],
+    contenders: {
+      [C_DGRAM]: [(n) => c('dgram', n), 200000],
+      'net-unix Promise (send/recvfrom)': [(n) => node('dgram-async', n), 50000],
+      'net-unix sync (sendSync/recvfromSync)': [(n) => node('dgram-sync', n), 50000],
+      'net-unix Promise send, createSocket receiver (events)': [(n) => node('dgram-events', n), 50000],
+      [PY_DGRAM]: [(n) => py('dgram', n), 50000],
+    },
+  },
+  {
+    name: 'seqpacket, 1 fd/msg, parent → child', unit: 'msgs/s', fds: true, ratios: [C_SEQ],
+    contenders: {
+      [C_SEQ]: [(n) => c('fdpass', n, 1, 'seqpacket'), 100000],
+      'net-unix Promise (sendfds/recvfds)': [(n) => node('seqpacket-async', n, 1), 30000],
+      'Python send_fds/recv_fds': [(n) => py('fdpass', n, 1, 'seqpacket'), 30000],
     },
   },
 ]
@@ -269,6 +290,10 @@ const targets = [
   // latency is 1 / round trips per second
   ['ping-pong latency ≤ 1.0× Node net', 1 / ratio('64-byte ping-pong between', 'net-unix Promise (sendmsg/recvmsg)', NET), '≤', 1.0],
   ['ping-pong pinned to one CPU ≥ 1.3× Node net round trips/s', ratio(PINNED, 'net-unix Promise (sendmsg/recvmsg)', NET), '≥', 1.3],
+  ['64-byte datagrams, Promise API ≥ 0.7× C', ratio('64-byte datagrams', 'net-unix Promise (send/recvfrom)', C_DGRAM), '≥', 0.7],
+  ['64-byte datagrams, Promise API ahead of Python', ratio('64-byte datagrams', 'net-unix Promise (send/recvfrom)', PY_DGRAM), '≥', 1.0],
+  ['(for comparison) 64-byte datagrams, sync API ≥ 0.7× C', ratio('64-byte datagrams', 'net-unix sync (sendSync/recvfromSync)', C_DGRAM), '≥', 0.7],
+  ['seqpacket, 1 fd/msg, Promise API ≥ 0.7× C', ratio('seqpacket', 'net-unix Promise (sendfds/recvfds)', C_SEQ), '≥', 0.7],
   [`connect+accept ≥ 1.5× Node net with zero failures (net-unix failures: ${connectFailures})`,
     ratio('connect', 'net-unix Promise, 32 clients', `${NET}, 32 clients`), '≥', 1.5, connectFailures === 0],
   ['stream: bulk 64 KiB writes, UnixSocket ≥ 1.0× Node net', ratio('stream: bulk transfer', STREAM, NET), '≥', 1.0],
@@ -279,6 +304,7 @@ const targets = [
 ].filter(([, got]) => Number.isFinite(got)) // cases left out by BENCH_ONLY
 lines.push('### Targets', '')
 for (const [what, got, op, want, extra = true] of targets) {
+  if (Number.isNaN(got)) continue // its case was not selected
   const met = extra && (op === '≥' ? got >= want : got <= want)
   lines.push(`- ${met ? 'met' : '**missed**'}: ${what}: measured ${got.toFixed(2)}×`)
 }

@@ -21,6 +21,14 @@ interface RawExports {
   // [messages, lastBytes] in `out` when it completed at once.
   sendManyAsync(fd: number, bufs: Uint8Array[], fds: number[], counts: number[], token: number, out: Int32Array): number | Promise<number[]>
   closeAll(fds: readonly number[]): number
+  // Datagram sockets (dgram.rs): receives leave [flags, nfds, pid, uid, gid, addrLen,
+  // addr[108], ...fds] in `out` (or resolve with [bytes, ...that]).
+  recvfromAsync(fd: number, bufs: Uint8Array | Uint8Array[], maxFds: number, creds: boolean, token: number, out: Int32Array): number | Promise<number[]>
+  sendtoAsync(fd: number, bufs: Uint8Array | Uint8Array[], to: Uint8Array | null, fds: number[], groups: number[], creds: boolean, token: number): number | Promise<number>
+  recvfromSync(fd: number, bufs: Uint8Array | Uint8Array[], maxFds: number, creds: boolean, out: Int32Array, dontwait: boolean): number
+  sendtoSync(fd: number, bufs: Uint8Array | Uint8Array[], to: Uint8Array | null, fds: number[], groups: number[], creds: boolean, dontwait: boolean): number
+  // Resolves (or returns at once) when fd is readable (or writable): poll(2) revents.
+  readyAsync(fd: number, writes: boolean, token: number): number | Promise<number>
 }
 
 export const binding = generated as typeof generated & RawExports

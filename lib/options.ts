@@ -5,6 +5,8 @@ import { isSockflags, validateFlag, validateInteger, validateSignal } from './va
 
 /** Brands the objects `backlog(n)` makes. */
 export const kBacklog: unique symbol = Symbol('net-unix.backlog')
+/** Brands the `seqpacket` option. */
+export const kSeqpacket: unique symbol = Symbol('net-unix.seqpacket')
 
 interface Backlog {
   readonly [kBacklog]: true
@@ -17,6 +19,8 @@ export interface Parsed {
   /** The user asked for NONBLOCK. */
   nonblock: boolean
   backlog: number
+  /** The `seqpacket` option was given: `SOCK_SEQPACKET` instead of `SOCK_STREAM`. */
+  seqpacket: boolean
   signal?: AbortSignal
   timeout?: number
 }
@@ -27,7 +31,7 @@ interface Trailing {
 }
 
 function isPlainOptions(value: unknown): value is Trailing {
-  return typeof value === 'object' && value !== null && !(kBacklog in value) && !Array.isArray(value)
+  return typeof value === 'object' && value !== null && !(kBacklog in value) && !(kSeqpacket in value) && !Array.isArray(value)
 }
 
 /**
@@ -38,9 +42,9 @@ export function parseOptions(
   options: readonly unknown[],
   first: number,
   fn: string,
-  accepts: { backlog?: boolean; trailing?: 'signal' | 'signal+timeout' },
+  accepts: { backlog?: boolean; seqpacket?: boolean; trailing?: 'signal' | 'signal+timeout' },
 ): Parsed {
-  const out: Parsed = { flags: 0, nonblock: false, backlog: 10 }
+  const out: Parsed = { flags: 0, nonblock: false, backlog: 10, seqpacket: false }
   let n = options.length
   if (accepts.trailing && n > 0 && isPlainOptions(options[n - 1])) {
     const o = options[--n] as Trailing
@@ -55,13 +59,16 @@ export function parseOptions(
   for (let i = 0; i < n; i++) {
     const opt = options[i]
     const name = `${fn} option ${first + i}`
-    if (accepts.backlog && typeof opt === 'object' && opt !== null && kBacklog in opt) {
+    if (accepts.seqpacket && typeof opt === 'object' && opt !== null && kSeqpacket in opt) {
+      out.seqpacket = true
+    } else if (accepts.backlog && typeof opt === 'object' && opt !== null && kBacklog in opt) {
       out.backlog = (opt as Backlog).value
     } else if (accepts.backlog && typeof opt === 'number' && !isSockflags(opt)) {
       // A bare number here is most likely a backlog: ambiguous with a flag, so refused.
       throw argTypeError(name, `a sockflag or backlog(n) (for a backlog of ${opt}, pass backlog(${opt}))`, opt)
     } else if (typeof opt !== 'number') {
-      throw argTypeError(name, accepts.backlog ? 'a sockflag or backlog(n)' : 'a sockflag', opt)
+      const what = ['a sockflag', accepts.backlog && 'backlog(n)', accepts.seqpacket && 'seqpacket'].filter(Boolean)
+      throw argTypeError(name, what.length > 2 ? `${what.slice(0, -1).join(', ')} or ${what.at(-1)}` : what.join(' or '), opt)
     } else {
       or |= validateFlag(opt, name)
     }

@@ -236,8 +236,8 @@ export class UnixSocket extends Duplex {
       }
       let more: boolean
       if (r < 0) more = this.#received(buf, r, null, false)
-      else if (got[1] === 0) more = this.#received(buf, r, null, got[0] === 1)
-      else more = this.#received(buf, r, Array.from(got.subarray(2, 2 + got[1])), got[0] === 1)
+      else if (got[1] === 0) more = this.#received(buf, r, null, (got[0] & 1) !== 0)
+      else more = this.#received(buf, r, Array.from(got.subarray(2, 2 + got[1])), (got[0] & 1) !== 0)
       if (!more) {
         this.#reading = false
         return
@@ -252,7 +252,7 @@ export class UnixSocket extends Duplex {
       this.#reading = false
       return
     }
-    if (this.#received(buf, items[0], fds, items[1] === 1)) this.#readLoop()
+    if (this.#received(buf, items[0], fds, (items[1] & 1) !== 0)) this.#readLoop()
     else this.#reading = false
   }
 

@@ -1,7 +1,7 @@
 //! One operation on a socket, without the event loop: the non-blocking attempt the reactor
 //! makes, and the blocking calls of the `*Sync` exports. Both share the buffer plumbing here.
 
-use crate::{error, mmsg, msg, nonblock, sock};
+use crate::{dgram, error, mmsg, msg, nonblock, sock};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::SockFlag;
@@ -34,11 +34,31 @@ pub enum Op<'a> {
         fds: &'a [RawFd],
         counts: &'a [u32],
     },
+    /// A receive that reports the sender's address and, with `creds`, its credentials.
+    RecvFrom {
+        max_fds: usize,
+        creds: bool,
+    },
+    /// A send to an address (`None`: the connected peer), with credentials when `creds`.
+    SendTo {
+        to: Option<&'a [u8]>,
+        fds: &'a [RawFd],
+        groups: &'a [u32],
+        creds: bool,
+    },
+    /// No I/O: done once the socket is readable (or writable), with `poll(2)`'s revents.
+    Ready {
+        writes: bool,
+    },
 }
 
 impl Op<'_> {
     pub fn writes(&self) -> bool {
-        matches!(self, Op::Send { .. } | Op::SendMany { .. })
+        match self {
+            Op::Send { .. } | Op::SendMany { .. } | Op::SendTo { .. } => true,
+            Op::Ready { writes } => *writes,
+            _ => false,
+        }
     }
 }
 
@@ -49,6 +69,7 @@ pub enum Done {
     Recv(msg::Received),
     RecvMany(Vec<msg::Received>),
     SentMany(mmsg::SentMany),
+    From(dgram::From),
 }
 
 impl Done {
@@ -71,6 +92,7 @@ impl Done {
                 out
             }
             Done::SentMany(s) => vec![s.messages as i32, s.last_bytes as i32],
+            Done::From(f) => f.into_items(),
         }
     }
 }
@@ -105,6 +127,20 @@ pub unsafe fn attempt(fd: RawFd, op: &Op, bufs: &[(*mut u8, usize)]) -> nix::Res
             let groups = split_groups(fds, counts);
             mmsg::send_many(fd, &datas, &groups, true).map(Done::SentMany)
         }
+        Op::RecvFrom { max_fds, creds } => {
+            // SAFETY: as this function's contract.
+            unsafe { recv_bufs_from(fd, bufs, *max_fds, *creds, true) }.map(Done::From)
+        }
+        Op::SendTo {
+            to,
+            fds,
+            groups,
+            creds,
+        } => {
+            // SAFETY: as this function's contract.
+            unsafe { send_bufs_to(fd, bufs, *to, fds, groups, *creds, true) }.map(Done::Bytes)
+        }
+        Op::Ready { writes } => ready_now(fd, *writes).map(|r| Done::Bytes(r as usize)),
     }
 }
 
@@ -156,6 +192,68 @@ pub unsafe fn send_bufs(
         .map(|&b| IoSlice::new(unsafe { bytes_mut(b) }))
         .collect();
     msg::send(fd, &iov, &split_groups(fds, groups), dontwait)
+}
+
+/// [`recv_bufs`] with the sender's address and credentials (datagram sockets).
+///
+/// # Safety
+/// As [`bytes_mut`], for every buffer.
+pub unsafe fn recv_bufs_from(
+    fd: RawFd,
+    bufs: &[(*mut u8, usize)],
+    max_fds: usize,
+    creds: bool,
+    dontwait: bool,
+) -> nix::Result<dgram::From> {
+    let mut iov: SmallVec<[IoSliceMut; 4]> = bufs
+        .iter()
+        // SAFETY: as this function's contract.
+        .map(|&b| IoSliceMut::new(unsafe { bytes_mut(b) }))
+        .collect();
+    dgram::recv_from(fd, &mut iov, max_fds, creds, dontwait)
+}
+
+/// [`send_bufs`] to an address, with credentials when `creds` (datagram sockets).
+///
+/// # Safety
+/// As [`bytes_mut`], for every buffer.
+pub unsafe fn send_bufs_to(
+    fd: RawFd,
+    bufs: &[(*mut u8, usize)],
+    to: Option<&[u8]>,
+    fds: &[RawFd],
+    groups: &[u32],
+    creds: bool,
+    dontwait: bool,
+) -> nix::Result<usize> {
+    let iov: SmallVec<[IoSlice; 4]> = bufs
+        .iter()
+        // SAFETY: as this function's contract.
+        .map(|&b| IoSlice::new(unsafe { bytes_mut(b) }))
+        .collect();
+    dgram::send_to(fd, &iov, to, &split_groups(fds, groups), creds, dontwait)
+}
+
+/// `poll(2)` with no wait: the revents when `fd` is readable (or writable) or in error now,
+/// `EAGAIN` when not yet, `EBADF` when it is not open.
+fn ready_now(fd: RawFd, writes: bool) -> nix::Result<i16> {
+    let want = if writes {
+        PollFlags::POLLOUT
+    } else {
+        PollFlags::POLLIN
+    };
+    // SAFETY: borrowed only for this call; a closed fd makes poll report POLLNVAL.
+    let b = unsafe { BorrowedFd::borrow_raw(fd) };
+    let mut fds = [PollFd::new(b, want)];
+    error::retry(|| poll(&mut fds, PollTimeout::ZERO))?;
+    let got = fds[0].revents().unwrap_or(PollFlags::empty());
+    if got.contains(PollFlags::POLLNVAL) {
+        Err(Errno::EBADF)
+    } else if got.intersects(want | PollFlags::POLLERR | PollFlags::POLLHUP) {
+        Ok(got.bits())
+    } else {
+        Err(Errno::EAGAIN)
+    }
 }
 
 /// `fds` cut into consecutive groups of the given sizes (one SCM_RIGHTS message each).

@@ -2,6 +2,7 @@
 //! negative errno; the TypeScript facade owns validation, defaults and error shaping.
 
 pub mod addr;
+pub mod dgram;
 pub mod error;
 pub mod io;
 mod js;

@@ -81,6 +81,7 @@ pub fn recv_many(
             bytes: hdrs[i].msg_len as usize,
             fds,
             truncated: extra || hdrs[i].msg_hdr.msg_flags & libc::MSG_CTRUNC != 0,
+            data_truncated: hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
         });
     }
     Ok(out)

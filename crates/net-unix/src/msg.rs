@@ -25,15 +25,23 @@ pub struct Received {
     /// The control data did not fit (`MSG_CTRUNC`), or more fds came than were asked for
     /// (those were closed).
     pub truncated: bool,
+    /// The message was longer than the buffers (`MSG_TRUNC`, datagram and seqpacket sockets):
+    /// the rest of it is gone.
+    pub data_truncated: bool,
 }
 
 impl Received {
     /// `[bytes, truncated, ...fds]`, the shape both receive paths hand to JS; the fds become the
     /// caller's.
     pub fn into_items(self) -> Vec<i32> {
-        let mut items = vec![self.bytes as i32, self.truncated as i32];
+        let mut items = vec![self.bytes as i32, self.flag_bits()];
         items.extend(self.fds.into_iter().map(IntoRawFd::into_raw_fd));
         items
+    }
+
+    /// `truncated` as bit 0, `data_truncated` as bit 1: the "truncated" item JS reads.
+    pub fn flag_bits(&self) -> i32 {
+        self.truncated as i32 | (self.data_truncated as i32) << 1
     }
 
     /// Writes `[truncated, nfds, ...fds]` into `out` and returns the byte count; the fds become
@@ -45,7 +53,7 @@ impl Received {
             self.truncated = true;
         }
         if let [truncated, nfds, rest @ ..] = out {
-            *truncated = self.truncated as i32;
+            *truncated = self.flag_bits();
             *nfds = self.fds.len() as i32;
             for (slot, fd) in rest.iter_mut().zip(self.fds) {
                 *slot = fd.into_raw_fd();
@@ -103,7 +111,7 @@ pub fn recv(
     let mut space = Control([0; 16 + 4 * MAX_FDS + 4]);
     let control = &mut space.0[..control_space(max_fds.min(MAX_FDS))];
     let flags = flags_for(MsgFlags::MSG_CMSG_CLOEXEC, dontwait);
-    let (bytes, ctrunc) = loop {
+    let (bytes, ctrunc, trunc) = loop {
         let cmsg = if control.is_empty() {
             None
         } else {
@@ -112,7 +120,13 @@ pub fn recv(
         match recvmsg::<()>(fd, bufs, cmsg, flags) {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e),
-            Ok(m) => break (m.bytes, m.flags.contains(MsgFlags::MSG_CTRUNC)),
+            Ok(m) => {
+                break (
+                    m.bytes,
+                    m.flags.contains(MsgFlags::MSG_CTRUNC),
+                    m.flags.contains(MsgFlags::MSG_TRUNC),
+                )
+            }
         }
     };
     let mut fds = rights_in(control);
@@ -122,6 +136,7 @@ pub fn recv(
         bytes,
         fds,
         truncated: ctrunc || extra,
+        data_truncated: trunc,
     })
 }
 
@@ -259,6 +274,7 @@ mod tests {
             bytes: 2,
             fds: Fds::new(),
             truncated: false,
+            data_truncated: false,
         };
         let mut out = [-1; 2];
         assert_eq!(whole.write_into(&mut out), 2);

@@ -6,6 +6,7 @@
 //! Each callback runs on the JS thread of `env` with Node's handle scope open: the contract of
 //! every `js` helper, which is why their bodies are one `unsafe` block each.
 
+use crate::dgram;
 use crate::error::{self, to_js};
 use crate::io::{self, Op};
 use crate::js::{self, Env, Value};
@@ -21,7 +22,7 @@ type Cb = unsafe extern "C" fn(Env, Info) -> Value;
 /// # Safety
 /// Module init, on the JS thread of `env`.
 pub unsafe fn register(env: Env, exports: Value) {
-    let table: [(&str, Cb); 14] = [
+    let table: [(&str, Cb); 19] = [
         ("init", init),
         ("acceptAsync", accept_async),
         ("recvmsgAsync", recvmsg_async),
@@ -36,6 +37,11 @@ pub unsafe fn register(env: Env, exports: Value) {
         ("closeAll", close_all),
         ("turn", turn),
         ("setRef", set_ref),
+        ("recvfromAsync", recvfrom_async),
+        ("sendtoAsync", sendto_async),
+        ("recvfromSync", recvfrom_sync),
+        ("sendtoSync", sendto_sync),
+        ("readyAsync", ready_async),
     ];
     for (name, f) in table {
         // SAFETY: module init on the JS thread.
@@ -351,5 +357,148 @@ unsafe extern "C" fn set_ref(env: Env, info: Info) -> Value {
             (*r).set_ref(js::fd(env, fd), on)
         };
         js::int(env, rc)
+    }
+}
+
+/// Room for fds in an `out` of the datagram layout (see [`dgram::HEAD`]), as asked but never
+/// beyond it.
+unsafe fn from_room(env: Env, max_fds: Value, out: &[i32]) -> usize {
+    // SAFETY: JS thread (callers are callbacks).
+    (unsafe { js::get_u32(env, max_fds) } as usize)
+        .min(out.len().saturating_sub(dgram::HEAD))
+        .min(crate::msg::MAX_FDS)
+}
+
+/// The bytes of an address argument, or `None` for anything that is not a typed array.
+unsafe fn addr_arg<'a>(env: Env, v: Value) -> Option<&'a [u8]> {
+    // SAFETY: JS thread; the bytes are used during the current call only.
+    unsafe {
+        if !js::is_typedarray(env, v) {
+            return None;
+        }
+        let (p, n) = js::bytes(env, v);
+        Some(if p.is_null() {
+            &[]
+        } else {
+            std::slice::from_raw_parts(p, n)
+        })
+    }
+}
+
+/// `recvfromAsync(fd, bufs, maxFds, creds, token, out) -> bytes | -errno | Promise<[bytes,
+/// ...layout]>`: completed at once, it leaves the layout (see [`dgram::HEAD`]) in `out`.
+unsafe extern "C" fn recvfrom_async(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [fd, bufs, max_fds, creds, token, out] = js::args(env, info);
+        let Some(r) = reactor_or_throw(env) else {
+            return std::ptr::null_mut();
+        };
+        let out = js::i32s_mut(env, out);
+        let op = Op::RecvFrom {
+            max_fds: from_room(env, max_fds, out),
+            creds: js::get_bool(env, creds).unwrap_or(false),
+        };
+        let bufs = buf_values(env, bufs);
+        Reactor::submit(r, js::fd(env, fd), js::get_u32(env, token), op, &bufs, out)
+    }
+}
+
+/// `sendtoAsync(fd, bufs, addr | null, fds, groups, creds, token) -> bytes | -errno |
+/// Promise<bytes>`
+unsafe extern "C" fn sendto_async(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [fd, bufs, to, fds, groups, creds, token] = js::args(env, info);
+        let Some(r) = reactor_or_throw(env) else {
+            return std::ptr::null_mut();
+        };
+        let fds = js::i32s(env, fds);
+        let groups = groups_of(env, groups);
+        let op = Op::SendTo {
+            to: addr_arg(env, to),
+            fds: &fds,
+            groups: &groups,
+            creds: js::get_bool(env, creds).unwrap_or(false),
+        };
+        let bufs = buf_values(env, bufs);
+        Reactor::submit(
+            r,
+            js::fd(env, fd),
+            js::get_u32(env, token),
+            op,
+            &bufs,
+            &mut [],
+        )
+    }
+}
+
+/// `recvfromSync(fd, bufs, maxFds, creds, out, dontwait) -> bytes | -errno`, leaving the layout
+/// in `out`; without `dontwait` it blocks (see [`io::blocking`]).
+unsafe extern "C" fn recvfrom_sync(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs. The buffers are read in this
+    // call and used only during it.
+    unsafe {
+        let [fd, bufs, max_fds, creds, out, dontwait] = js::args(env, info);
+        let fd = js::fd(env, fd);
+        let out = js::i32s_mut(env, out);
+        let room = from_room(env, max_fds, out);
+        let creds = js::get_bool(env, creds).unwrap_or(false);
+        let dontwait = js::get_bool(env, dontwait).unwrap_or(false);
+        let bufs = buf_bytes(env, bufs);
+        let got = io::blocking(fd, false, || {
+            io::recv_bufs_from(fd, &bufs, room, creds, dontwait)
+        });
+        js::int(
+            env,
+            match got {
+                Ok(f) => f.write_into(out),
+                Err(e) => error::neg(e),
+            },
+        )
+    }
+}
+
+/// `sendtoSync(fd, bufs, addr | null, fds, groups, creds, dontwait) -> bytes | -errno`; without
+/// `dontwait` it blocks (see [`io::blocking`]).
+unsafe extern "C" fn sendto_sync(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs. The buffers are read in this
+    // call and used only during it.
+    unsafe {
+        let [fd, bufs, to, fds, groups, creds, dontwait] = js::args(env, info);
+        let fd = js::fd(env, fd);
+        let fds = js::i32s(env, fds);
+        let groups = groups_of(env, groups);
+        let to = addr_arg(env, to);
+        let creds = js::get_bool(env, creds).unwrap_or(false);
+        let dontwait = js::get_bool(env, dontwait).unwrap_or(false);
+        let bufs = buf_bytes(env, bufs);
+        let n = io::blocking(fd, true, || {
+            io::send_bufs_to(fd, &bufs, to, &fds, &groups, creds, dontwait)
+        });
+        js::int(env, to_js(n.map(|n| n as i32)))
+    }
+}
+
+/// `readyAsync(fd, writes, token) -> revents | -errno | Promise<revents>`: no I/O, done once
+/// `fd` is readable (or writable); the evented datagram socket and `notifyBarrier` wait so.
+unsafe extern "C" fn ready_async(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [fd, writes, token] = js::args(env, info);
+        let Some(r) = reactor_or_throw(env) else {
+            return std::ptr::null_mut();
+        };
+        let op = Op::Ready {
+            writes: js::get_bool(env, writes).unwrap_or(false),
+        };
+        Reactor::submit(
+            r,
+            js::fd(env, fd),
+            js::get_u32(env, token),
+            op,
+            &[],
+            &mut [],
+        )
     }
 }

@@ -14,7 +14,12 @@ pub fn sock_flags(bits: i32) -> SockFlag {
 
 /// A new, unconnected `AF_UNIX` stream socket.
 pub fn stream_socket(flags: SockFlag) -> nix::Result<OwnedFd> {
-    socket::socket(AddressFamily::Unix, SockType::Stream, flags, None)
+    unix_socket(SockType::Stream, flags)
+}
+
+/// A new, unconnected `AF_UNIX` socket of type `ty` (stream, datagram or seqpacket).
+pub fn unix_socket(ty: SockType, flags: SockFlag) -> nix::Result<OwnedFd> {
+    socket::socket(AddressFamily::Unix, ty, flags, None)
 }
 
 /// Hare's backlog is a u32 handed to the kernel, which clamps anything over `somaxconn`; -1 asks
@@ -29,8 +34,18 @@ fn backlog_of(n: u32) -> Backlog {
 /// `socket` + `bind` + `listen`. Never unlinks an existing path (`EADDRINUSE`, as Hare). On
 /// failure the socket is closed, and a socket file that `bind` created is removed.
 pub fn listen(addr: &[u8], flags: SockFlag, backlog: u32) -> nix::Result<OwnedFd> {
+    listen_typed(addr, SockType::Stream, flags, backlog)
+}
+
+/// [`listen`] for a socket of type `ty` (stream or seqpacket).
+pub fn listen_typed(
+    addr: &[u8],
+    ty: SockType,
+    flags: SockFlag,
+    backlog: u32,
+) -> nix::Result<OwnedFd> {
     let sa = to_sockaddr(addr)?;
-    let fd = stream_socket(flags)?;
+    let fd = unix_socket(ty, flags)?;
     retry(|| socket::bind(fd.as_raw_fd(), &sa))?;
     if let Err(e) = socket::listen(&fd, backlog_of(backlog)) {
         if let Some(path) = fs_path(addr) {
@@ -50,8 +65,13 @@ pub fn connect_fd(fd: RawFd, addr: &[u8]) -> nix::Result<()> {
 
 /// A new socket connected to `addr`; closed again if the connect fails.
 pub fn connect(addr: &[u8], flags: SockFlag) -> nix::Result<OwnedFd> {
+    connect_typed(addr, SockType::Stream, flags)
+}
+
+/// [`connect`] for a socket of type `ty`.
+pub fn connect_typed(addr: &[u8], ty: SockType, flags: SockFlag) -> nix::Result<OwnedFd> {
     to_sockaddr(addr)?;
-    let fd = stream_socket(flags)?;
+    let fd = unix_socket(ty, flags)?;
     connect_fd(fd.as_raw_fd(), addr)?;
     Ok(fd)
 }
@@ -64,7 +84,12 @@ pub fn accept(fd: RawFd, flags: SockFlag) -> nix::Result<OwnedFd> {
 
 /// An unnamed, connected pair of stream sockets.
 pub fn socketpair(flags: SockFlag) -> nix::Result<(OwnedFd, OwnedFd)> {
-    socket::socketpair(AddressFamily::Unix, SockType::Stream, None, flags)
+    socketpair_typed(SockType::Stream, flags)
+}
+
+/// [`socketpair`] of type `ty`.
+pub fn socketpair_typed(ty: SockType, flags: SockFlag) -> nix::Result<(OwnedFd, OwnedFd)> {
+    socket::socketpair(AddressFamily::Unix, ty, None, flags)
 }
 
 /// `SO_PEERCRED`: the pid, uid and gid of the peer at connect time.

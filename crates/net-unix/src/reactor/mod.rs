@@ -84,6 +84,7 @@ fn immediate(result: nix::Result<Done>, out: &mut [i32]) -> i32 {
         Ok(Done::Fd(fd)) => fd.into_raw_fd(),
         Ok(Done::Bytes(n)) => n as i32,
         Ok(Done::Recv(rcv)) => rcv.write_into(out),
+        Ok(Done::From(f)) => f.write_into(out),
         Ok(many @ (Done::RecvMany(_) | Done::SentMany(_))) => write_many(many, out),
         Err(e) => error::neg(e),
     }
@@ -219,6 +220,23 @@ impl Reactor {
                 Err(e) => return unsafe { js::int(env, error::neg(e)) },
             },
             Op::RecvMany { slot, max_fds } => Wait::RecvMany { slot, max_fds },
+            Op::RecvFrom { max_fds, creds } => Wait::RecvFrom { max_fds, creds },
+            Op::Ready { writes } => Wait::Ready { writes },
+            Op::SendTo {
+                to,
+                fds,
+                groups,
+                creds,
+            } => match dup_all(fds) {
+                Ok(dups) => Wait::SendTo(Box::new(waiter::SendTo {
+                    to: to.map(<[u8]>::to_vec),
+                    fds: dups,
+                    groups: groups.to_vec(),
+                    creds,
+                })),
+                // SAFETY: JS thread.
+                Err(e) => return unsafe { js::int(env, error::neg(e)) },
+            },
             Op::SendMany { fds, counts } => match dup_all(fds) {
                 Ok(dups) => Wait::SendMany(dups, counts.to_vec()),
                 // SAFETY: JS thread.

@@ -24,6 +24,22 @@ pub(super) enum Wait {
         max_fds: usize,
     },
     SendMany(Vec<OwnedFd>, Vec<u32>),
+    RecvFrom {
+        max_fds: usize,
+        creds: bool,
+    },
+    SendTo(Box<SendTo>),
+    Ready {
+        writes: bool,
+    },
+}
+
+/// A queued send to an address (boxed: it would double the size of every waiter).
+pub(super) struct SendTo {
+    pub to: Option<Vec<u8>>,
+    pub fds: Vec<OwnedFd>,
+    pub groups: Vec<u32>,
+    pub creds: bool,
 }
 
 /// A queued operation, holding references to its buffers: their memory is looked up again when
@@ -70,6 +86,24 @@ impl Waiter {
                     let raw: SmallVec<[RawFd; 8]> = fds.iter().map(|f| f.as_raw_fd()).collect();
                     io::attempt(fd, &Op::SendMany { fds: &raw, counts }, &bufs)
                 }
+                Wait::RecvFrom { max_fds, creds } => {
+                    let op = Op::RecvFrom {
+                        max_fds: *max_fds,
+                        creds: *creds,
+                    };
+                    io::attempt(fd, &op, &bufs)
+                }
+                Wait::SendTo(st) => {
+                    let raw: SmallVec<[RawFd; 8]> = st.fds.iter().map(|f| f.as_raw_fd()).collect();
+                    let op = Op::SendTo {
+                        to: st.to.as_deref(),
+                        fds: &raw,
+                        groups: &st.groups,
+                        creds: st.creds,
+                    };
+                    io::attempt(fd, &op, &bufs)
+                }
+                Wait::Ready { writes } => io::attempt(fd, &Op::Ready { writes: *writes }, &bufs),
             }
         }
     }
@@ -81,11 +115,18 @@ impl Waiter {
             Wait::Send(..) => "sendmsg",
             Wait::RecvMany { .. } => "recvmmsg",
             Wait::SendMany(..) => "sendmmsg",
+            Wait::RecvFrom { .. } => "recvmsg",
+            Wait::SendTo(..) => "sendmsg",
+            Wait::Ready { .. } => "poll",
         }
     }
 
     pub fn writes(&self) -> bool {
-        matches!(self.wait, Wait::Send(..) | Wait::SendMany(..))
+        match self.wait {
+            Wait::Send(..) | Wait::SendMany(..) | Wait::SendTo(..) => true,
+            Wait::Ready { writes } => writes,
+            _ => false,
+        }
     }
 }
 
@@ -120,7 +161,9 @@ impl Reactor {
             match result {
                 Ok(Done::Fd(fd)) => w.deferred.resolve(env, js::int(env, fd.into_raw_fd())),
                 Ok(Done::Bytes(n)) => w.deferred.resolve(env, js::int(env, n as i32)),
-                Ok(done @ (Done::Recv(_) | Done::RecvMany(_) | Done::SentMany(_))) => w
+                Ok(
+                    done @ (Done::Recv(_) | Done::RecvMany(_) | Done::SentMany(_) | Done::From(_)),
+                ) => w
                     .deferred
                     .resolve(env, js::array_of(env, &done.into_items())),
                 Err(e) => {

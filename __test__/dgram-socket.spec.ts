@@ -1,0 +1,152 @@
+// createSocket: the evented datagram socket in the shape node:dgram and unix-dgram share,
+// with unix-dgram's synchronous outcomes, congestion and 'writable', fds and credentials.
+import test from 'ava'
+import { closeSync, openSync } from 'node:fs'
+import { once } from 'node:events'
+import * as nu from '../index.js'
+import { abstractName, fdCount, runNode, tmpPath } from './helpers'
+
+test.serial('messages arrive with rinfo.path, rinfo.fds (fds: true) and rinfo.cred (credentials: true)', async (t) => {
+  const before = fdCount()
+  const path = tmpPath('ev.sock')
+  const rx = nu.createSocket({ type: 'unix_dgram', fds: true, credentials: true })
+  const listening = once(rx, 'listening')
+  rx.bind(path)
+  await listening
+  const tx = nu.createSocket('unix_dgram')
+  const txName = abstractName('evtx')
+  tx.bind(txName)
+  const file = openSync(__filename, 'r')
+  const got = once(rx, 'message')
+  tx.sendWithFds(Buffer.from('with fds'), [file, file], path, (err) => t.falsy(err))
+  const [msg, rinfo] = (await got) as [Buffer, nu.RemoteInfo]
+  t.is(msg.toString(), 'with fds')
+  t.is(rinfo.size, 8)
+  t.is(rinfo.path, txName)
+  t.is(rinfo.fds?.length, 2)
+  t.deepEqual(rinfo.cred, { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() })
+  rinfo.fds!.forEach((fd) => nu.close(fd))
+  // send(buf, offset, length, path, cb) and sendto, as unix-dgram has them.
+  const second = once(rx, 'message')
+  tx.send(Buffer.from('xxpartyy'), 2, 5, path, (err?: Error | null) => t.falsy(err))
+  t.is(((await second) as [Buffer])[0].toString(), 'party')
+  const third = once(rx, 'message')
+  tx.sendto(Buffer.from('sendto'), 0, 6, path)
+  t.is(((await third) as [Buffer])[0].toString(), 'sendto')
+  t.deepEqual(rx.address(), { path })
+  rx.close()
+  tx.close()
+  await once(tx, 'close')
+  closeSync(file)
+  t.is(fdCount(), before)
+})
+
+test.serial('without fds: true the fds sent are closed by the kernel, never leaked', async (t) => {
+  const before = fdCount()
+  const name = abstractName('nofds')
+  const rx = nu.createSocket('unix_dgram')
+  rx.bind(name)
+  const file = openSync(__filename, 'r')
+  const tx = nu.createSocket('unix_dgram')
+  const got = once(rx, 'message')
+  tx.sendWithFds(Buffer.from('x'), [file], name)
+  const [, rinfo] = (await got) as [Buffer, nu.RemoteInfo]
+  t.is(rinfo.fds, undefined)
+  t.is(rinfo.path, null, 'an unbound sender')
+  rx.close()
+  tx.close()
+  closeSync(file)
+  t.is(fdCount(), before)
+})
+
+test.serial('connect, bind: outcomes are synchronous; with no error listener connect throws', (t) => {
+  const before = fdCount()
+  const s = nu.createSocket('unix_dgram')
+  const missing = tmpPath('nobody.sock')
+  t.throws(() => s.connect(missing), { code: 'ENOENT', message: `connect ENOENT ${missing}` })
+  const errors: Error[] = []
+  s.on('error', (e) => errors.push(e))
+  s.connect(abstractName('nobody'))
+  t.is((errors[0] as NodeJS.ErrnoException).code, 'ECONNREFUSED')
+  const name = abstractName('twice')
+  let listened = 0
+  s.on('listening', () => listened++)
+  s.bind(name)
+  t.is(listened, 1, "'listening' before bind returns")
+  s.bind(abstractName('again'))
+  t.is((errors[1] as NodeJS.ErrnoException).code, 'EINVAL', 'binding a bound socket')
+  const other = nu.createSocket('unix_dgram')
+  other.on('error', (e) => errors.push(e))
+  other.bind(name)
+  t.is((errors[2] as NodeJS.ErrnoException).code, 'EADDRINUSE')
+  let connected = 0
+  other.on('connect', () => connected++)
+  other.connect(name)
+  t.true(other.connected)
+  t.is(connected, 1)
+  s.close()
+  s.close() // again: nothing
+  other.close()
+  t.throws(() => other.send(Buffer.from('x')), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' })
+  t.throws(() => nu.createSocket('unix_stream' as never), { code: 'ERR_SOCKET_BAD_TYPE' })
+  t.is(fdCount(), before)
+})
+
+test.serial("a full receiver: send's callback gets 'congestion', then 'writable' once it drains; ENOTCONN after it is gone", async (t) => {
+  const before = fdCount()
+  const name = abstractName('cong')
+  const rx = nu.dgramSocket({ bind: name })
+  const tx = nu.createSocket('unix_dgram')
+  tx.connect(name)
+  let sent = 0
+  let congestion: Error | undefined
+  while (!congestion) {
+    tx.send(Buffer.alloc(64), (err?: Error | null) => {
+      if (err) congestion = err
+      else sent++
+    })
+  }
+  t.is(congestion.message, 'congestion')
+  t.true(sent > 0)
+  // Without a callback: the 'congestion' event, with the buffer.
+  const buf = Buffer.from('dropped')
+  const [dropped] = await new Promise<unknown[]>((resolve) => {
+    tx.once('congestion', (...args) => resolve(args))
+    tx.send(buf)
+  })
+  t.is(dropped, buf)
+  const writable = once(tx, 'writable')
+  for (let i = 0; i < sent; i++) nu.recvfromSync(rx, 64)
+  await writable
+  await new Promise<void>((resolve) => tx.send(Buffer.from('again'), (err?: Error | null) => (t.falsy(err), resolve())))
+  nu.close(rx)
+  const codes: string[] = []
+  for (let i = 0; i < 2; i++) tx.send(Buffer.from('x'), (err?: Error | null) => codes.push((err as NodeJS.ErrnoException).code!))
+  t.deepEqual(codes, ['ECONNREFUSED', 'ENOTCONN'])
+  tx.close()
+  t.is(fdCount(), before)
+})
+
+test('a socket holds the process open until close(); unref() lets it exit', async (t) => {
+  const held = await runNode(`
+    const nu = require(process.env.NET_UNIX)
+    const s = nu.createSocket('unix_dgram', () => {})
+    s.bind()
+    setImmediate(() => { console.log('closing'); s.close() })
+    s.on('close', () => console.log('closed'))`)
+  t.deepEqual(held.stdout.trim().split('\n'), ['closing', 'closed'], held.stderr)
+  const unrefd = await runNode(`
+    const nu = require(process.env.NET_UNIX)
+    const s = nu.createSocket('unix_dgram')
+    s.bind()
+    s.unref()
+    process.on('exit', () => console.log('exited with the socket open:', s.fd > 2))`)
+  t.is(unrefd.stdout.trim(), 'exited with the socket open: true', unrefd.stderr)
+})
+
+test('udp4 and udp6 are node:dgram sockets, as in unix-dgram', (t) => {
+  const s = nu.createSocket('udp4')
+  t.is(s.constructor.name, 'Socket')
+  t.is(typeof (s as unknown as { setBroadcast: unknown }).setBroadcast, 'function')
+  s.close()
+})

@@ -1,0 +1,53 @@
+// The unix-dgram drop-in, proven with its biggest user: a throwaway project installs hot-shots
+// from the registry with `"overrides": { "unix-dgram": <net-unix tarball> }`, so every
+// require('unix-dgram') loads net-unix (no node-gyp), and runs fixtures/hotshots-app.js.
+import test from 'ava'
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ROOT, run } from './helpers'
+
+const HOT_SHOTS = '17.1.1'
+
+test('hot-shots over protocol "uds" with unix-dgram overridden by net-unix: metrics, restart, congestion, errors, exit', async (t) => {
+  const { version } = require(join(ROOT, 'package.json')) as { version: string }
+  const dist = mkdtempSync(join(tmpdir(), 'net-unix-hs-dist-'))
+  const packed = await run(process.execPath, [join(ROOT, 'scripts', 'pack-all.js'), '--no-build'], { cwd: ROOT })
+  t.is(packed.code, 0, packed.stderr)
+  const main = join(ROOT, 'dist', `net-unix-${version}.tgz`)
+  const platform = join(ROOT, 'dist', `net-unix-linux-x64-gnu-${version}.tgz`)
+  // Copies: the consumer test re-packs dist/ while this project installs.
+  copyFileSync(main, join(dist, 'main.tgz'))
+  copyFileSync(platform, join(dist, 'platform.tgz'))
+  const app = mkdtempSync(join(tmpdir(), 'net-unix-hs-app-'))
+  writeFileSync(
+    join(app, 'package.json'),
+    JSON.stringify({
+      name: 'hot-shots-consumer',
+      version: '1.0.0',
+      private: true,
+      dependencies: { 'hot-shots': HOT_SHOTS, 'net-unix-linux-x64-gnu': `file:${join(dist, 'platform.tgz')}` },
+      // A plain alias is not enough: hot-shots' own optional dependency would nest a real copy.
+      overrides: { 'unix-dgram': `file:${join(dist, 'main.tgz')}`, 'net-unix-linux-x64-gnu': `file:${join(dist, 'platform.tgz')}` },
+    }),
+  )
+  const installed = await run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: app })
+  t.is(installed.code, 0, installed.stderr)
+  copyFileSync(join(__dirname, 'fixtures', 'hotshots-app.js'), join(app, 'app.js'))
+  const sockets = mkdtempSync(join(tmpdir(), 'net-unix-hs-sock-'))
+  const r = await run(process.execPath, ['app.js', sockets], { cwd: app })
+  t.is(r.code, 0, r.stderr)
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+  const find = (key: string): Record<string, unknown> => lines.find((l) => key in l) ?? {}
+  t.deepEqual(find('resolved'), { resolved: 'net-unix', overridden: true }, "require('unix-dgram') is net-unix")
+  t.deepEqual(find('metrics').metrics, ['hits:1|c', 'temp:21|g'], 'metrics arrive at the agent')
+  t.true(find('restarted').restarted as boolean, 'hot-shots reconnected after the agent restarted')
+  t.true((find('restarted').restartErrors as string[]).every((c) => c === 'ECONNREFUSED' || c === 'ENOTCONN'))
+  const flood = find('flood')
+  t.true((flood.congested as number) > 0, `the stalled receiver congested: ${JSON.stringify(flood)}`)
+  t.is(flood.delivered, flood.drained, 'what hot-shots saw delivered is what the receiver held')
+  t.deepEqual([flood.sent, flood.last], ['ok', 'recovered:1|c'], 'it recovers once the receiver reads')
+  t.deepEqual(find('missing').missing, ['ENOENT'], 'no agent socket: errorHandler gets ENOENT')
+  t.deepEqual(lines.at(-1), { exited: true }, 'close() lets the process end by itself')
+  for (const dir of [dist, app, sockets]) rmSync(dir, { recursive: true, force: true })
+})

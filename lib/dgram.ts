@@ -1,0 +1,566 @@
+// Datagram sockets (SOCK_DGRAM): the functions (sendto/recvfrom with addresses, fds and
+// credentials) and the evented socket that node:dgram and the `unix-dgram` package share.
+import { Readiness, READABLE, WRITABLE } from './readiness'
+import { EventEmitter } from 'node:events'
+import * as nodeDgram from 'node:dgram'
+import { binding } from './binding'
+import { EAGAIN, ENOBUFS, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK } from './constants'
+import { argTypeError, check, errnoError, outOfRange } from './errors'
+import { encodeAddr } from './address'
+import { operate } from './promises'
+import { bytesOf, validateFd, validateFds, validateFlag, validateFunction, validateInteger, validateSignal } from './validators'
+
+const MAX_FDS: number = binding.MAX_FDS
+/** Items before the fds in a receive's result layout (see dgram.rs `HEAD`). */
+const HEAD = 6 + 108
+
+/** Credentials of a datagram's sender (`SCM_CREDENTIALS`), or of a connected peer. */
+export interface Credentials {
+  pid: number
+  uid: number
+  gid: number
+}
+
+/** What {@link recvfrom} delivers: one datagram. */
+export interface Datagram {
+  /** The datagram's bytes (at most `maxBytes`). */
+  data: Buffer
+  /** The sender's address: a path, `'\0name'` for an abstract name, `null` when unnamed. */
+  address: string | null
+  /** The fds that came with it (close-on-exec, yours); `[]` when none came or none were asked for. */
+  fds: number[]
+  /** The sender's credentials, with `credentials: true` on a socket made with them. */
+  cred?: Credentials
+  /** More fds came than `maxFds` (the extra ones were closed), or the control data did not fit. */
+  truncated: boolean
+  /** The datagram was longer than `maxBytes`; the rest is gone. */
+  dataTruncated: boolean
+}
+
+/** Options of {@link dgramSocket}. */
+export interface DgramSocketOptions {
+  /** Bind to this address; `true` binds to a fresh abstract name the kernel picks (autobind). */
+  bind?: string | true
+  /** Connect to this address (then {@link send} needs none, and only it may send to this socket). */
+  connect?: string
+  /** Ask the kernel for each sender's credentials (`SO_PASSCRED`): see {@link recvfrom}. */
+  credentials?: boolean
+  /** Socket flags (`sockflag.NONBLOCK`, `sockflag.NOCLOEXEC`). */
+  flags?: number
+}
+
+/** Options of {@link sendto} / {@link send} and their `*Sync` twins. */
+export interface SendOptions {
+  /** fds to pass with the datagram (`SCM_RIGHTS`); the caller keeps its own. */
+  fds?: readonly number[]
+  /** Attach this process's credentials (`SCM_CREDENTIALS`) explicitly. */
+  credentials?: boolean
+  /** Promise forms: aborts the send while it waits. */
+  signal?: AbortSignal
+}
+
+/** Options of {@link recvfrom} / {@link recvfromSync}. */
+export interface RecvOptions {
+  /** Room for this many fds (default 0: fds sent are closed by the kernel). */
+  maxFds?: number
+  /** Report the sender's credentials in `cred` (the socket needs `credentials: true`). */
+  credentials?: boolean
+  /** Promise form: aborts the receive while it waits (nothing is consumed). */
+  signal?: AbortSignal
+}
+
+function validateOptions(options: unknown, name: string): Record<string, unknown> {
+  if (options === undefined) return {}
+  if (typeof options !== 'object' || options === null) throw argTypeError(name, 'of type object', options)
+  return options as Record<string, unknown>
+}
+
+function validateBool(value: unknown, name: string): boolean {
+  if (value === undefined) return false
+  if (typeof value !== 'boolean') throw argTypeError(name, 'of type boolean', value)
+  return value
+}
+
+/**
+ * A new `SOCK_DGRAM` Unix socket, optionally bound (to an address, or autobound with `bind:
+ * true`), with `SO_PASSCRED` (`credentials: true`), and connected. Close-on-exec unless
+ * `NOCLOEXEC`. Synchronous: none of these calls wait.
+ *
+ * @returns the socket.
+ * @throws {invalid} for a bad address, before any syscall.
+ * @throws {ErrnoError} what the kernel refused (`EADDRINUSE` for a bound name, `ENOENT` /
+ * `ECONNREFUSED` for `connect`, …); nothing is left open, and a socket file `bind` made is removed.
+ */
+export function dgramSocket(options?: DgramSocketOptions): number {
+  const o = validateOptions(options, 'options')
+  const bindTo = o.bind === undefined || o.bind === true ? undefined : encodeAddr(o.bind, 'options.bind')
+  if (o.bind !== undefined && o.bind !== true && typeof o.bind !== 'string') throw argTypeError('options.bind', 'of type string or true', o.bind)
+  const connectTo = o.connect === undefined ? undefined : encodeAddr(o.connect, 'options.connect')
+  const credentials = validateBool(o.credentials, 'options.credentials')
+  const flags = (o.flags === undefined ? 0 : validateFlag(o.flags, 'options.flags')) ^ SOCK_CLOEXEC
+  const fd = check(binding.socketTyped(SOCK_DGRAM, flags), 'socket')
+  let step = 'setsockopt'
+  let address: string | undefined
+  let rc = credentials ? binding.setPasscred(fd, true) : 0
+  if (rc >= 0 && o.bind !== undefined) {
+    step = 'bind'
+    address = typeof o.bind === 'string' ? o.bind : undefined
+    rc = bindTo ? binding.bindAddr(fd, bindTo) : binding.autobind(fd)
+  }
+  if (rc >= 0 && connectTo) {
+    step = 'connect'
+    address = o.connect as string
+    rc = binding.connectAddr(fd, connectTo)
+    if (rc < 0 && bindTo && bindTo[0] !== 0) unlinkQuietly(o.bind as string)
+  }
+  if (rc < 0) {
+    binding.close(fd)
+    throw errnoError(rc, step, address)
+  }
+  return fd
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    require('node:fs').unlinkSync(path)
+  } catch {
+    // not ours to report: the connect error is
+  }
+}
+
+/**
+ * The address a socket is bound to (`getsockname`): a path, `'\0name'` for an abstract name
+ * (an autobound socket's included), or `null` when it is not bound.
+ *
+ * @throws {ErrnoError} `EBADF`, `ENOTSOCK`.
+ */
+export function localaddr(sock: number): string | null {
+  validateFd(sock)
+  let b: Buffer
+  try {
+    b = binding.localAddress(sock)
+  } catch (e) {
+    throw errnoError(Number((e as Error).message), 'getsockname')
+  }
+  return b.length === 0 ? null : b.toString('utf8')
+}
+
+interface Send {
+  bytes: Uint8Array
+  to: Uint8Array | null
+  fds: number[]
+  creds: boolean
+  signal?: AbortSignal
+}
+
+function sendArgs(sock: unknown, data: unknown, address: unknown, options: unknown, withTo: boolean): Send {
+  validateFd(sock)
+  const bytes = bytesOf(data, 'data')
+  const to = withTo ? encodeAddr(address, 'address') : null
+  const o = validateOptions(options, 'options')
+  const fds = o.fds === undefined ? [] : o.fds
+  if (!Array.isArray(fds)) throw argTypeError('options.fds', 'an instance of Array', fds)
+  validateFds(fds, 'options.fds')
+  if (fds.length > MAX_FDS) throw outOfRange('options.fds.length', `<= ${MAX_FDS}`, fds.length)
+  validateSignal(o.signal, 'options.signal')
+  return { bytes, to, fds: fds as number[], creds: validateBool(o.credentials, 'options.credentials'), signal: o.signal as AbortSignal | undefined }
+}
+
+function addressed<T>(p: number | Promise<T>, address: string | undefined): number | Promise<T> {
+  if (typeof p === 'number' || address === undefined) return p
+  return p.catch((e: Error & { address?: string; syscall?: string }) => {
+    if (e.syscall !== undefined && e.address === undefined) {
+      e.address = address
+      e.message += ` ${address}`
+    }
+    throw e
+  })
+}
+
+async function sendAsync(sock: number, s: Send, address: string | undefined): Promise<number> {
+  const groups = s.fds.length ? [s.fds.length] : []
+  let r: number | Promise<number>
+  try {
+    r = operate('sendto', 'sendmsg', s.signal, (t) => binding.sendtoAsync(sock, s.bytes, s.to, s.fds, groups, s.creds, t))
+  } catch (e) {
+    throw withAddress(e, address)
+  }
+  return addressed(r, address)
+}
+
+function withAddress(e: unknown, address: string | undefined): unknown {
+  const err = e as Error & { address?: string; syscall?: string }
+  if (address !== undefined && err.syscall !== undefined && err.address === undefined) {
+    err.address = address
+    err.message += ` ${address}`
+  }
+  return err
+}
+
+/**
+ * Sends one datagram to `address` (a path or `'\0name'`), with fds and credentials on request.
+ * Never blocks the event loop: while the receiver's queue is full it waits.
+ *
+ * @returns a promise of the bytes sent (all of them: a datagram is sent whole or not at all).
+ * @rejects {invalid} for a bad address; {@link ErrnoError} `ECONNREFUSED` (nothing bound
+ * there), `ENOENT`, `EMSGSIZE` (larger than the socket's send buffer allows), `EBADF`, … with
+ * `address`; `AbortError`; `ERR_SOCKET_CLOSED`.
+ */
+export async function sendto(sock: number, data: ArrayBufferView | ArrayBuffer, address: string, options?: SendOptions): Promise<number> {
+  return sendAsync(sock, sendArgs(sock, data, address, options, true), address)
+}
+
+/** Sends one datagram on a connected datagram socket; as {@link sendto} without the address. */
+export async function send(sock: number, data: ArrayBufferView | ArrayBuffer, options?: SendOptions): Promise<number> {
+  return sendAsync(sock, sendArgs(sock, data, undefined, options, false), undefined)
+}
+
+/** Blocking {@link sendto} (`EAGAIN` on a non-blocking socket when the receiver's queue is full). */
+export function sendtoSync(sock: number, data: ArrayBufferView | ArrayBuffer, address: string, options?: Omit<SendOptions, 'signal'>): number {
+  const s = sendArgs(sock, data, address, options, true)
+  return check(binding.sendtoSync(sock, s.bytes, s.to, s.fds, s.fds.length ? [s.fds.length] : [], s.creds, false), 'sendmsg', address)
+}
+
+/** Blocking {@link send}. */
+export function sendSync(sock: number, data: ArrayBufferView | ArrayBuffer, options?: Omit<SendOptions, 'signal'>): number {
+  const s = sendArgs(sock, data, undefined, options, false)
+  return check(binding.sendtoSync(sock, s.bytes, null, s.fds, s.fds.length ? [s.fds.length] : [], s.creds, false), 'sendmsg')
+}
+
+/** Where a receive that completed at once leaves its layout. */
+const gotFrom = new Int32Array(HEAD + MAX_FDS)
+
+/** A {@link Datagram} from `bytes` and the layout in `items` from `at`. */
+function datagram(data: Buffer, bytes: number, items: ArrayLike<number>, at: number): Datagram {
+  const flags = items[at]
+  const nfds = items[at + 1]
+  const addrLen = items[at + 5]
+  let address: string | null = null
+  if (addrLen > 0) {
+    const a = Buffer.allocUnsafe(addrLen)
+    for (let i = 0; i < addrLen; i++) a[i] = items[at + 6 + i]
+    address = a.toString('utf8')
+  }
+  const fds: number[] = []
+  for (let i = 0; i < nfds; i++) fds.push(items[at + HEAD + i])
+  const d: Datagram = { data: data.subarray(0, bytes), address, fds, truncated: (flags & 1) !== 0, dataTruncated: (flags & 2) !== 0 }
+  if (flags & 4) d.cred = { pid: items[at + 2], uid: items[at + 3] >>> 0, gid: items[at + 4] >>> 0 }
+  return d
+}
+
+function recvArgs(sock: unknown, maxBytes: unknown, options: unknown): { maxFds: number; creds: boolean; signal?: AbortSignal } {
+  validateFd(sock)
+  validateInteger(maxBytes, 'maxBytes', 0, 2 ** 31 - 1)
+  const o = validateOptions(options, 'options')
+  const maxFds = o.maxFds === undefined ? 0 : o.maxFds
+  validateInteger(maxFds, 'options.maxFds', 0, MAX_FDS)
+  validateSignal(o.signal, 'options.signal')
+  return { maxFds, creds: validateBool(o.credentials, 'options.credentials'), signal: o.signal as AbortSignal | undefined }
+}
+
+/**
+ * Receives one datagram (or one seqpacket message) of up to `maxBytes`, with the sender's
+ * address, up to `maxFds` fds, and the sender's credentials with `credentials: true`. Never
+ * blocks the event loop.
+ *
+ * @returns a promise of the {@link Datagram}.
+ * @rejects {ErrnoError} `EBADF`, `ENOTSOCK`, …; `AbortError` (nothing consumed); `ERR_SOCKET_CLOSED`.
+ */
+export async function recvfrom(sock: number, maxBytes: number, options?: RecvOptions): Promise<Datagram> {
+  const o = recvArgs(sock, maxBytes, options)
+  const data = Buffer.allocUnsafe(maxBytes)
+  const r = operate('recvfrom', 'recvmsg', o.signal, (t) => binding.recvfromAsync(sock, data, o.maxFds, o.creds, t, gotFrom))
+  if (typeof r === 'number') return datagram(data, r, gotFrom, 0)
+  const items = await r
+  return datagram(data, items[0], items, 1)
+}
+
+/** Blocking {@link recvfrom} (`EAGAIN` on a non-blocking socket with nothing queued). */
+export function recvfromSync(sock: number, maxBytes: number, options?: Omit<RecvOptions, 'signal'>): Datagram {
+  const o = recvArgs(sock, maxBytes, options)
+  const data = Buffer.allocUnsafe(maxBytes)
+  const n = check(binding.recvfromSync(sock, data, o.maxFds, o.creds, gotFrom, false), 'recvmsg')
+  return datagram(data, n, gotFrom, 0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The evented socket: node:dgram's and unix-dgram's shape
+
+/** Sender information of a `'message'` event. */
+export interface RemoteInfo {
+  /** Bytes in the message. */
+  size: number
+  /** The sender's address (`unix-dgram`'s name for it): a path, `'\0name'`, or `null` (unnamed). */
+  path: string | null
+  /** The same as `path`. */
+  address: string | null
+  /** With `fds: true`: the fds that came with the message; they belong to the listener. */
+  fds?: number[]
+  /** With `credentials: true`: the sender's credentials. */
+  cred?: Credentials
+  /** The message was longer than 64 KiB; the rest is gone. */
+  dataTruncated?: boolean
+}
+
+/** Options of {@link createSocket}. */
+export interface UnixDgramOptions {
+  type: 'unix_dgram'
+  /** Receive fds: they arrive in `rinfo.fds` (default false: the kernel closes what is sent). */
+  fds?: boolean
+  /** Receive each sender's credentials in `rinfo.cred` (`SO_PASSCRED`). */
+  credentials?: boolean
+}
+
+type SendCallback = (err?: Error | null) => void
+
+const SCRATCH = 65536
+const READS_PER_EVENT = 64
+
+function congestionError(): Error {
+  // unix-dgram's sentinel: message 'congestion' (hot-shots matches on it).
+  return Object.assign(new Error('congestion'), { code: 'congestion', errno: 1 })
+}
+
+function socketClosed(): Error {
+  return Object.assign(new Error('Not running'), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' })
+}
+
+/**
+ * An evented Unix datagram socket, in the shape of `node:dgram`'s `Socket` and of the
+ * `unix-dgram` package (a drop-in for it). Made by {@link createSocket}. Events: `'message'`
+ * `(msg, rinfo)`, `'listening'`, `'connect'`, `'error'`, `'congestion'` `(buf)` when a send
+ * with no callback finds the peer's queue full, `'writable'` once it drains, `'close'`.
+ * `bind`, `connect` and `close` are synchronous and report at once, as `unix-dgram` does.
+ */
+export class UnixDgramSocket extends EventEmitter {
+  /** The socket's fd (-1 once closed). */
+  fd: number
+  /** Always `'unix_dgram'`. */
+  readonly type = 'unix_dgram'
+  /** `connect` succeeded. */
+  connected = false
+  readonly #readiness: Readiness
+  #fds: boolean
+  #creds: boolean
+  #scratch = Buffer.allocUnsafe(SCRATCH)
+  #got = new Int32Array(HEAD + MAX_FDS)
+
+  /** @internal */
+  constructor(options: UnixDgramOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
+    super()
+    this.#fds = options.fds === true
+    this.#creds = options.credentials === true
+    this.fd = check(binding.socketTyped(SOCK_DGRAM, SOCK_NONBLOCK | SOCK_CLOEXEC), 'socket')
+    if (this.#creds) {
+      const rc = binding.setPasscred(this.fd, true)
+      if (rc < 0) {
+        binding.close(this.fd)
+        throw errnoError(rc, 'setsockopt')
+      }
+    }
+    this.#readiness = new Readiness(this.fd, (status, events) => this.#ready(status, events))
+    this.#readiness.start(READABLE) // as unix-dgram: watching from the start, so the socket holds the loop
+    if (listener !== undefined) {
+      validateFunction(listener, 'listener')
+      this.on('message', listener)
+    }
+  }
+
+  #arm(events: number): void {
+    this.#readiness.start(events)
+  }
+
+  #ready(status: number, events: number): void {
+    if (this.fd < 0) return
+    if (status < 0) {
+      this.emit('error', errnoError(status, 'poll'))
+      return
+    }
+    if (events & WRITABLE) {
+      this.#arm(READABLE)
+      this.emit('writable')
+    }
+    if (events & READABLE) this.#read()
+  }
+
+  #read(): void {
+    const maxFds = this.#fds ? MAX_FDS : 0
+    for (let i = 0; i < READS_PER_EVENT && this.fd >= 0; i++) {
+      const n = binding.recvfromSync(this.fd, this.#scratch, maxFds, this.#creds, this.#got, true)
+      if (n === EAGAIN) return
+      if (n < 0) {
+        this.emit('error', errnoError(n, 'recvmsg'))
+        return
+      }
+      const d = datagram(this.#scratch, n, this.#got, 0)
+      const rinfo: RemoteInfo = { size: n, path: d.address, address: d.address }
+      if (this.#fds) rinfo.fds = d.fds
+      if (d.cred) rinfo.cred = d.cred
+      if (d.dataTruncated) rinfo.dataTruncated = true
+      const msg = Buffer.from(d.data) // a copy: the scratch buffer is reused
+      if (!this.emit('message', msg, rinfo)) for (const fd of d.fds) binding.close(fd)
+    }
+  }
+
+  #open(): void {
+    if (this.fd < 0) throw socketClosed()
+  }
+
+  /**
+   * Binds to `path` (a path or `'\0name'`; none: an abstract name the kernel picks) and emits
+   * `'listening'`, or `'error'`, synchronously. An existing path is not removed (`EADDRINUSE`).
+   */
+  bind(path?: string): this {
+    this.#open()
+    const bytes = path === undefined ? undefined : encodeAddr(path, 'path')
+    const rc = bytes ? binding.bindAddr(this.fd, bytes) : binding.autobind(this.fd)
+    if (rc < 0) this.emit('error', errnoError(rc, 'bind', path))
+    else this.emit('listening')
+    return this
+  }
+
+  /**
+   * Connects to `path` and emits `'connect'`, or `'error'` (`ENOENT`, `ECONNREFUSED`),
+   * synchronously: with no `'error'` listener, the error is thrown from `connect`.
+   */
+  connect(path: string): this {
+    this.#open()
+    const rc = binding.connectAddr(this.fd, encodeAddr(path, 'path'))
+    if (rc < 0) {
+      this.emit('error', errnoError(rc, 'connect', path))
+    } else {
+      this.connected = true
+      this.emit('connect')
+    }
+    return this
+  }
+
+  /**
+   * Sends `buf` (or `length` bytes of it from `offset`) to `path`, or to the connected peer.
+   * Never waits: the outcome goes to `callback` synchronously, as in `unix-dgram` — nothing on
+   * success, an error whose message is `'congestion'` when the peer's queue is full (then
+   * `'writable'` is emitted once it drains), an errno error (`ECONNREFUSED`, `ENOTCONN`,
+   * `EMSGSIZE`, …) otherwise. Without a callback: `'congestion'` `(buf)` or `'error'` events.
+   */
+  send(buf: ArrayBufferView | ArrayBuffer, ...args: unknown[]): void {
+    let i = 0
+    let offset: number | undefined
+    let length: number | undefined
+    let path: string | undefined
+    if (typeof args[0] === 'number' || (args[0] === undefined && args.length > 1)) {
+      offset = args[i++] as number | undefined
+      length = args[i++] as number | undefined
+    }
+    if (typeof args[i] === 'string' || (args[i] == null && i < args.length - 1)) path = (args[i++] as string | undefined) ?? undefined
+    const cb = args[i] as SendCallback | undefined
+    this.#send(buf, offset, length, path, [], cb)
+  }
+
+  /** `unix-dgram`'s name for {@link UnixDgramSocket.send} with an address. */
+  sendto(buf: ArrayBufferView | ArrayBuffer, offset: number, length: number, path: string, callback?: SendCallback): void {
+    this.#send(buf, offset, length, path, [], callback)
+  }
+
+  /**
+   * Sends `buf` with `fds` attached (`SCM_RIGHTS`; the caller keeps its own fds), to `path` or
+   * the connected peer; outcome as {@link UnixDgramSocket.send}.
+   */
+  sendWithFds(buf: ArrayBufferView | ArrayBuffer, fds: readonly number[], path?: string | SendCallback, callback?: SendCallback): void {
+    if (typeof path === 'function') {
+      callback = path
+      path = undefined
+    }
+    if (!Array.isArray(fds)) throw argTypeError('fds', 'an instance of Array', fds)
+    validateFds(fds, 'fds')
+    if (fds.length > MAX_FDS) throw outOfRange('fds.length', `<= ${MAX_FDS}`, fds.length)
+    this.#send(buf, undefined, undefined, path, fds as number[], callback)
+  }
+
+  #send(buf: unknown, offset: number | undefined, length: number | undefined, path: string | undefined, fds: number[], cb: SendCallback | undefined): void {
+    this.#open()
+    let bytes = bytesOf(buf, 'buf')
+    if (offset !== undefined || length !== undefined) {
+      const from = offset ?? 0
+      validateInteger(from, 'offset', 0, bytes.byteLength)
+      const len = length ?? bytes.byteLength - from
+      validateInteger(len, 'length', 0, bytes.byteLength - from)
+      bytes = bytes.subarray(from, from + len)
+    }
+    const to = path === undefined ? null : encodeAddr(path, 'path')
+    if (cb !== undefined) validateFunction(cb, 'callback')
+    const rc = binding.sendtoSync(this.fd, bytes, to, fds, fds.length ? [fds.length] : [], false, true)
+    let err: Error | undefined
+    if (rc === EAGAIN || rc === ENOBUFS) {
+      this.#arm(READABLE | WRITABLE)
+      if (cb === undefined) {
+        this.emit('congestion', buf)
+        return
+      }
+      err = congestionError()
+    } else if (rc < 0) {
+      err = errnoError(rc, 'send', path)
+    }
+    if (cb !== undefined) cb(err)
+    else if (err) this.emit('error', err)
+  }
+
+  /** The bound address: `{ path }` (`null` when not bound). */
+  address(): { path: string | null } {
+    this.#open()
+    return { path: localaddr(this.fd) }
+  }
+
+  /**
+   * Closes the socket at once (synchronous, as in `unix-dgram`); `'close'` follows on the next
+   * tick. Closing again does nothing.
+   */
+  close(callback?: () => void): this {
+    if (this.fd < 0) return this
+    if (callback !== undefined) {
+      validateFunction(callback, 'callback')
+      this.once('close', callback)
+    }
+    this.#readiness.close()
+    const rc = binding.close(this.fd)
+    this.fd = -1
+    this.connected = false
+    process.nextTick(() => this.emit('close'))
+    if (rc < 0) throw errnoError(rc, 'close')
+    return this
+  }
+
+  /** Lets the process exit while this socket is open (`unix-dgram` lacks this). */
+  unref(): this {
+    if (this.fd >= 0) this.#readiness.ref(false)
+    return this
+  }
+
+  /** Keeps the process alive while this socket is open (the default). */
+  ref(): this {
+    if (this.fd >= 0) this.#readiness.ref(true)
+    return this
+  }
+}
+
+/**
+ * An evented Unix datagram socket (`'unix_dgram'`, or `{ type: 'unix_dgram', fds?,
+ * credentials? }`), optionally with a `'message'` listener: the drop-in for `unix-dgram`'s
+ * `createSocket`. `'udp4'` / `'udp6'` return `node:dgram` sockets, as `unix-dgram` does.
+ *
+ * @throws {TypeError} `ERR_SOCKET_BAD_TYPE` for another type; `ERR_INVALID_ARG_TYPE` for a bad
+ * listener or option.
+ */
+export function createSocket(type: 'unix_dgram' | UnixDgramOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): UnixDgramSocket
+export function createSocket(type: 'udp4' | 'udp6', listener?: (msg: Buffer, rinfo: nodeDgram.RemoteInfo) => void): nodeDgram.Socket
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function createSocket(type: unknown, listener?: (msg: Buffer, rinfo: any) => void): UnixDgramSocket | nodeDgram.Socket {
+  if (type === 'udp4' || type === 'udp6') return nodeDgram.createSocket(type, listener)
+  const options = typeof type === 'object' && type !== null ? (type as UnixDgramOptions) : { type: type as 'unix_dgram' }
+  if (options.type !== 'unix_dgram') {
+    const e = new TypeError(`Bad socket type specified. Valid types are: unix_dgram, udp4, udp6. Received ${String(options.type)}`)
+    throw Object.assign(e, { code: 'ERR_SOCKET_BAD_TYPE' })
+  }
+  validateBool(options.fds, 'options.fds')
+  validateBool(options.credentials, 'options.credentials')
+  return new UnixDgramSocket(options, listener)
+}
