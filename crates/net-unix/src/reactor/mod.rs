@@ -407,11 +407,8 @@ unsafe extern "C" fn teardown(data: *mut c_void) {
             sys::napi_async_destroy(r.env, l.async_ctx);
         },
         // No Node-API call that makes a handle here: some runtimes run cleanup hooks without
-        // a handle scope. The env's references go with the env.
-        Backend::Thread(p) => {
-            p.shutdown();
-            return;
-        }
+        // a handle scope (deleting a reference makes none).
+        Backend::Thread(p) => p.shutdown(),
     }
     let Reactor {
         env,
@@ -422,8 +419,9 @@ unsafe extern "C" fn teardown(data: *mut c_void) {
     } = *r;
     // SAFETY: JS thread of env, during its cleanup.
     unsafe {
-        if let Backend::Uv(l) = backend {
-            l.resource.delete(env);
+        match backend {
+            Backend::Uv(l) => l.resource.delete(env),
+            Backend::Thread(p) => p.schedule.delete(env),
         }
         for value in [make_errno, make_closed] {
             value.delete(env);

@@ -27,7 +27,7 @@ pub(super) struct Poller {
     thread: Option<JoinHandle<()>>,
     tsfn: sys::napi_threadsafe_function,
     /// `() => setImmediate(turn)`, the facade's.
-    schedule: js::Ref,
+    pub schedule: js::Ref,
     turn_scheduled: bool,
     /// Watchers with waiters: while any, the threadsafe function keeps the process alive.
     busy: usize,
