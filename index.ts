@@ -570,8 +570,8 @@ export async function sendfdsMany(sock: socket, messages: readonly FdMessage[], 
   validateFd(sock)
   if (!Array.isArray(messages)) throw argTypeError('messages', 'an instance of Array', messages)
   const datas: Uint8Array[] = new Array(messages.length)
-  const counts: number[] = new Array(messages.length)
-  const fds: number[] = []
+  const counts = new Int32Array(messages.length)
+  const fdList: number[] = []
   for (let i = 0; i < messages.length; i++) {
     const m: unknown = messages[i]
     if (typeof m !== 'object' || m === null) throw argTypeError(`messages[${i}]`, 'of type object', m)
@@ -585,8 +585,10 @@ export async function sendfdsMany(sock: socket, messages: readonly FdMessage[], 
     }
     datas[i] = data
     counts[i] = own.length
-    for (const fd of own) fds.push(fd)
+    for (const fd of own) fdList.push(fd)
   }
+  // Typed arrays reach the native side in one read each, not one per item.
+  const fds = Int32Array.from(fdList)
   const signal = asyncOptions(options)
   let sent = 0
   let fdAt = 0
@@ -596,9 +598,9 @@ export async function sendfdsMany(sock: socket, messages: readonly FdMessage[], 
       const end = Math.min(datas.length, sent + MAX_BATCH)
       const whole = sent === 0 && end === datas.length
       const batch = whole ? datas : datas.slice(sent, end)
-      const batchCounts = whole ? counts : counts.slice(sent, end)
+      const batchCounts = whole ? counts : counts.subarray(sent, end)
       const nfds = batchCounts.reduce((a, b) => a + b, 0)
-      const batchFds = whole ? fds : fds.slice(fdAt, fdAt + nfds)
+      const batchFds = whole ? fds : fds.subarray(fdAt, fdAt + nfds)
       const out = manyOutFor(2)
       const r = operate('sendfdsMany', 'sendmmsg', signal, (t) => binding.sendManyAsync(sock, batch, batchFds, batchCounts, t, out))
       const [n, lastBytes] = typeof r === 'number' ? [out[0], out[1]] : await r

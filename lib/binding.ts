@@ -19,8 +19,8 @@ interface RawExports {
   // [n, (bytes, truncated, nfds, ...fds) x n] in `out` when it completed at once.
   recvManyAsync(fd: number, buf: Uint8Array, slot: number, maxFds: number, token: number, out: Int32Array): number | Promise<number[]>
   // [messages, lastBytes] in `out` when it completed at once.
-  sendManyAsync(fd: number, bufs: Uint8Array[], fds: number[], counts: number[], token: number, out: Int32Array): number | Promise<number[]>
-  closeAll(fds: readonly number[]): number
+  sendManyAsync(fd: number, bufs: Uint8Array[], fds: Int32Array, counts: Int32Array, token: number, out: Int32Array): number | Promise<number[]>
+  closeAll(fds: readonly number[] | Int32Array): number
   // Datagram sockets (dgram.rs): receives leave [flags, nfds, pid, uid, gid, addrLen,
   // addr[108], ...fds] in `out` (or resolve with [bytes, ...that]).
   recvfromAsync(fd: number, bufs: Uint8Array | Uint8Array[], maxFds: number, creds: boolean, token: number, out: Int32Array): number | Promise<number[]>

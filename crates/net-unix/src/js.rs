@@ -117,13 +117,17 @@ pub unsafe fn element(env: Env, v: Value, i: u32) -> Value {
     e
 }
 
-/// The elements of a JS array of fds (-1 for an item that is not a number).
+/// The elements of a JS array of fds (-1 for an item that is not a number), or of an Int32Array.
 ///
 /// # Safety
 /// See the module docs.
 pub unsafe fn i32s(env: Env, v: Value) -> SmallVec<[i32; 8]> {
     // SAFETY: see the module docs.
     unsafe {
+        // An Int32Array is read in one call (the batched paths pass fds so), an array per item.
+        if let Some((sys::TypedarrayType::int32_array, data, len)) = typedarray(env, v) {
+            return SmallVec::from_slice(std::slice::from_raw_parts(data.cast::<i32>(), len));
+        }
         (0..array_len(env, v))
             .map(|i| fd(env, element(env, v, i)))
             .collect()

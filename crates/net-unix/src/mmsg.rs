@@ -14,10 +14,18 @@ use std::os::fd::RawFd;
 /// per-call buffers small).
 pub const MAX_BATCH: usize = 64;
 
-/// Control buffer of one message, aligned for `cmsghdr`.
-#[repr(C, align(8))]
-#[derive(Clone, Copy)]
-struct Control([u8; 16 + 4 * MAX_FDS + 4]);
+/// Zeroed control areas for `n` messages of `space` bytes each (`CMSG_SPACE` is a multiple of
+/// 8, so `u64` words keep every area aligned for `cmsghdr`), exactly as large as asked.
+fn control_areas(n: usize, space: usize) -> SmallVec<[u64; 256]> {
+    SmallVec::from_elem(0, n * space / 8)
+}
+
+/// The bytes of area `i` of [`control_areas`].
+fn area(words: &mut [u64], i: usize, space: usize) -> &mut [u8] {
+    let area = &mut words[i * space / 8..(i + 1) * space / 8];
+    // SAFETY: plain memory; viewing `u64`s as bytes is always valid, and `space` bytes fit.
+    unsafe { std::slice::from_raw_parts_mut(area.as_mut_ptr().cast(), space) }
+}
 
 /// Receives up to `slots.len()` messages, each into its own slot with room for `max_fds` fds.
 /// Fails only if not even the first message could be received (as `recvmmsg` does).
@@ -29,10 +37,7 @@ pub fn recv_many(
 ) -> nix::Result<Vec<Received>> {
     let n = slots.len().min(MAX_BATCH);
     let space = control_space(max_fds.min(MAX_FDS));
-    let mut controls: SmallVec<[Control; 4]> = SmallVec::from_elem(
-        Control([0; 16 + 4 * MAX_FDS + 4]),
-        if space > 0 { n } else { 0 },
-    );
+    let mut control = control_areas(n, space);
     // SAFETY: plain C structs, all-zero is their empty value.
     let mut iovs: SmallVec<[libc::iovec; 16]> = (0..n).map(|_| unsafe { zeroed() }).collect();
     let mut hdrs: SmallVec<[libc::mmsghdr; 16]> = (0..n).map(|_| unsafe { zeroed() }).collect();
@@ -45,7 +50,7 @@ pub fn recv_many(
         h.msg_iov = &mut iovs[i];
         h.msg_iovlen = 1;
         if space > 0 {
-            h.msg_control = controls[i].0.as_mut_ptr().cast();
+            h.msg_control = area(&mut control, i, space).as_mut_ptr().cast();
             h.msg_controllen = space as _;
         }
     }
@@ -54,7 +59,7 @@ pub fn recv_many(
         flags |= libc::MSG_DONTWAIT;
     }
     let got = retry(|| {
-        // SAFETY: every header points at live iovecs and control buffers of the sizes given,
+        // SAFETY: every header points at live iovecs and control areas of the sizes given,
         // which outlive the call.
         let rc = unsafe {
             libc::recvmmsg(
@@ -68,20 +73,19 @@ pub fn recv_many(
         Errno::result(rc)
     })? as usize;
     let mut out = Vec::with_capacity(got);
-    for i in 0..got {
-        let fds = if space > 0 {
-            rights_in(&mut controls[i].0[..space])
+    for (i, h) in hdrs.iter().enumerate().take(got) {
+        let mut fds = if space > 0 {
+            rights_in(area(&mut control, i, space))
         } else {
             Default::default()
         };
-        let mut fds = fds;
         let extra = fds.len() > max_fds;
         fds.truncate(max_fds);
         out.push(Received {
-            bytes: hdrs[i].msg_len as usize,
+            bytes: h.msg_len as usize,
             fds,
-            truncated: extra || hdrs[i].msg_hdr.msg_flags & libc::MSG_CTRUNC != 0,
-            data_truncated: hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            truncated: extra || h.msg_hdr.msg_flags & libc::MSG_CTRUNC != 0,
+            data_truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
         });
     }
     Ok(out)
@@ -105,32 +109,35 @@ pub fn send_many(
     dontwait: bool,
 ) -> nix::Result<SentMany> {
     let n = datas.len().min(fds_of.len()).min(MAX_BATCH);
-    let mut controls: SmallVec<[Control; 4]> = SmallVec::new();
+    let groups: SmallVec<[&[RawFd]; 16]> = fds_of[..n]
+        .iter()
+        .map(|g| &g[..g.len().min(MAX_FDS)])
+        .collect();
+    // One control area per message, as large as its own fds need (none for none).
+    let spaces: SmallVec<[usize; 16]> = groups.iter().map(|g| control_space(g.len())).collect();
+    let mut control: SmallVec<[u64; 256]> =
+        SmallVec::from_elem(0, spaces.iter().sum::<usize>() / 8);
     // SAFETY: plain C structs, all-zero is their empty value.
     let mut iovs: SmallVec<[libc::iovec; 16]> = (0..n).map(|_| unsafe { zeroed() }).collect();
     let mut hdrs: SmallVec<[libc::mmsghdr; 16]> = (0..n).map(|_| unsafe { zeroed() }).collect();
     for i in 0..n {
         iovs[i].iov_base = datas[i].as_ptr() as *mut _;
         iovs[i].iov_len = datas[i].len();
-        if !fds_of[i].is_empty() {
-            controls.push(Control([0; 16 + 4 * MAX_FDS + 4]));
-        }
     }
-    let mut next_control = 0;
+    let mut at = 0;
     for i in 0..n {
         let h = &mut hdrs[i].msg_hdr;
         h.msg_iov = &mut iovs[i];
         h.msg_iovlen = 1;
-        let fds = &fds_of[i][..fds_of[i].len().min(MAX_FDS)];
+        let fds = groups[i];
         if fds.is_empty() {
             continue;
         }
-        let c = &mut controls[next_control];
-        next_control += 1;
-        h.msg_control = c.0.as_mut_ptr().cast();
-        h.msg_controllen = control_space(fds.len()) as _;
-        // SAFETY: the control buffer holds CMSG_SPACE(fds) bytes (at most MAX_FDS fds fit), so
-        // the first header and its data lie inside it.
+        h.msg_control = control[at / 8..].as_mut_ptr().cast();
+        h.msg_controllen = spaces[i] as _;
+        at += spaces[i];
+        // SAFETY: the area holds CMSG_SPACE(fds) bytes, so the first header and its data lie
+        // inside it.
         unsafe {
             let c = libc::CMSG_FIRSTHDR(h);
             (*c).cmsg_level = libc::SOL_SOCKET;
@@ -147,7 +154,7 @@ pub fn send_many(
         flags |= libc::MSG_DONTWAIT;
     }
     let sent = retry(|| {
-        // SAFETY: every header points at live iovecs and control buffers that outlive the call;
+        // SAFETY: every header points at live iovecs and control areas that outlive the call;
         // the data is only read.
         let rc = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), n as _, flags as _) };
         Errno::result(rc)
