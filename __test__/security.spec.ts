@@ -85,10 +85,12 @@ test('peercred reports uid and gid as they were at connect time, for peers whose
     process.stdin.resume().on('end', () => s.destroy())`
   const stdio: SpawnOptions['stdio'] = ['pipe', 'pipe', 'pipe']
   const dropper = start(process.execPath, ['-e', connectTwice, name], { stdio })
+  t.teardown(() => dropper.child.kill('SIGKILL'))
   const first = await within(nu.accept(l), 10000, 'the first connection (as root)')
   const second = await within(nu.accept(l), 10000, 'the second connection (after setuid)')
   const dropperPid = Number(await dropper.firstLine)
   const other = start('setpriv', ['--reuid=4321', '--regid=8765', '--clear-groups', process.execPath, '-e', asUser, name], { stdio })
+  t.teardown(() => other.child.kill('SIGKILL'))
   const third = await within(nu.accept(l), 10000, 'the connection of the setpriv child')
   const otherPid = Number(await other.firstLine)
   t.deepEqual(nu.peercred(first), { pid: dropperPid, uid: 0, gid: 0 }, 'as of connect time, not as the process is now')
