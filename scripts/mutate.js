@@ -327,6 +327,7 @@ function main() {
   }
 
   // The scratch copy: tracked and new (not ignored) files, node_modules shared.
+  const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'net-unix-mutate-'))
   const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean)
   for (const f of files) {
@@ -352,7 +353,10 @@ function main() {
   const ava = (specs) => sh(bin('ava'), ['--timeout=60s', ...specs.map((s) => `__test__/${s}.spec.ts`)], { cwd: scratch, env })
   const cargoTest = () => sh('cargo', ['test', '--quiet'], { cwd: scratch, env })
 
-  console.log(`scratch copy: ${scratch}`)
+  // Each break's build and test output, for a verdict that needs a second look.
+  const logs = path.join(ROOT, 'target', 'mutate', 'logs')
+  fs.mkdirSync(logs, { recursive: true })
+  console.log(`scratch copy: ${scratch}; logs in ${logs}`)
   const base = [buildNative(), buildTs()]
   if (!base.every((r) => r.ok)) throw new Error(`the unbroken copy does not build:\n${base.map((r) => r.out).join('\n')}`)
   // The unbroken copy must pass what the breaks will run; a timing test may fail once under
@@ -373,20 +377,24 @@ function main() {
     const t0 = Date.now()
     let verdict
     let by = ''
+    const log = []
     try {
       fs.writeFileSync(file, applyBreak(b, original))
       const built = rust ? buildNative() : buildTs()
+      log.push(built.out)
       if (!built.ok) {
         verdict = 'does not build'
         by = built.out.split('\n').find((l) => /error/.test(l)) ?? ''
       } else {
         const targeted = ava(b.specs)
-        const unit = rust ? cargoTest() : { ok: true }
+        const unit = rust ? cargoTest() : { ok: true, out: '' }
+        log.push(targeted.out, unit.out)
         if (!targeted.ok || !unit.ok) {
           verdict = 'caught'
           by = [!targeted.ok && failedTests(targeted.out, b.specs), !unit.ok && 'cargo test'].filter(Boolean).join('; ')
         } else {
           const full = ava([])
+          log.push(full.out)
           verdict = full.ok ? 'survived' : 'caught'
           by = full.ok ? '' : `whole suite: ${failedTests(full.out, [])}`
         }
@@ -394,6 +402,7 @@ function main() {
     } finally {
       fs.writeFileSync(file, original)
     }
+    fs.writeFileSync(path.join(logs, `${b.name}.log`), log.join('\n'))
     const r = { name: b.name, file: b.file, verdict, by, s: Math.round((Date.now() - t0) / 1000) }
     results.push(r)
     console.log(`${r.verdict.padEnd(15)} ${b.name} (${r.s}s) ${by}`)
@@ -404,7 +413,7 @@ function main() {
 
   const survived = results.filter((r) => r.verdict !== 'caught')
   console.log(`\n${results.length - survived.length} caught, ${survived.length} not caught`)
-  if (!args.only) writeReport(results)
+  if (!args.only) writeReport(results, head)
   if (survived.some((r) => r.verdict === 'does not build' || !REASONS[r.name])) process.exitCode = 1
 }
 
@@ -415,8 +424,7 @@ function failedTests(out, specs) {
   return `${specs.length ? `${specs.join(',')}: ` : ''}${shown || 'ava failed'}${failed.length > 2 ? ` (+${failed.length - 2})` : ''}`
 }
 
-function writeReport(results) {
-  const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+function writeReport(results, head) {
   const caught = results.filter((r) => r.verdict === 'caught').length
   const rows = results.map((r) => `| \`${r.name}\` | \`${r.file}\` | ${r.verdict} | ${r.by.replace(/\|/g, '\\|')} |`)
   const left = results.filter((r) => r.verdict !== 'caught')
