@@ -1,7 +1,27 @@
 import test from 'ava'
 import net from 'node:net'
-import { AbortError, accept, backlog, close, connect, connectSync, listen, sockflag } from '../index.js'
-import { abstractName, fdCount, fdFlags, O_CLOEXEC, O_NONBLOCK, tmpPath } from './helpers'
+import {
+  AbortError,
+  accept,
+  acceptSync,
+  addvector,
+  backlog,
+  close,
+  connect,
+  connectSync,
+  listen,
+  newmsg,
+  recvmsgSync,
+  sendmsgSync,
+  sockflag,
+} from '../index.js'
+import { abstractName, fdCount, fdFlags, O_CLOEXEC, O_NONBLOCK, tmpPath, within } from './helpers'
+
+function msgOf(text: string) {
+  const m = newmsg()
+  addvector(m, Buffer.from(text))
+  return m
+}
 
 /** A listener whose queue (backlog 0: one connection) is already full. */
 function fullListener(): { path: string; l: number; filler: number } {
@@ -23,28 +43,41 @@ function nodeConnect(path: string): Promise<string> {
   })
 }
 
-test.serial('connect waits while the backlog is full, where Node net.connect fails with EAGAIN', async (t) => {
+test.serial('connect waits while the backlog is full (Node net.connect fails with EAGAIN); each freed slot lets in exactly one, in call order', async (t) => {
   const before = fdCount()
   const { path, l, filler } = fullListener()
-  const nodeResult = await nodeConnect(path)
+  const nodeResult = await within(nodeConnect(path), 5000, 'Node net.connect')
   const settled: number[] = []
+  let onSettle = (): void => {}
   const ours = Array.from({ length: 5 }, (_, i) =>
     connect(path).then((fd) => {
       settled.push(i)
+      onSettle()
       return fd
     }),
   )
-  // Let the retries run for a while: none may fail.
+  const nextSettle = () => new Promise<void>((resolve) => (onSettle = resolve))
+  // Let the retries run for a while: none may get in, none may fail.
   await new Promise((r) => setTimeout(r, 100))
   t.deepEqual(settled, [])
-  // Each accept frees the one queue slot, and exactly one waiting connect then gets in.
-  const accepted: number[] = []
-  for (let i = 0; i < 6; i++) accepted.push(await accept(l))
+  const accepted = [await within(accept(l, sockflag.NONBLOCK), 5000, 'accepting the filler')]
+  for (let i = 0; i < 5; i++) {
+    // The accept freed the one queue slot: exactly one waiting connect gets in, the earliest.
+    await within(nextSettle(), 5000, `a waiting connect after slot ${i} freed`)
+    t.deepEqual(settled, Array.from({ length: i + 1 }, (_, k) => k))
+    accepted.push(await within(accept(l, sockflag.NONBLOCK), 5000, `accepting connect ${i}`))
+  }
   const fds = await Promise.all(ours)
   t.is(nodeResult, 'EAGAIN', 'Node net.connect fails on a full backlog on this machine')
-  for (const fd of fds) {
+  for (const [i, fd] of fds.entries()) {
     t.truthy(fdFlags(fd) & O_CLOEXEC)
     t.falsy(fdFlags(fd) & O_NONBLOCK, 'connect gives back a blocking socket unless NONBLOCK was asked')
+    // Connected for real, to the i-th accepted socket after the filler's.
+    sendmsgSync(fd, msgOf(`c${i}`))
+    const buf = Buffer.alloc(4)
+    const m = newmsg()
+    addvector(m, buf)
+    t.is(buf.toString('latin1', 0, recvmsgSync(accepted[i + 1], m)), `c${i}`)
   }
   ;[...fds, ...accepted, filler, l].forEach(close)
   t.is(fdCount(), before)
@@ -54,7 +87,7 @@ test.serial('connect on a full backlog gives up after its timeout with ETIMEDOUT
   const { path, l, filler } = fullListener()
   const before = fdCount()
   const t0 = Date.now()
-  const err = await t.throwsAsync(connect(path, { timeout: 150 }))
+  const err = await t.throwsAsync(within(connect(path, { timeout: 150 }), 5000, 'connect with a 150 ms timeout'))
   t.like(err, { code: 'ETIMEDOUT', errno: -110, syscall: 'connect', address: path } as object)
   t.true(Date.now() - t0 >= 140)
   t.is(fdCount(), before)
@@ -67,7 +100,52 @@ test.serial('aborting a retrying connect rejects with AbortError and closes its 
   const ac = new AbortController()
   const p = connect(path, sockflag.NONBLOCK, { signal: ac.signal })
   setTimeout(() => ac.abort(), 30)
-  await t.throwsAsync(p, { instanceOf: AbortError })
+  await t.throwsAsync(within(p, 5000, 'the aborted connect'), { instanceOf: AbortError })
+  t.is(fdCount(), before)
+  ;[filler, l].forEach(close)
+})
+
+test.serial('connect with an already-aborted signal rejects at once, opens nothing and never reaches the listener', async (t) => {
+  const name = abstractName('pre-aborted')
+  const l = listen(name, sockflag.NONBLOCK)
+  const before = fdCount()
+  const err = await t.throwsAsync(within(connect(name, { signal: AbortSignal.abort('no') }), 5000, 'connect'), { instanceOf: AbortError })
+  t.is(err?.cause, 'no')
+  t.is(fdCount(), before)
+  t.like(t.throws(() => acceptSync(l)), { code: 'EAGAIN' } as object, 'no connection reached the listener')
+  close(l)
+})
+
+test.serial('timeout: 0 makes one attempt: it connects when there is room and fails with ETIMEDOUT on a full backlog', async (t) => {
+  const name = abstractName('t0')
+  const free = listen(name)
+  const c = await within(connect(name, { timeout: 0 }), 5000, 'connect with timeout 0 to a listener with room')
+  const { path, l, filler } = fullListener()
+  const before = fdCount()
+  const err = await t.throwsAsync(within(connect(path, { timeout: 0 }), 5000, 'connect with timeout 0 to a full listener'))
+  t.like(err, { code: 'ETIMEDOUT', syscall: 'connect', address: path } as object)
+  t.is(fdCount(), before)
+  ;[c, free, filler, l].forEach(close)
+})
+
+test.serial('a connect waiting on a full backlog backs off: little CPU while it waits, in soon after a slot frees', async (t) => {
+  const { path, l, filler } = fullListener()
+  const before = fdCount()
+  const cpu = process.cpuUsage()
+  const t0 = Date.now()
+  const waiting = connect(path)
+  // Long enough to reach the longest back-off step (50 ms).
+  await new Promise((r) => setTimeout(r, 600))
+  const used = process.cpuUsage(cpu)
+  const share = (used.user + used.system) / 1000 / (Date.now() - t0)
+  t.true(share < 0.25, `the waiting connect used ${Math.round(share * 100)}% of a CPU: it spins instead of backing off`)
+  const first = await within(accept(l), 5000, 'accepting the filler')
+  const freed = Date.now()
+  const c = await within(waiting, 5000, 'the waiting connect after a slot freed')
+  const latency = Date.now() - freed
+  t.true(latency < 250, `in ${latency} ms after the slot freed: the back-off is capped at 50 ms`)
+  const second = acceptSync(l)
+  ;[c, first, second].forEach(close)
   t.is(fdCount(), before)
   ;[filler, l].forEach(close)
 })

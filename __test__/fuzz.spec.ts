@@ -25,6 +25,9 @@ test.serial('random interleavings: every promise settles as documented and no fd
   await fc.assert(
     fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 30 }), async (ops) => {
       runs++
+      // Each run against its own starting count: a run that leaked does not fail the ones after it.
+      const base = fdCount()
+      let settled: PromiseSettledResult<unknown>[] = []
       const name = abstractName('fuzz')
       const listener = nu.listen(name, nu.backlog(4))
       const [sender, receiver] = nu.socketpair()
@@ -74,24 +77,29 @@ test.serial('random interleavings: every promise settles as documented and no fd
           }
         }
       })
-      await Promise.all(tasks)
-      // End of the run: closing what is left settles everything still waiting.
-      if (senderOpen) nu.close(sender)
-      nu.close(receiver)
-      nu.close(listener)
-      const results = await Promise.allSettled(started)
-      for (const r of results) {
+      try {
+        await Promise.all(tasks)
+      } finally {
+        // End of the run, failed or not: closing what is left settles everything still waiting,
+        // and every fd the run got is closed, so the next run (and a shrunk one) starts clean.
+        if (senderOpen) nu.close(sender)
+        nu.close(receiver)
+        nu.close(listener)
+        settled = await Promise.allSettled(started)
+        owned.forEach((fd) => nu.close(fd))
+      }
+      for (const r of settled) {
         if (r.status === 'rejected') {
           const code = (r.reason as NodeJS.ErrnoException).code ?? String(r.reason)
           if (!DOCUMENTED.has(code)) throw new Error(`undocumented rejection ${code}: ${String(r.reason)}`)
         }
       }
-      owned.forEach((fd) => nu.close(fd))
       const now = fdCount()
-      if (now !== before) throw new Error(`fd count ${now}, expected ${before}, after ${JSON.stringify(ops)}`)
+      if (now !== base) throw new Error(`fd count ${now}, expected ${base}, after ${JSON.stringify(ops)}`)
     }),
     { seed: 20261125, numRuns: 60 },
   )
+  t.is(fdCount(), before)
   closeSync(file)
   t.is(runs, 60)
 })

@@ -1,8 +1,9 @@
 // Shared by the tests: fd accounting, unique addresses, child processes.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { fstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { addvector, newmsg, sendmsgSync } from '../index.js'
 
 /** Open fds of this process, less the cache files the tsx loader opens on its own schedule. */
 export function fdCount(): number {
@@ -108,4 +109,57 @@ export function startPython(source: string, options: SpawnOptions = {}): Started
 export function startNode(source: string, options: SpawnOptions = {}): Started {
   const env = { ...process.env, NET_UNIX: ROOT, ...(options.env ?? {}) }
   return start(process.execPath, ['-e', source], { ...options, env })
+}
+
+/**
+ * `promise`, or a rejection naming `what` once `ms` have passed: a failure guard for operations
+ * that would otherwise hang until ava's own timeout. The timer is cleared when `promise` settles.
+ */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not settled within ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer))
+}
+
+/** Resolves once `condition()` holds, polling every millisecond; rejects naming `what` after `ms`. */
+export async function waitUntil(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not true within ${ms} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 1))
+  }
+}
+
+/** The inode of the open file behind `fd`: tells two fds of different files apart. */
+export function inode(fd: number): number {
+  return fstatSync(fd).ino
+}
+
+/** The system call number a thread is blocked in (`/proc/<pid>/syscall`), or -1 when running. */
+export function blockedIn(pid: number): number {
+  try {
+    const first = readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0]
+    return first === 'running' ? -1 : Number(first)
+  } catch {
+    return -1
+  }
+}
+/** x86_64 system call numbers, for {@link blockedIn}. */
+export const SYS = { sendmsg: 46, recvmsg: 47, accept4: 288 } as const
+
+/** Bytes `fd` can send before a non-blocking send says `EAGAIN`: fills its buffer with sendmsgSync. */
+export function fillSocket(fd: number): number {
+  const m = newmsg()
+  addvector(m, Buffer.alloc(65536, 'f'))
+  let total = 0
+  for (;;) {
+    try {
+      total += sendmsgSync(fd, m)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return total
+      throw e
+    }
+  }
 }

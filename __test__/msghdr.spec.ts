@@ -12,7 +12,7 @@ import {
   sendmsgSync,
   socketpair,
 } from '../index.js'
-import { fdCount } from './helpers'
+import { fdCount, inode, runNode, runPython } from './helpers'
 
 function sendWith(fd: number, text: string, ...groups: number[][]): number {
   const m = newmsg()
@@ -21,7 +21,7 @@ function sendWith(fd: number, text: string, ...groups: number[][]): number {
   return sendmsgSync(fd, m)
 }
 
-test.serial('several addfiles calls arrive together, in order', (t) => {
+test.serial('several addfiles calls arrive together, in call order', (t) => {
   const before = fdCount()
   const [a, b] = socketpair()
   const [x, y] = socketpair()
@@ -32,10 +32,78 @@ test.serial('several addfiles calls arrive together, in order', (t) => {
   allocfiles(m, 1)
   t.is(recvmsgSync(b, m), 1)
   const got = recvfiles(m, 3)
-  t.is(got.length, 3)
+  t.deepEqual(got.map(inode), [x, y, x].map(inode))
   t.false(m.truncated)
   finish(m)
   ;[...got, a, b, x, y].forEach(close)
+  t.is(fdCount(), before)
+})
+
+test.serial('a Python receiver sees the fds of several addfiles calls as one SCM_RIGHTS message, in call order', async (t) => {
+  const [a, b] = socketpair()
+  const [x, y] = socketpair()
+  const reader = runPython(
+    [
+      'import socket, os, array, json',
+      's = socket.socket(fileno=3)',
+      'msg, anc, flags, addr = s.recvmsg(1, socket.CMSG_SPACE(8 * 4))',
+      'out = []',
+      'for level, typ, data in anc:',
+      '    fds = array.array("i")',
+      '    fds.frombytes(data[: len(data) - len(data) % 4])',
+      '    out.append([os.fstat(f).st_ino for f in fds])',
+      'print(json.dumps(out))',
+    ].join('\n'),
+    { stdio: ['ignore', 'pipe', 'pipe', b] },
+  )
+  sendWith(a, 'g', [x], [y, x], [y])
+  const r = await reader
+  t.is(r.code, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout), [[x, y, x, y].map(inode)])
+  ;[a, b, x, y].forEach(close)
+})
+
+test.serial('finish empties the message: no vectors, fds to send, fd room or truncated flag are left behind', (t) => {
+  const before = fdCount()
+  const [a, b] = socketpair()
+  const [x, y] = socketpair()
+  // A receive that leaves truncated set, and fds queued to send as well.
+  sendWith(a, 'ab', [x, y])
+  const m = newmsg()
+  const old = Buffer.alloc(2)
+  addvector(m, old)
+  allocfiles(m, 1)
+  t.is(recvmsgSync(b, m), 2)
+  t.true(m.truncated)
+  addfiles(m, x)
+  finish(m)
+  t.false(m.truncated, 'finish clears truncated')
+  // Reused, the message is only what is added after finish: one new vector, no fd room.
+  const fresh = Buffer.alloc(4)
+  addvector(m, fresh)
+  sendWith(a, 'cd', [y])
+  t.is(recvmsgSync(b, m), 2)
+  t.is(fresh.toString('latin1', 0, 2), 'cd', 'the bytes went to the vector added after finish')
+  t.is(old.toString(), 'ab', 'the vector from before finish was not used')
+  t.deepEqual(recvfiles(m, 1), [], 'finish left no room for fds')
+  t.true(m.truncated, 'an fd came with no room for it')
+  finish(m)
+  // A sending message: the vector and fds added before finish are not sent.
+  const s = newmsg()
+  addvector(s, Buffer.from('e'))
+  addfiles(s, x)
+  finish(s)
+  addvector(s, Buffer.from('f'))
+  t.is(sendmsgSync(a, s), 1)
+  const r = newmsg()
+  const buf = Buffer.alloc(4)
+  addvector(r, buf)
+  allocfiles(r, 2)
+  t.is(recvmsgSync(b, r), 1)
+  t.is(buf.toString('latin1', 0, 1), 'f')
+  t.deepEqual(recvfiles(r, 2), [], 'the fds added before finish were not sent')
+  t.false(r.truncated)
+  ;[a, b, x, y].forEach(close)
   t.is(fdCount(), before)
 })
 
@@ -117,6 +185,34 @@ test.serial('sending to a closed peer is EPIPE, not a SIGPIPE', async (t) => {
   t.like(t.throws(() => sendmsgSync(a, m)), { code: 'EPIPE', errno: -32, syscall: 'sendmsg' } as object)
   t.like(await t.throwsAsync(sendmsg(a, m)), { code: 'EPIPE', syscall: 'sendmsg' } as object)
   close(a)
+})
+
+test('sends to a closed peer raise no SIGPIPE in a process that listens for it', async (t) => {
+  // Node ignores SIGPIPE, so the runner cannot see one; a child that counts them can. libuv
+  // delivers signals in the order they came: once a SIGWINCH the child sends itself after the
+  // sends is delivered, so is every SIGPIPE they raised.
+  const r = await runNode(`
+    const u = require(process.env.NET_UNIX)
+    let pipes = 0
+    process.on('SIGPIPE', () => pipes++)
+    const [a, b] = u.socketpair()
+    u.close(b)
+    const m = u.newmsg()
+    u.addvector(m, Buffer.from('x'))
+    const codes = []
+    try { u.sendmsgSync(a, m) } catch (e) { codes.push(e.code) }
+    Promise.all([u.sendmsg(a, m).catch((e) => e.code), u.sendfds(a, Buffer.from('y'), [a]).catch((e) => e.code)])
+      .then((more) => new Promise((resolve) => {
+        codes.push(...more)
+        // Signal handles do not keep the loop alive: this deadline does, and fails if it passes.
+        const guard = setTimeout(() => { console.error('our own SIGWINCH never arrived'); process.exit(3) }, 10000)
+        process.once('SIGWINCH', () => resolve(clearTimeout(guard)))
+        process.kill(process.pid, 'SIGWINCH')
+      }))
+      .then(() => console.log(JSON.stringify({ codes, pipes })))
+  `, { timeout: 20000 })
+  t.is(r.code, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout), { codes: ['EPIPE', 'EPIPE', 'EPIPE'], pipes: 0 })
 })
 
 test.serial('recvmsg reports 0 when the peer closed', (t) => {

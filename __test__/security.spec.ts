@@ -1,8 +1,10 @@
 // Who may connect, who connected, and what a spawned child can see.
 import test from 'ava'
-import { openSync, closeSync, readlinkSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, openSync, closeSync, readlinkSync, statSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import * as nu from '../index.js'
-import { fdCount, runNode, runPython, tmpPath } from './helpers'
+import type { SpawnOptions } from 'node:child_process'
+import { fdCount, runNode, runPython, start, tmpPath, within } from './helpers'
 
 test('listen creates the socket file with the process umask', async (t) => {
   for (const [umask, mode] of [
@@ -57,4 +59,44 @@ test.serial('received fds are close-on-exec: a spawned child never inherits them
   t.true(seen.includes(inheritableTarget), 'the NOCLOEXEC socket is inherited: the check can see a leak')
   ;[...received, a, b, inheritable, otherEnd].forEach((fd) => nu.close(fd))
   t.is(fdCount(), before)
+})
+
+test('peercred reports uid and gid as they were at connect time, for peers whose uid is not their gid', async (t) => {
+  // A path every user may reach (Node 20's net.connect does not reach exact-length abstract names).
+  const name = tmpPath()
+  const l = nu.listen(name)
+  chmodSync(dirname(name), 0o755)
+  chmodSync(name, 0o777)
+  // One child connects as root, becomes uid 1234 / gid 5678 and connects again; another is
+  // started as uid 4321 / gid 8765 by setpriv. Each waits for its stdin to end.
+  const connectTwice = `
+    const net = require('net')
+    const name = process.argv[1]
+    const dial = () => new Promise((resolve, reject) => { const s = net.connect(name, () => resolve(s)); s.on('error', reject) })
+    ;(async () => {
+      const first = await dial()
+      process.setgroups([]); process.setgid(5678); process.setuid(1234)
+      const second = await dial()
+      console.log(process.pid)
+      process.stdin.resume().on('end', () => { first.destroy(); second.destroy() })
+    })()`
+  const asUser = `
+    const s = require('net').connect(process.argv[1], () => console.log(process.pid))
+    process.stdin.resume().on('end', () => s.destroy())`
+  const stdio: SpawnOptions['stdio'] = ['pipe', 'pipe', 'pipe']
+  const dropper = start(process.execPath, ['-e', connectTwice, name], { stdio })
+  t.teardown(() => dropper.child.kill('SIGKILL'))
+  const first = await within(nu.accept(l), 10000, 'the first connection (as root)')
+  const second = await within(nu.accept(l), 10000, 'the second connection (after setuid)')
+  const dropperPid = Number(await dropper.firstLine)
+  const other = start('setpriv', ['--reuid=4321', '--regid=8765', '--clear-groups', process.execPath, '-e', asUser, name], { stdio })
+  t.teardown(() => other.child.kill('SIGKILL'))
+  const third = await within(nu.accept(l), 10000, 'the connection of the setpriv child')
+  const otherPid = Number(await other.firstLine)
+  t.deepEqual(nu.peercred(first), { pid: dropperPid, uid: 0, gid: 0 }, 'as of connect time, not as the process is now')
+  t.deepEqual(nu.peercred(second), { pid: dropperPid, uid: 1234, gid: 5678 })
+  t.deepEqual(nu.peercred(third), { pid: otherPid, uid: 4321, gid: 8765 })
+  for (const c of [dropper, other]) c.child.stdin?.end()
+  for (const c of [dropper, other]) t.is((await within(c.done, 10000, 'a child')).code, 0)
+  ;[first, second, third, l].forEach((fd) => nu.close(fd))
 })

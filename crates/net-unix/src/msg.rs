@@ -178,9 +178,10 @@ pub fn rights_in(control: &mut [u8]) -> Fds {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sock::socketpair;
+    use crate::sock::{identity, socketpair};
     use nix::sys::socket::SockFlag;
-    use std::os::fd::{AsRawFd, IntoRawFd};
+    use std::os::fd::AsRawFd;
+    use std::ptr::null_mut;
 
     fn pair() -> (OwnedFd, OwnedFd) {
         socketpair(SockFlag::SOCK_CLOEXEC).unwrap()
@@ -227,14 +228,17 @@ mod tests {
     }
 
     #[test]
-    fn two_groups_arrive_together() {
+    fn two_groups_arrive_together_in_order() {
         let (a, b) = pair();
         let (x, y) = pair();
         let g1 = [x.as_raw_fd()];
         let g2 = [y.as_raw_fd(), x.as_raw_fd()];
         send(a.as_raw_fd(), &[IoSlice::new(b"z")], &[&g1, &g2], false).unwrap();
         let r = recv_byte(&b, 3, false).unwrap();
-        assert_eq!(r.fds.len(), 3);
+        let ident = |fd: &OwnedFd| identity(fd.as_raw_fd()).unwrap();
+        let got: Vec<_> = r.fds.iter().map(ident).collect();
+        assert_eq!(got, vec![ident(&x), ident(&y), ident(&x)]);
+        assert!(!r.truncated);
     }
 
     /// One byte sent with `n` copies of a socket's fd, received with room for `max_fds`.
@@ -288,12 +292,34 @@ mod tests {
         assert_eq!(e, Errno::EAGAIN);
     }
 
+    /// The test runner ignores SIGPIPE, so this thread blocks it instead: a blocked signal is
+    /// never discarded, so one raised by the send would stay pending here, where it is looked for.
     #[test]
     fn closed_peer_is_epipe_not_sigpipe() {
-        let (a, b) = pair();
-        drop(b);
-        let e = send(a.as_raw_fd(), &[IoSlice::new(b"x")], &[], false).unwrap_err();
-        assert_eq!(e, Errno::EPIPE);
-        let _ = a.into_raw_fd();
+        // SAFETY: plain signal-mask calls on this thread's own sets.
+        unsafe {
+            let mut pipe: libc::sigset_t = zeroed();
+            libc::sigemptyset(&mut pipe);
+            libc::sigaddset(&mut pipe, libc::SIGPIPE);
+            let mut old: libc::sigset_t = zeroed();
+            assert_eq!(libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old), 0);
+            let (a, b) = pair();
+            drop(b);
+            let e = send(a.as_raw_fd(), &[IoSlice::new(b"x")], &[], false).unwrap_err();
+            let e2 = send(a.as_raw_fd(), &[IoSlice::new(b"x")], &[], true).unwrap_err();
+            let mut pending: libc::sigset_t = zeroed();
+            libc::sigpending(&mut pending);
+            let raised = libc::sigismember(&pending, libc::SIGPIPE) == 1;
+            if raised {
+                let none = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                libc::sigtimedwait(&pipe, null_mut(), &none); // take it, so it dies with the test
+            }
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, null_mut());
+            assert_eq!((e, e2), (Errno::EPIPE, Errno::EPIPE));
+            assert!(!raised, "the send raised SIGPIPE");
+        }
     }
 }

@@ -1,0 +1,457 @@
+#!/usr/bin/env node
+'use strict'
+// `npm run mutate`: does the suite catch deliberate breaks? Each named break below edits one
+// behaviour the docs promise, in a scratch copy of this checkout (node_modules shared by a
+// symlink, a cargo target dir of its own under target/mutate). Per break: build what changed
+// (the addon for Rust, tsc for TypeScript), run the specs expected to catch it
+// (and `cargo test` for Rust), and when they all pass, the whole ava suite before calling it a
+// survivor. Results go to MUTATION.md; survivors need a reason there (see REASONS). A "caught"
+// names the tests that failed: one that fails for a reason unrelated to the break (a timing test
+// on a loaded machine) shows there.
+//
+//   node scripts/mutate.js                 every break, then write MUTATION.md
+//   node scripts/mutate.js --only a,b      just these (MUTATION.md is not rewritten)
+//   node scripts/mutate.js --list          the names
+//   node scripts/mutate.js --check         only that every break still applies (CI runs this)
+//
+// A break whose `find` text no longer occurs exactly once (the code moved) stops the run before
+// anything is built: update the break, never let it be skipped.
+
+const { execFileSync, spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const ROOT = path.join(__dirname, '..')
+
+/**
+ * The breaks. `edits` are applied to `file` in order: each `find` (a string, or a RegExp) must
+ * match exactly once. `specs` are the ava files expected to catch it.
+ */
+const BREAKS = [
+  // --- TypeScript facade
+  {
+    name: 'connect-ignores-aborted-signal',
+    file: 'index.ts',
+    edits: [{ find: '  if (o.signal?.aborted) throw abortError(o.signal)\n  const flags = o.flags | SOCK_NONBLOCK\n', replace: '  const flags = o.flags | SOCK_NONBLOCK\n' }],
+    specs: ['connect'],
+  },
+  {
+    name: 'connect-refused-under-bun',
+    file: 'index.ts',
+    edits: [
+      {
+        find: "const o = parseOptions(options, 1, 'connect', { trailing: 'signal+timeout', seqpacket: true })",
+        replace: "const o = parseOptions(options, 1, 'connect', { trailing: 'signal+timeout', seqpacket: true })\n  if ((process.versions as Record<string, string | undefined>).bun) throw Object.assign(new Error('unsupported'), { code: 'ERR_RUNTIME_UNSUPPORTED' })",
+      },
+    ],
+    specs: ['runtime'],
+  },
+  {
+    name: 'promise-accept-not-cloexec',
+    file: 'index.ts',
+    edits: [{ find: 'binding.acceptAsync(sock, o.flags, token)', replace: 'binding.acceptAsync(sock, o.flags & ~0o2000000, token)' }],
+    specs: ['accept'],
+  },
+  {
+    name: 'finish-keeps-vectors',
+    file: 'index.ts',
+    edits: [{ find: '  dropUnclaimed(msg)\n  msg.vectors = []\n', replace: '  dropUnclaimed(msg)\n' }],
+    specs: ['msghdr'],
+  },
+  {
+    name: 'finish-keeps-fds-to-send',
+    file: 'index.ts',
+    edits: [{ find: '  msg.sendFds = []\n  msg.sendGroups = []\n  msg.fdRoom = 0\n', replace: '  msg.fdRoom = 0\n' }],
+    specs: ['msghdr'],
+  },
+  {
+    name: 'finish-keeps-fd-room',
+    file: 'index.ts',
+    edits: [{ find: '  msg.sendGroups = []\n  msg.fdRoom = 0\n', replace: '  msg.sendGroups = []\n' }],
+    specs: ['msghdr'],
+  },
+  {
+    name: 'finish-keeps-truncated',
+    file: 'index.ts',
+    edits: [{ find: '  msg.fdRoom = 0\n  msg.truncated = false\n', replace: '  msg.fdRoom = 0\n' }],
+    specs: ['msghdr'],
+  },
+  {
+    name: 'finish-leaves-unclaimed-fds-open',
+    file: 'index.ts',
+    edits: [{ find: '  validateMsg(msg)\n  dropUnclaimed(msg)\n  msg.vectors = []', replace: '  validateMsg(msg)\n  msg.received = []\n  msg.vectors = []' }],
+    specs: ['msghdr', 'truncation'],
+  },
+  {
+    name: 'recvfiles-ignores-nfile',
+    file: 'index.ts',
+    edits: [{ find: 'msg.received.slice(msg.claimed, msg.claimed + nfile)', replace: 'msg.received.slice(msg.claimed)' }],
+    specs: ['msghdr', 'truncation'],
+  },
+  {
+    name: 'fds-without-data-byte-not-refused',
+    file: 'index.ts',
+    edits: [{ find: '  if (msg.sendFds.length > 0 && !msg.vectors.some((v) => v.byteLength > 0)) {', replace: '  if (false) {' }],
+    specs: ['msghdr', 'badinput'],
+  },
+  {
+    name: 'connect-timeout-zero-means-none',
+    file: 'lib/options.ts',
+    edits: [{ find: "accepts.trailing === 'signal+timeout' && o.timeout !== undefined", replace: "accepts.trailing === 'signal+timeout' && o.timeout" }],
+    specs: ['connect'],
+  },
+  {
+    name: 'connect-backoff-uncapped',
+    file: 'index.ts',
+    edits: [{ find: 'Math.min(delay * 2, 50)', replace: 'delay * 2' }],
+    specs: ['connect'],
+  },
+  {
+    name: 'connect-spins-without-backoff',
+    file: 'index.ts',
+    edits: [{ find: 'delay = delay === 0 ? 1 : Math.min(delay * 2, 50)', replace: 'delay = 0' }],
+    specs: ['connect'],
+  },
+  {
+    name: 'connect-leaves-socket-nonblocking',
+    file: 'index.ts',
+    edits: [{ find: 'settle(o.nonblock ? null : rc2err(binding.setNonblocking(fd, false)))', replace: 'settle(null)' }],
+    specs: ['connect'],
+  },
+  {
+    name: 'abort-ignored-while-waiting',
+    file: 'lib/promises.ts',
+    edits: [{ find: '    binding.cancel(token, abortError(signal))\n', replace: '' }],
+    specs: ['abort', 'sendwait'],
+  },
+  // --- Rust: messages
+  {
+    name: 'send-without-MSG_NOSIGNAL',
+    file: 'crates/net-unix/src/msg.rs',
+    edits: [{ find: 'flags_for(MsgFlags::MSG_NOSIGNAL, dontwait)', replace: 'flags_for(MsgFlags::empty(), dontwait)' }],
+    specs: ['msghdr'],
+  },
+  {
+    name: 'recv-without-MSG_CMSG_CLOEXEC',
+    file: 'crates/net-unix/src/msg.rs',
+    edits: [{ find: 'flags_for(MsgFlags::MSG_CMSG_CLOEXEC, dontwait)', replace: 'flags_for(MsgFlags::empty(), dontwait)' }],
+    specs: ['security', 'fdpass'],
+  },
+  {
+    name: 'truncation-off-by-one',
+    file: 'crates/net-unix/src/msg.rs',
+    edits: [{ find: 'let extra = fds.len() > max_fds;', replace: 'let extra = fds.len() > max_fds + 1;' }],
+    specs: ['truncation', 'msghdr'],
+  },
+  {
+    name: 'control-room-one-fd-short',
+    file: 'crates/net-unix/src/msg.rs',
+    edits: [{ find: 'control_space(max_fds.min(MAX_FDS))', replace: 'control_space(max_fds.min(MAX_FDS).saturating_sub(1))' }],
+    specs: ['truncation', 'msghdr'],
+  },
+  {
+    name: 'recv-eintr-not-retried',
+    file: 'crates/net-unix/src/msg.rs',
+    edits: [{ find: '            Err(Errno::EINTR) => continue,\n', replace: '' }],
+    specs: ['eintr'],
+  },
+  {
+    name: 'addfiles-groups-reversed',
+    file: 'crates/net-unix/src/io.rs',
+    edits: [{ find: '        out.push(&fds[at..end]);', replace: '        out.insert(0, &fds[at..end]);' }],
+    specs: ['msghdr'],
+  },
+  // --- Rust: sockets
+  {
+    name: 'eintr-not-retried',
+    file: 'crates/net-unix/src/error.rs',
+    edits: [{ find: '            Err(Errno::EINTR) => continue,\n', replace: '' }],
+    specs: ['eintr'],
+  },
+  {
+    name: 'failed-listen-keeps-socket-file',
+    file: 'crates/net-unix/src/sock.rs',
+    edits: [{ find: '            let _ = nix::unistd::unlink(path);\n', replace: '            let _ = path;\n' }],
+    specs: ['listen'],
+  },
+  {
+    name: 'failed-bind-leaks-socket',
+    file: 'crates/net-unix/src/sock.rs',
+    edits: [
+      {
+        find: '    retry(|| socket::bind(fd.as_raw_fd(), &sa))?;',
+        replace: '    retry(|| socket::bind(fd.as_raw_fd(), &sa)).inspect_err(|_| std::mem::forget(fd.try_clone()))?;',
+      },
+    ],
+    specs: ['listen'],
+  },
+  {
+    name: 'peercred-uid-gid-swapped',
+    file: 'crates/net-unix/src/sock.rs',
+    edits: [{ find: 'Ok((c.pid(), c.uid(), c.gid()))', replace: 'Ok((c.pid(), c.gid(), c.uid()))' }],
+    specs: ['security'],
+  },
+  {
+    name: 'accept-ignores-flags',
+    file: 'crates/net-unix/src/sock.rs',
+    edits: [{ find: 'retry(|| socket::accept4(fd, flags))', replace: 'retry(|| socket::accept4(fd, SockFlag::empty()))' }],
+    specs: ['accept', 'listen'],
+  },
+  // --- Rust: the reactor
+  {
+    name: 'write-readiness-ignored',
+    file: 'crates/net-unix/src/reactor/watcher.rs',
+    edits: [{ find: '            if events & uv::WRITABLE != 0 || status < 0 {', replace: '            if status < 0 {' }],
+    specs: ['sendwait'],
+  },
+  {
+    name: 'waiters-served-last-first',
+    file: 'crates/net-unix/src/reactor/watcher.rs',
+    edits: [
+      { find: 'let Some(head) = wt.queue(writes).front() else {', replace: 'let Some(head) = wt.queue(writes).back() else {' },
+      { find: 'wt.queue(writes).pop_front().expect("front existed")', replace: 'wt.queue(writes).pop_back().expect("front existed")' },
+    ],
+    specs: ['eventloop', 'budget'],
+  },
+  {
+    name: 'close-does-not-reject-pending',
+    file: 'crates/net-unix/src/reactor/mod.rs',
+    edits: [
+      {
+        find: '                let err = self.make_closed.call(self.env, &[]);\n                self.reject(wt, err);\n',
+        replace: '                std::mem::forget(wt);\n',
+      },
+    ],
+    specs: ['abort', 'sendwait'],
+  },
+  {
+    name: 'no-per-turn-budget',
+    file: 'crates/net-unix/src/reactor/turn.rs',
+    edits: [{ find: 'const FAST_PER_TURN: u32 = 32;', replace: 'const FAST_PER_TURN: u32 = u32::MAX;' }],
+    specs: ['budget', 'eventloop'],
+  },
+  {
+    name: 'budget-off-by-one',
+    file: 'crates/net-unix/src/reactor/turn.rs',
+    edits: [{ find: 'const FAST_PER_TURN: u32 = 32;', replace: 'const FAST_PER_TURN: u32 = 33;' }],
+    specs: ['budget'],
+  },
+  {
+    name: 'accept-on-blocking-listener',
+    file: 'crates/net-unix/src/reactor/mod.rs',
+    edits: [{ find: '            Op::Accept { .. } => match nonblock::Hold::acquire(fd) {', replace: '            Op::Accept { .. } => match Ok::<Option<nonblock::Hold>, Errno>(None) {' }],
+    specs: ['eventloop', 'accept'],
+  },
+  {
+    name: 'deferred-op-skips-identity-check',
+    file: 'crates/net-unix/src/reactor/turn.rs',
+    edits: [{ find: '                        Ok(_) => Err(Errno::EBADF),', replace: '                        Ok(_) => unsafe { l.waiter.run(env, l.fd) },' }],
+    specs: ['budget'],
+  },
+  {
+    name: 'cancel-leaves-waiter-queued',
+    file: 'crates/net-unix/src/reactor/mod.rs',
+    edits: [
+      {
+        find: '                let wt = q.remove(i).expect("position is in range");\n                // SAFETY: JS thread, live watcher.\n                unsafe {\n                    self.reject(wt, reason);',
+        replace: '                let _ = (i, reason);\n                unsafe {',
+      },
+    ],
+    specs: ['abort'],
+  },
+]
+
+/**
+ * Why each break the suite does not catch is left so. A survivor without an entry here is
+ * reported as "no reason recorded": add one, or a test.
+ */
+const REASONS = {}
+
+// ---------------------------------------------------------------------------------------------
+
+function parseArgs(argv) {
+  const out = { only: null, list: false }
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--only') out.only = argv[++i].split(',').filter(Boolean)
+    else if (argv[i].startsWith('--only=')) out.only = argv[i].slice(7).split(',').filter(Boolean)
+    else if (argv[i] === '--list') out.list = true
+    else if (argv[i] === '--check') out.check = true
+    else throw new Error(`unknown argument ${argv[i]}`)
+  }
+  return out
+}
+
+function countMatches(text, find) {
+  if (typeof find === 'string') return text.split(find).length - 1
+  return (text.match(new RegExp(find.source, find.flags.includes('g') ? find.flags : `${find.flags}g`)) ?? []).length
+}
+
+/** The break applied to `text`, or an error naming each `find` that does not match exactly once. */
+function applyBreak(b, text) {
+  for (const [i, e] of b.edits.entries()) {
+    const n = countMatches(text, e.find)
+    if (n !== 1) throw new Error(`break ${b.name}: edit ${i} matches ${n} times in ${b.file} (expected once): ${String(e.find).slice(0, 80)}`)
+    text = text.replace(e.find, e.replace)
+  }
+  return text
+}
+
+function sh(cmd, args, opts = {}) {
+  const t0 = Date.now()
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20, ...opts })
+  return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}`, ms: Date.now() - t0 }
+}
+
+function main() {
+  const args = parseArgs(process.argv.slice(2))
+  if (args.list) {
+    for (const b of BREAKS) console.log(`${b.name.padEnd(40)} ${b.file}`)
+    return
+  }
+  const names = new Set(BREAKS.map((b) => b.name))
+  if (names.size !== BREAKS.length) throw new Error('two breaks share a name')
+  for (const n of args.only ?? []) if (!names.has(n)) throw new Error(`no break named ${n} (see --list)`)
+  const chosen = args.only ? BREAKS.filter((b) => args.only.includes(b.name)) : BREAKS
+
+  // Every break must still apply to the current code, before anything is built.
+  const stale = []
+  for (const b of chosen) {
+    try {
+      applyBreak(b, fs.readFileSync(path.join(ROOT, b.file), 'utf8'))
+    } catch (e) {
+      stale.push(e.message)
+    }
+  }
+  if (stale.length) {
+    console.error(`STALE BREAKS: the code moved, update these in scripts/mutate.js:\n  ${stale.join('\n  ')}`)
+    process.exit(2)
+  }
+  if (args.check) {
+    console.log(`all ${chosen.length} breaks apply to the current code`)
+    return
+  }
+
+  // The scratch copy: tracked and new (not ignored) files, node_modules shared.
+  const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'net-unix-mutate-'))
+  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean)
+  for (const f of files) {
+    if (!fs.existsSync(path.join(ROOT, f))) continue
+    fs.mkdirSync(path.dirname(path.join(scratch, f)), { recursive: true })
+    fs.copyFileSync(path.join(ROOT, f), path.join(scratch, f))
+  }
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(scratch, 'node_modules'))
+  // A release build of the addon (timing tests expect one), without LTO and incremental, so
+  // a break rebuilds in seconds rather than minutes.
+  const env = {
+    ...process.env,
+    CARGO_TARGET_DIR: path.join(ROOT, 'target', 'mutate'),
+    CARGO_PROFILE_RELEASE_LTO: 'off',
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS: '16',
+    CARGO_PROFILE_RELEASE_INCREMENTAL: 'true',
+    CI: 'true',
+  }
+  const bin = (name) => path.join(ROOT, 'node_modules', '.bin', name)
+  const buildNative = () =>
+    sh(bin('napi'), ['build', '--platform', '--release', '--manifest-path', 'crates/net-unix/Cargo.toml', '--output-dir', '.', '--js', 'binding.js', '--dts', 'binding.d.ts'], { cwd: scratch, env })
+  const buildTs = () => sh(bin('tsc'), ['-p', 'tsconfig.json'], { cwd: scratch, env })
+  const ava = (specs) => sh(bin('ava'), ['--timeout=60s', ...specs.map((s) => `__test__/${s}.spec.ts`)], { cwd: scratch, env })
+  const cargoTest = () => sh('cargo', ['test', '--quiet'], { cwd: scratch, env })
+
+  // Each break's build and test output, for a verdict that needs a second look.
+  const logs = path.join(ROOT, 'target', 'mutate', 'logs')
+  fs.mkdirSync(logs, { recursive: true })
+  console.log(`scratch copy: ${scratch}; logs in ${logs}`)
+  const base = [buildNative(), buildTs()]
+  if (!base.every((r) => r.ok)) throw new Error(`the unbroken copy does not build:\n${base.map((r) => r.out).join('\n')}`)
+  // The unbroken copy must pass what the breaks will run; a timing test may fail once under
+  // load, so one retry, with what failed shown.
+  const specs = [...new Set(chosen.flatMap((b) => b.specs))]
+  let baseline = ava(specs)
+  if (!baseline.ok) {
+    console.log(`baseline failed once, retrying: ${failedTests(baseline.out, [])}`)
+    baseline = ava(specs)
+  }
+  if (!baseline.ok) throw new Error(`the unbroken copy fails its specs; fix that first:\n${baseline.out.slice(-4000)}`)
+
+  const results = []
+  for (const b of chosen) {
+    const file = path.join(scratch, b.file)
+    const original = fs.readFileSync(file, 'utf8')
+    const rust = b.file.endsWith('.rs')
+    const t0 = Date.now()
+    let verdict
+    let by = ''
+    const log = []
+    try {
+      fs.writeFileSync(file, applyBreak(b, original))
+      const built = rust ? buildNative() : buildTs()
+      log.push(built.out)
+      if (!built.ok) {
+        verdict = 'does not build'
+        by = built.out.split('\n').find((l) => /error/.test(l)) ?? ''
+      } else {
+        const targeted = ava(b.specs)
+        const unit = rust ? cargoTest() : { ok: true, out: '' }
+        log.push(targeted.out, unit.out)
+        if (!targeted.ok || !unit.ok) {
+          verdict = 'caught'
+          by = [!targeted.ok && failedTests(targeted.out, b.specs), !unit.ok && 'cargo test'].filter(Boolean).join('; ')
+        } else {
+          const full = ava([])
+          log.push(full.out)
+          verdict = full.ok ? 'survived' : 'caught'
+          by = full.ok ? '' : `whole suite: ${failedTests(full.out, [])}`
+        }
+      }
+    } finally {
+      fs.writeFileSync(file, original)
+    }
+    fs.writeFileSync(path.join(logs, `${b.name}.log`), log.join('\n'))
+    const r = { name: b.name, file: b.file, verdict, by, s: Math.round((Date.now() - t0) / 1000) }
+    results.push(r)
+    console.log(`${r.verdict.padEnd(15)} ${b.name} (${r.s}s) ${by}`)
+    if (rust) buildNative()
+    else buildTs()
+  }
+  fs.rmSync(scratch, { recursive: true, force: true })
+
+  const survived = results.filter((r) => r.verdict !== 'caught')
+  console.log(`\n${results.length - survived.length} caught, ${survived.length} not caught`)
+  if (!args.only) writeReport(results, head)
+  if (survived.some((r) => r.verdict === 'does not build' || !REASONS[r.name])) process.exitCode = 1
+}
+
+/** The names of the failing tests in ava's output, shortened. */
+function failedTests(out, specs) {
+  const failed = [...out.matchAll(/✘ (?:\[fail\]: )?(.+)/g)].map((m) => m[1].trim().slice(0, 90))
+  const shown = failed.slice(0, 2).join(' | ')
+  return `${specs.length ? `${specs.join(',')}: ` : ''}${shown || 'ava failed'}${failed.length > 2 ? ` (+${failed.length - 2})` : ''}`
+}
+
+function writeReport(results, head) {
+  const caught = results.filter((r) => r.verdict === 'caught').length
+  const rows = results.map((r) => `| \`${r.name}\` | \`${r.file}\` | ${r.verdict} | ${r.by.replace(/\|/g, '\\|')} |`)
+  const left = results.filter((r) => r.verdict !== 'caught')
+  const text = `# Mutation run
+
+\`npm run mutate\` (scripts/mutate.js) applied each named break below to a scratch copy of
+commit ${head} (plus uncommitted changes, if any), built it (addon in release mode without LTO), ran the specs expected
+to catch it (and \`cargo test\` for Rust), then the whole ava suite when those passed.
+
+**${caught} of ${results.length} breaks caught.**
+
+| break | file | verdict | caught by |
+|---|---|---|---|
+${rows.join('\n')}
+
+## Survivors and why they are left
+
+${left.length === 0 ? 'None.' : left.map((r) => `- \`${r.name}\`: ${REASONS[r.name] ?? '**no reason recorded**'}`).join('\n')}
+`
+  fs.writeFileSync(path.join(ROOT, 'MUTATION.md'), text)
+  console.log('wrote MUTATION.md')
+}
+
+main()
