@@ -132,7 +132,9 @@ export interface ConnectOptions extends AsyncOptions {
 export function listen(address: addr, ...options: listen_option[]): socket {
   const bytes = encodeAddr(address)
   const o = parseOptions(options, 1, 'listen', { backlog: true, seqpacket: true })
-  const fd = o.seqpacket ? binding.listenTyped(bytes, SOCK_SEQPACKET, o.flags, o.backlog) : binding.listen(bytes, o.flags, o.backlog)
+  const fd = o.seqpacket
+    ? binding.listenTyped(bytes, SOCK_SEQPACKET, o.flags, o.backlog)
+    : binding.listen(bytes, o.flags, o.backlog)
   return check(fd, 'listen', address)
 }
 
@@ -203,7 +205,9 @@ export async function connect(address: addr, ...options: (connect_option | Conne
 export function connectSync(address: addr, ...options: connect_option[]): socket {
   const bytes = encodeAddr(address)
   const o = parseOptions(options, 1, 'connectSync', { seqpacket: true })
-  const fd = o.seqpacket ? binding.connectSyncTyped(bytes, SOCK_SEQPACKET, o.flags) : binding.connectSync(bytes, o.flags)
+  const fd = o.seqpacket
+    ? binding.connectSyncTyped(bytes, SOCK_SEQPACKET, o.flags)
+    : binding.connectSync(bytes, o.flags)
   return check(fd, 'connect', address)
 }
 
@@ -391,7 +395,9 @@ export async function sendmsg(sock: socket, msg: msghdr, options?: AsyncOptions)
   validateMsg(msg)
   validateSend(msg)
   const signal = asyncOptions(options)
-  return operate('sendmsg', 'sendmsg', signal, (t) => binding.sendmsgAsync(sock, msg.vectors, msg.sendFds, msg.sendGroups, t))
+  return operate('sendmsg', 'sendmsg', signal, (t) =>
+    binding.sendmsgAsync(sock, msg.vectors, msg.sendFds, msg.sendGroups, t),
+  )
 }
 
 /**
@@ -446,7 +452,12 @@ export function close(sock: socket): void {
  * {@link sendmsg}).
  * @rejects {RangeError} fds with empty data, or more than {@link MAX_FDS} fds.
  */
-export async function sendfds(sock: socket, data: ArrayBufferView | ArrayBuffer, fds: readonly number[], options?: AsyncOptions): Promise<number> {
+export async function sendfds(
+  sock: socket,
+  data: ArrayBufferView | ArrayBuffer,
+  fds: readonly number[],
+  options?: AsyncOptions,
+): Promise<number> {
   validateFd(sock)
   const bytes = bytesOf(data, 'data')
   if (!Array.isArray(fds)) throw argTypeError('fds', 'an instance of Array', fds)
@@ -456,7 +467,9 @@ export async function sendfds(sock: socket, data: ArrayBufferView | ArrayBuffer,
     throw outOfRange('data.byteLength', '>= 1 when fds are sent (the kernel drops fds sent with no data)', 0)
   }
   const signal = asyncOptions(options)
-  return operate('sendfds', 'sendmsg', signal, (t) => binding.sendmsgAsync(sock, bytes, fds as number[], fds.length ? [fds.length] : [], t))
+  return operate('sendfds', 'sendmsg', signal, (t) =>
+    binding.sendmsgAsync(sock, bytes, fds as number[], fds.length ? [fds.length] : [], t),
+  )
 }
 
 /** What {@link recvfds} delivers. */
@@ -475,7 +488,12 @@ export interface RecvFdsResult {
  * Receives up to `maxBytes` bytes and up to `maxFds` fds in one message (Python's
  * `socket.recv_fds`).
  */
-export async function recvfds(sock: socket, maxBytes: number, maxFds: number, options?: AsyncOptions): Promise<RecvFdsResult> {
+export async function recvfds(
+  sock: socket,
+  maxBytes: number,
+  maxFds: number,
+  options?: AsyncOptions,
+): Promise<RecvFdsResult> {
   validateFd(sock)
   validateInteger(maxBytes, 'maxBytes', 0, 2 ** 31 - 1)
   validateInteger(maxFds, 'maxFds', 0, MAX_FDS)
@@ -509,7 +527,12 @@ function manyResults(items: ArrayLike<number>, data: Buffer, slot: number): Recv
     const fds: number[] = new Array(nfds)
     for (let k = 0; k < nfds; k++) fds[k] = items[at + 3 + k]
     const flags = items[at + 1]
-    out[i] = { data: data.subarray(i * slot, i * slot + bytes), fds, truncated: (flags & 1) !== 0, dataTruncated: (flags & 2) !== 0 }
+    out[i] = {
+      data: data.subarray(i * slot, i * slot + bytes),
+      fds,
+      truncated: (flags & 1) !== 0,
+      dataTruncated: (flags & 2) !== 0,
+    }
     at += 3 + nfds
   }
   return out
@@ -544,7 +567,9 @@ export async function recvfdsMany(
   const signal = asyncOptions(options)
   const data = Buffer.allocUnsafe(maxMessages * maxBytes)
   const out = manyOutFor(1 + maxMessages * (3 + maxFds))
-  const r = operate('recvfdsMany', 'recvmmsg', signal, (t) => binding.recvManyAsync(sock, data, maxBytes, maxFds, t, out))
+  const r = operate('recvfdsMany', 'recvmmsg', signal, (t) =>
+    binding.recvManyAsync(sock, data, maxBytes, maxFds, t, out),
+  )
   return manyResults(typeof r === 'number' ? out : await r, data, maxBytes)
 }
 
@@ -566,7 +591,11 @@ export interface FdMessage {
  * @rejects {ErrnoError} (`syscall: 'sendmmsg'`), {@link AbortError} or `ERR_SOCKET_CLOSED`,
  * with `sent` set to the number of messages that went whole before it.
  */
-export async function sendfdsMany(sock: socket, messages: readonly FdMessage[], options?: AsyncOptions): Promise<number> {
+export async function sendfdsMany(
+  sock: socket,
+  messages: readonly FdMessage[],
+  options?: AsyncOptions,
+): Promise<number> {
   validateFd(sock)
   if (!Array.isArray(messages)) throw argTypeError('messages', 'an instance of Array', messages)
   const datas: Uint8Array[] = new Array(messages.length)
@@ -581,7 +610,11 @@ export async function sendfdsMany(sock: socket, messages: readonly FdMessage[], 
     validateFds(own, `messages[${i}].fds`)
     if (own.length > MAX_FDS) throw outOfRange(`messages[${i}].fds.length`, `<= ${MAX_FDS}`, own.length)
     if (own.length > 0 && data.byteLength === 0) {
-      throw outOfRange(`messages[${i}].data.byteLength`, '>= 1 when fds are sent (the kernel drops fds sent with no data)', 0)
+      throw outOfRange(
+        `messages[${i}].data.byteLength`,
+        '>= 1 when fds are sent (the kernel drops fds sent with no data)',
+        0,
+      )
     }
     datas[i] = data
     counts[i] = own.length
@@ -602,7 +635,9 @@ export async function sendfdsMany(sock: socket, messages: readonly FdMessage[], 
       const nfds = batchCounts.reduce((a, b) => a + b, 0)
       const batchFds = whole ? fds : fds.subarray(fdAt, fdAt + nfds)
       const out = manyOutFor(2)
-      const r = operate('sendfdsMany', 'sendmmsg', signal, (t) => binding.sendManyAsync(sock, batch, batchFds, batchCounts, t, out))
+      const r = operate('sendfdsMany', 'sendmmsg', signal, (t) =>
+        binding.sendManyAsync(sock, batch, batchFds, batchCounts, t, out),
+      )
       const [n, lastBytes] = typeof r === 'number' ? [out[0], out[1]] : await r
       for (let k = 0; k < n; k++) {
         fdAt += counts[sent + k]
@@ -612,7 +647,7 @@ export async function sendfdsMany(sock: socket, messages: readonly FdMessage[], 
       sent += n
       // A stream socket's buffer filled inside the last message: its fds went with its first
       // byte; the rest of its bytes follow alone, before any later message.
-      for (let at = lastBytes; at < last.byteLength; ) {
+      for (let at = lastBytes; at < last.byteLength;) {
         const rest = last.subarray(at)
         const w = operate('sendfdsMany', 'sendmsg', signal, (t) => binding.sendmsgAsync(sock, rest, [], [], t))
         const m = typeof w === 'number' ? w : await w

@@ -5,7 +5,12 @@ import { closeSync, openSync } from 'node:fs'
 import * as nu from '../index.js'
 import { abstractName, fdCount } from './helpers'
 
-type Expect = { cls: 'TypeError' | 'RangeError' | 'invalid' | 'Error'; code: string; syscall?: string; address?: string }
+type Expect = {
+  cls: 'TypeError' | 'RangeError' | 'invalid' | 'Error'
+  code: string
+  syscall?: string
+  address?: string
+}
 const type = (): Expect => ({ cls: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
 const range = (): Expect => ({ cls: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
 const bad = (): Expect => ({ cls: 'invalid', code: 'ERR_INVALID_UNIX_PATH' })
@@ -17,7 +22,14 @@ const any = <T>(v: unknown): T => v as T // bad input on purpose, past the types
 
 function checkError(t: import('ava').ExecutionContext, err: unknown, want: Expect, row: string): void {
   const e = err as NodeJS.ErrnoException & { address?: string }
-  const cls = want.cls === 'invalid' ? nu.invalid : want.cls === 'TypeError' ? TypeError : want.cls === 'RangeError' ? RangeError : Error
+  const cls =
+    want.cls === 'invalid'
+      ? nu.invalid
+      : want.cls === 'TypeError'
+        ? TypeError
+        : want.cls === 'RangeError'
+          ? RangeError
+          : Error
   t.true(e instanceof cls, `${row}: ${String(e)} is not a ${want.cls}`)
   t.is(e.code, want.code, `${row}: ${e.message}`)
   if (want.cls === 'Error') {
@@ -66,8 +78,16 @@ test.serial('each bad input gets its documented error, Promise forms reject, and
     // connectSync
     ['connectSync(number)', () => nu.connectSync(any(1)), type()],
     ['connectSync("")', () => nu.connectSync(''), bad()],
-    ['connectSync(missing path)', () => nu.connectSync('/nonexistent/net-unix'), errno('ENOENT', 'connect', '/nonexistent/net-unix')],
-    ['connectSync(nobody listening)', () => nu.connectSync(`${name}-none`), errno('ECONNREFUSED', 'connect', `${name}-none`)],
+    [
+      'connectSync(missing path)',
+      () => nu.connectSync('/nonexistent/net-unix'),
+      errno('ENOENT', 'connect', '/nonexistent/net-unix'),
+    ],
+    [
+      'connectSync(nobody listening)',
+      () => nu.connectSync(`${name}-none`),
+      errno('ECONNREFUSED', 'connect', `${name}-none`),
+    ],
     ['connectSync(unknown flag)', () => nu.connectSync(name, any(1 << 20)), range()],
     // acceptSync
     ['acceptSync("3")', () => nu.acceptSync(any('3')), type()],
@@ -126,7 +146,11 @@ test.serial('each bad input gets its documented error, Promise forms reject, and
     ['connect(timeout -1)', () => nu.connect(name, { timeout: -1 }), range()],
     ['connect(timeout NaN)', () => nu.connect(name, { timeout: NaN }), range()],
     ['connect(signal "x")', () => nu.connect(name, { signal: any('x') }), type()],
-    ['connect(missing path)', () => nu.connect('/nonexistent/net-unix'), errno('ENOENT', 'connect', '/nonexistent/net-unix')],
+    [
+      'connect(missing path)',
+      () => nu.connect('/nonexistent/net-unix'),
+      errno('ENOENT', 'connect', '/nonexistent/net-unix'),
+    ],
     ['connect(nobody listening)', () => nu.connect(`${name}-none`), errno('ECONNREFUSED', 'connect', `${name}-none`)],
     ['accept("x")', () => nu.accept(any('x')), type()],
     ['accept(closed fd)', () => nu.accept(NEVER_OPEN), errno('EBADF', 'accept')],
@@ -155,7 +179,11 @@ test.serial('each bad input gets its documented error, Promise forms reject, and
     ['dial(number)', () => nu.dial(any(1), 'x'), type()],
     ['dial(unknown protocol)', () => nu.dial('tcp', 'x'), { cls: 'Error', code: 'ERR_UNKNOWN_PROTOCOL' }],
     ['dial("unix", "")', () => nu.dial('unix', ''), bad()],
-    ['recvfds(already aborted)', () => nu.recvfds(p, 1, 0, { signal: AbortSignal.abort() }), { cls: 'Error', code: 'ABORT_ERR' }],
+    [
+      'recvfds(already aborted)',
+      () => nu.recvfds(p, 1, 0, { signal: AbortSignal.abort() }),
+      { cls: 'Error', code: 'ABORT_ERR' },
+    ],
   ]
   for (const [row, fn, want] of promised) {
     let promise: Promise<unknown>
@@ -185,41 +213,47 @@ test.serial('each bad input gets its documented error, Promise forms reject, and
   t.is(fdCount(), before)
 })
 
-test.serial('Buffer, Uint8Array, DataView, Float64Array and ArrayBuffer views with offsets send and receive the right bytes', async (t) => {
-  const before = fdCount()
-  const [a, b] = nu.socketpair()
-  const backing = new ArrayBuffer(64)
-  new Uint8Array(backing).forEach((_, i, arr) => (arr[i] = i))
-  const views: [string, ArrayBufferView | ArrayBuffer, number[]][] = [
-    ['Buffer.subarray', Buffer.from(backing).subarray(3, 7), [3, 4, 5, 6]],
-    ['Uint8Array with offset', new Uint8Array(backing, 10, 3), [10, 11, 12]],
-    ['DataView with offset', new DataView(backing, 20, 2), [20, 21]],
-    ['Float64Array with offset', new Float64Array(backing, 32, 1), [32, 33, 34, 35, 36, 37, 38, 39]],
-    ['ArrayBuffer', backing.slice(60), [60, 61, 62, 63]],
-  ]
-  for (const [what, view, want] of views) {
-    t.is(await nu.sendfds(a, view, []), want.length, what)
-    // Receive into a DataView that starts mid-buffer: only its window may be written.
-    const landing = new Uint8Array(32).fill(0xee)
-    const msg = nu.newmsg()
-    nu.addvector(msg, new DataView(landing.buffer, 5, want.length))
-    t.is(nu.recvmsgSync(b, msg), want.length, what)
-    t.deepEqual([...landing.subarray(5, 5 + want.length)], want, what)
-    t.true(landing.subarray(0, 5).every((x) => x === 0xee) && landing.subarray(5 + want.length).every((x) => x === 0xee), `${what}: wrote outside the view`)
-  }
-  // Several vectors gather in order and scatter in order.
-  const out = nu.newmsg()
-  nu.addvector(out, new Uint8Array([1, 2]))
-  nu.addvector(out, new DataView(new Uint8Array([0, 3, 4]).buffer, 1))
-  t.is(nu.sendmsgSync(a, out), 4)
-  const first = Buffer.alloc(1)
-  const rest = Buffer.alloc(3)
-  const inMsg = nu.newmsg()
-  nu.addvector(inMsg, first)
-  nu.addvector(inMsg, rest)
-  t.is(nu.recvmsgSync(b, inMsg), 4)
-  t.deepEqual([...first, ...rest.subarray(0, 3)], [1, 2, 3, 4])
-  nu.close(a)
-  nu.close(b)
-  t.is(fdCount(), before)
-})
+test.serial(
+  'Buffer, Uint8Array, DataView, Float64Array and ArrayBuffer views with offsets send and receive the right bytes',
+  async (t) => {
+    const before = fdCount()
+    const [a, b] = nu.socketpair()
+    const backing = new ArrayBuffer(64)
+    new Uint8Array(backing).forEach((_, i, arr) => (arr[i] = i))
+    const views: [string, ArrayBufferView | ArrayBuffer, number[]][] = [
+      ['Buffer.subarray', Buffer.from(backing).subarray(3, 7), [3, 4, 5, 6]],
+      ['Uint8Array with offset', new Uint8Array(backing, 10, 3), [10, 11, 12]],
+      ['DataView with offset', new DataView(backing, 20, 2), [20, 21]],
+      ['Float64Array with offset', new Float64Array(backing, 32, 1), [32, 33, 34, 35, 36, 37, 38, 39]],
+      ['ArrayBuffer', backing.slice(60), [60, 61, 62, 63]],
+    ]
+    for (const [what, view, want] of views) {
+      t.is(await nu.sendfds(a, view, []), want.length, what)
+      // Receive into a DataView that starts mid-buffer: only its window may be written.
+      const landing = new Uint8Array(32).fill(0xee)
+      const msg = nu.newmsg()
+      nu.addvector(msg, new DataView(landing.buffer, 5, want.length))
+      t.is(nu.recvmsgSync(b, msg), want.length, what)
+      t.deepEqual([...landing.subarray(5, 5 + want.length)], want, what)
+      t.true(
+        landing.subarray(0, 5).every((x) => x === 0xee) && landing.subarray(5 + want.length).every((x) => x === 0xee),
+        `${what}: wrote outside the view`,
+      )
+    }
+    // Several vectors gather in order and scatter in order.
+    const out = nu.newmsg()
+    nu.addvector(out, new Uint8Array([1, 2]))
+    nu.addvector(out, new DataView(new Uint8Array([0, 3, 4]).buffer, 1))
+    t.is(nu.sendmsgSync(a, out), 4)
+    const first = Buffer.alloc(1)
+    const rest = Buffer.alloc(3)
+    const inMsg = nu.newmsg()
+    nu.addvector(inMsg, first)
+    nu.addvector(inMsg, rest)
+    t.is(nu.recvmsgSync(b, inMsg), 4)
+    t.deepEqual([...first, ...rest.subarray(0, 3)], [1, 2, 3, 4])
+    nu.close(a)
+    nu.close(b)
+    t.is(fdCount(), before)
+  },
+)

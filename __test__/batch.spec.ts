@@ -48,7 +48,10 @@ test.serial('1,000 messages from a child process, each with its own fds, arrive 
   })
   const fds = got.flatMap((m) => m.fds)
   t.is(fds.length, 1500)
-  t.true(fds.every((fd) => fstatSync(fd).isSocket()), 'each received fd is the socket the child sent')
+  t.true(
+    fds.every((fd) => fstatSync(fd).isSocket()),
+    'each received fd is the socket the child sent',
+  )
   closeFds(fds)
   close(ours)
   await turnEnded()
@@ -99,7 +102,7 @@ test.serial('more fds than maxFds: the first ones arrive, truncated is set, the 
   ;[a, b, x, xPeer].forEach(close)
 })
 
-test('messages larger than the socket buffer: every byte arrives in order, each message\'s fds at its first byte', async (t) => {
+test("messages larger than the socket buffer: every byte arrives in order, each message's fds at its first byte", async (t) => {
   const [ours, theirs] = socketpair()
   const [x, xPeer] = socketpair()
   const size = 100_000
@@ -161,7 +164,7 @@ test('close() while recvfdsMany waits rejects it with ERR_SOCKET_CLOSED', async 
   close(a)
 })
 
-test('bad input: clear errors before anything is sent, and the kernel\'s EBADF with sent = 0', async (t) => {
+test("bad input: clear errors before anything is sent, and the kernel's EBADF with sent = 0", async (t) => {
   const [a, b] = socketpair()
   await t.throwsAsync(recvfdsMany(b, 0, 1, 1), { code: 'ERR_OUT_OF_RANGE' })
   await t.throwsAsync(recvfdsMany(b, MAX_BATCH + 1, 1, 1), { code: 'ERR_OUT_OF_RANGE' })
@@ -171,7 +174,9 @@ test('bad input: clear errors before anything is sent, and the kernel\'s EBADF w
   await t.throwsAsync(sendfdsMany(a, [null as never]), { code: 'ERR_INVALID_ARG_TYPE' })
   await t.throwsAsync(sendfdsMany(a, [{ data: Buffer.alloc(0), fds: [a] }]), { code: 'ERR_OUT_OF_RANGE' })
   await t.throwsAsync(sendfdsMany(a, [{ data: Buffer.from('x'), fds: [1.5] }]), { code: 'ERR_OUT_OF_RANGE' })
-  await t.throwsAsync(sendfdsMany(a, [{ data: Buffer.from('x'), fds: Array(254).fill(a) }]), { code: 'ERR_OUT_OF_RANGE' })
+  await t.throwsAsync(sendfdsMany(a, [{ data: Buffer.from('x'), fds: Array(254).fill(a) }]), {
+    code: 'ERR_OUT_OF_RANGE',
+  })
   const closed = socketpair()
   closed.forEach(close)
   const e = await t.throwsAsync(sendfdsMany(a, [{ data: Buffer.from('x'), fds: [closed[0]] }]), { code: 'EBADF' })

@@ -33,7 +33,10 @@ test('past the budget, receives wait for the next turn and still come in call or
   t.true(out.inOrder)
   // The first 32 settle in this turn's microtasks; the loop turns before the rest.
   t.is(out.immediateAt, 32)
-  t.deepEqual(out.order, Array.from({ length: 100 }, (_, i) => i))
+  t.deepEqual(
+    out.order,
+    Array.from({ length: 100 }, (_, i) => i),
+  )
 })
 
 test('a deferred receive that finds nothing waits on the socket, behind none and ahead of later calls', async (t) => {

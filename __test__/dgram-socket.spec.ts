@@ -92,40 +92,46 @@ test.serial('connect, bind: outcomes are synchronous; with no error listener con
   t.is(fdCount(), before)
 })
 
-test.serial("a full receiver: send's callback gets 'congestion', then 'writable' once it drains; ENOTCONN after it is gone", async (t) => {
-  const before = fdCount()
-  const name = abstractName('cong')
-  const rx = nu.dgramSocket({ bind: name })
-  const tx = nu.createSocket('unix_dgram')
-  tx.connect(name)
-  let sent = 0
-  let congestion: Error | undefined
-  while (!congestion) {
-    tx.send(Buffer.alloc(64), (err?: Error | null) => {
-      if (err) congestion = err
-      else sent++
+test.serial(
+  "a full receiver: send's callback gets 'congestion', then 'writable' once it drains; ENOTCONN after it is gone",
+  async (t) => {
+    const before = fdCount()
+    const name = abstractName('cong')
+    const rx = nu.dgramSocket({ bind: name })
+    const tx = nu.createSocket('unix_dgram')
+    tx.connect(name)
+    let sent = 0
+    let congestion: Error | undefined
+    while (!congestion) {
+      tx.send(Buffer.alloc(64), (err?: Error | null) => {
+        if (err) congestion = err
+        else sent++
+      })
+    }
+    t.is(congestion.message, 'congestion')
+    t.true(sent > 0)
+    // Without a callback: the 'congestion' event, with the buffer.
+    const buf = Buffer.from('dropped')
+    const [dropped] = await new Promise<unknown[]>((resolve) => {
+      tx.once('congestion', (...args) => resolve(args))
+      tx.send(buf)
     })
-  }
-  t.is(congestion.message, 'congestion')
-  t.true(sent > 0)
-  // Without a callback: the 'congestion' event, with the buffer.
-  const buf = Buffer.from('dropped')
-  const [dropped] = await new Promise<unknown[]>((resolve) => {
-    tx.once('congestion', (...args) => resolve(args))
-    tx.send(buf)
-  })
-  t.is(dropped, buf)
-  const writable = once(tx, 'writable')
-  for (let i = 0; i < sent; i++) nu.recvfromSync(rx, 64)
-  await writable
-  await new Promise<void>((resolve) => tx.send(Buffer.from('again'), (err?: Error | null) => (t.falsy(err), resolve())))
-  nu.close(rx)
-  const codes: string[] = []
-  for (let i = 0; i < 2; i++) tx.send(Buffer.from('x'), (err?: Error | null) => codes.push((err as NodeJS.ErrnoException).code!))
-  t.deepEqual(codes, ['ECONNREFUSED', 'ENOTCONN'])
-  tx.close()
-  t.is(fdCount(), before)
-})
+    t.is(dropped, buf)
+    const writable = once(tx, 'writable')
+    for (let i = 0; i < sent; i++) nu.recvfromSync(rx, 64)
+    await writable
+    await new Promise<void>((resolve) =>
+      tx.send(Buffer.from('again'), (err?: Error | null) => (t.falsy(err), resolve())),
+    )
+    nu.close(rx)
+    const codes: string[] = []
+    for (let i = 0; i < 2; i++)
+      tx.send(Buffer.from('x'), (err?: Error | null) => codes.push((err as NodeJS.ErrnoException).code!))
+    t.deepEqual(codes, ['ECONNREFUSED', 'ENOTCONN'])
+    tx.close()
+    t.is(fdCount(), before)
+  },
+)
 
 test('a socket holds the process open until close(); unref() lets it exit', async (t) => {
   const held = await runNode(`

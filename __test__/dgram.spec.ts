@@ -7,50 +7,53 @@ import { abstractName, fdCount, runPython, tmpPath } from './helpers'
 
 const read = (fd: number): string => readFileSync(`/proc/self/fd/${fd}`, 'utf8')
 
-test.serial('sendto/recvfrom by path, abstract name and autobind: data, sender address, fds, credentials', async (t) => {
-  const before = fdCount()
-  const path = tmpPath('rx.sock')
-  const rx = nu.dgramSocket({ bind: path, credentials: true })
-  const named = abstractName('tx')
-  const tx = nu.dgramSocket({ bind: named })
-  const auto = nu.dgramSocket({ bind: true })
-  const autoName = nu.localaddr(auto)
-  t.truthy(autoName && autoName[0] === '\0', 'autobind gives an abstract name')
-  t.is(nu.localaddr(rx), path)
-  t.is(nu.localaddr(tx), named)
-  const file = openSync(__filename, 'r')
+test.serial(
+  'sendto/recvfrom by path, abstract name and autobind: data, sender address, fds, credentials',
+  async (t) => {
+    const before = fdCount()
+    const path = tmpPath('rx.sock')
+    const rx = nu.dgramSocket({ bind: path, credentials: true })
+    const named = abstractName('tx')
+    const tx = nu.dgramSocket({ bind: named })
+    const auto = nu.dgramSocket({ bind: true })
+    const autoName = nu.localaddr(auto)
+    t.truthy(autoName && autoName[0] === '\0', 'autobind gives an abstract name')
+    t.is(nu.localaddr(rx), path)
+    t.is(nu.localaddr(tx), named)
+    const file = openSync(__filename, 'r')
 
-  t.is(await nu.sendto(tx, Buffer.from('hello'), path, { fds: [file] }), 5)
-  const d = await nu.recvfrom(rx, 100, { maxFds: 4, credentials: true })
-  t.is(d.data.toString(), 'hello')
-  t.is(d.address, named, 'the sender address')
-  t.is(d.fds.length, 1)
-  t.is(read(d.fds[0]), read(file), 'the fd is the file')
-  t.deepEqual(d.cred, { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() })
-  t.false(d.truncated)
-  t.false(d.dataTruncated)
+    t.is(await nu.sendto(tx, Buffer.from('hello'), path, { fds: [file] }), 5)
+    const d = await nu.recvfrom(rx, 100, { maxFds: 4, credentials: true })
+    t.is(d.data.toString(), 'hello')
+    t.is(d.address, named, 'the sender address')
+    t.is(d.fds.length, 1)
+    t.is(read(d.fds[0]), read(file), 'the fd is the file')
+    t.deepEqual(d.cred, { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() })
+    t.false(d.truncated)
+    t.false(d.dataTruncated)
 
-  // The other way, sync: reply to the address it came from.
-  nu.sendtoSync(rx, Buffer.from('reply'), d.address!, { fds: d.fds })
-  const back = nu.recvfromSync(tx, 3, { maxFds: 1 })
-  t.deepEqual([back.data.toString(), back.dataTruncated, back.address], ['rep', true, path])
-  t.is(back.fds.length, 1)
+    // The other way, sync: reply to the address it came from.
+    nu.sendtoSync(rx, Buffer.from('reply'), d.address!, { fds: d.fds })
+    const back = nu.recvfromSync(tx, 3, { maxFds: 1 })
+    t.deepEqual([back.data.toString(), back.dataTruncated, back.address], ['rep', true, path])
+    t.is(back.fds.length, 1)
 
-  // An autobound sender is reported by its kernel-picked name; without maxFds, fds are not kept.
-  nu.sendtoSync(auto, Buffer.from('auto'), path, { fds: [file] })
-  const a = nu.recvfromSync(rx, 10)
-  t.deepEqual([a.address, a.fds, a.truncated], [autoName, [], true])
+    // An autobound sender is reported by its kernel-picked name; without maxFds, fds are not kept.
+    nu.sendtoSync(auto, Buffer.from('auto'), path, { fds: [file] })
+    const a = nu.recvfromSync(rx, 10)
+    t.deepEqual([a.address, a.fds, a.truncated], [autoName, [], true])
 
-  // Waiting: the receive is pending until a datagram comes.
-  const pending = nu.recvfrom(rx, 10)
-  t.is(nu.pending(rx), 1)
-  await nu.sendto(auto, Buffer.from('later'), path)
-  t.is((await pending).data.toString(), 'later')
+    // Waiting: the receive is pending until a datagram comes.
+    const pending = nu.recvfrom(rx, 10)
+    t.is(nu.pending(rx), 1)
+    await nu.sendto(auto, Buffer.from('later'), path)
+    t.is((await pending).data.toString(), 'later')
 
-  ;[rx, tx, auto, ...d.fds, ...back.fds].forEach((fd) => nu.close(fd))
-  closeSync(file)
-  t.is(fdCount(), before)
-})
+    ;[rx, tx, auto, ...d.fds, ...back.fds].forEach((fd) => nu.close(fd))
+    closeSync(file)
+    t.is(fdCount(), before)
+  },
+)
 
 test.serial('connected datagram sockets: send/sendSync, and credentials only when asked for', async (t) => {
   const before = fdCount()
@@ -82,7 +85,10 @@ test.serial('bad input: clear errors, nothing leaked', async (t) => {
   const nobody = abstractName('nobody')
   const refused = await t.throwsAsync(nu.sendto(tx, Buffer.from('x'), nobody), { code: 'ECONNREFUSED' })
   t.is((refused as NodeJS.ErrnoException & { address?: string }).address, nobody)
-  const missing = t.throws(() => nu.sendtoSync(tx, Buffer.from('x'), path), { code: 'ENOENT', message: /^sendmsg ENOENT/ })
+  const missing = t.throws(() => nu.sendtoSync(tx, Buffer.from('x'), path), {
+    code: 'ENOENT',
+    message: /^sendmsg ENOENT/,
+  })
   t.is((missing as unknown as { address: string }).address, path)
   t.is(missing!.message, `sendmsg ENOENT ${path}`)
   t.throws(() => nu.dgramSocket({ connect: path }), { code: 'ENOENT', message: /^connect ENOENT/ })
@@ -140,7 +146,10 @@ s.sendmsg([b'to node'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i',
 msg, fds, flags, addr = socket.recv_fds(s, 4, 4)
 print(msg.decode(), len(fds), bool(flags & socket.MSG_TRUNC), addr == ${JSON.stringify(name)}.encode())
 `)
-  const d = await Promise.race([nu.recvfrom(rx, 100, { maxFds: 4 }), py.then((r) => Promise.reject(new Error(r.stderr)))])
+  const d = await Promise.race([
+    nu.recvfrom(rx, 100, { maxFds: 4 }),
+    py.then((r) => Promise.reject(new Error(r.stderr))),
+  ])
   t.deepEqual([d.data.toString(), d.fds.length, d.address], ['to node', 2, `${name}-py`])
   await nu.sendto(rx, Buffer.from('back to python'), d.address!, { fds: [file, file, file] })
   d.fds.forEach((fd) => nu.close(fd)) // Python's stdin and stdout: its output ends when these close

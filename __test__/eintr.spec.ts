@@ -4,7 +4,17 @@
 // the tests set those (from Python, on the shared socket) to make the kernel return EINTR.
 import test from 'ava'
 import { readFileSync } from 'node:fs'
-import { close, connectSync, listen, recvfds, recvmsgSync, sendmsgSync, socketpair, addvector, newmsg } from '../index.js'
+import {
+  close,
+  connectSync,
+  listen,
+  recvfds,
+  recvmsgSync,
+  sendmsgSync,
+  socketpair,
+  addvector,
+  newmsg,
+} from '../index.js'
 import { blockedIn, runPython, startNode, SYS, tmpPath, waitUntil, within } from './helpers'
 
 const SIGUSR2 = 12
@@ -78,7 +88,12 @@ test.serial('a signal handled during a blocking recvmsgSync does not fail it: EI
   await withTimeouts(b)
   const m = newmsg()
   addvector(m, Buffer.from('data'))
-  const out = await interrupted(b, SYS.recvmsg, `(() => { const m = u.newmsg(); const buf = Buffer.alloc(8); u.addvector(m, buf); return buf.toString('latin1', 0, u.recvmsgSync(3, m)) })()`, () => sendmsgSync(a, m))
+  const out = await interrupted(
+    b,
+    SYS.recvmsg,
+    `(() => { const m = u.newmsg(); const buf = Buffer.alloc(8); u.addvector(m, buf); return buf.toString('latin1', 0, u.recvmsgSync(3, m)) })()`,
+    () => sendmsgSync(a, m),
+  )
   t.deepEqual(out, { result: 'data', signals: 1 })
   ;[a, b].forEach(close)
 })
@@ -88,26 +103,39 @@ test.serial('a signal handled during a blocking acceptSync does not fail it: EIN
   const l = listen(path)
   await withTimeouts(l)
   let c = -1
-  const out = await interrupted(l, SYS.accept4, `(() => { const fd = u.acceptSync(3); u.close(fd); return 'accepted' })()`, () => (c = connectSync(path)))
+  const out = await interrupted(
+    l,
+    SYS.accept4,
+    `(() => { const fd = u.acceptSync(3); u.close(fd); return 'accepted' })()`,
+    () => (c = connectSync(path)),
+  )
   t.deepEqual(out, { result: 'accepted', signals: 1 })
   ;[c, l].forEach(close)
 })
 
-test.serial('a signal handled during a blocking sendmsgSync on a full socket does not fail it: EINTR is retried', async (t) => {
-  const [a, b] = socketpair()
-  await withTimeouts(a, true)
-  let drained: Promise<unknown> = Promise.resolve()
-  // A blocked sender wakes when its buffer is mostly empty: read until the child's 'x' arrives.
-  const drain = async () => {
-    for (;;) {
-      const { data } = await recvfds(b, 1 << 20, 0)
-      if (data.length === 0 || data[data.length - 1] === 0x78) return
+test.serial(
+  'a signal handled during a blocking sendmsgSync on a full socket does not fail it: EINTR is retried',
+  async (t) => {
+    const [a, b] = socketpair()
+    await withTimeouts(a, true)
+    let drained: Promise<unknown> = Promise.resolve()
+    // A blocked sender wakes when its buffer is mostly empty: read until the child's 'x' arrives.
+    const drain = async () => {
+      for (;;) {
+        const { data } = await recvfds(b, 1 << 20, 0)
+        if (data.length === 0 || data[data.length - 1] === 0x78) return
+      }
     }
-  }
-  const out = await interrupted(a, SYS.sendmsg, `(() => { const m = u.newmsg(); u.addvector(m, Buffer.from('x')); return u.sendmsgSync(3, m) })()`, () => {
-    drained = drain()
-  })
-  await within(drained, 10000, 'reading up to the x')
-  t.deepEqual(out, { result: 1, signals: 1 })
-  ;[a, b].forEach(close)
-})
+    const out = await interrupted(
+      a,
+      SYS.sendmsg,
+      `(() => { const m = u.newmsg(); u.addvector(m, Buffer.from('x')); return u.sendmsgSync(3, m) })()`,
+      () => {
+        drained = drain()
+      },
+    )
+    await within(drained, 10000, 'reading up to the x')
+    t.deepEqual(out, { result: 1, signals: 1 })
+    ;[a, b].forEach(close)
+  },
+)

@@ -33,7 +33,10 @@ test('10,000 pending accepts hold no threadpool thread; the first 50 connects re
   t.is(r.code, 0, r.stderr)
   const out = JSON.parse(r.stdout)
   t.true(out.poolMs < 2000, `fs.readFile + dns.lookup took ${out.poolMs} ms`)
-  t.deepEqual(out.first, Array.from({ length: 50 }, (_, i) => i))
+  t.deepEqual(
+    out.first,
+    Array.from({ length: 50 }, (_, i) => i),
+  )
   t.deepEqual(out.restCodes, ['ERR_SOCKET_CLOSED'])
 })
 

@@ -55,8 +55,14 @@ print(json.dumps({"tag": data.decode(), "out": out}))
 `
 
 for (const [who, start] of [
-  ['a Node child (net-unix sync API)', (fd: number) => startNode(NODE_RECEIVER, { stdio: ['ignore', 'pipe', 'pipe', fd] })],
-  ['a Python child (socket.recv_fds)', (fd: number) => startPython(PYTHON_RECEIVER, { stdio: ['ignore', 'pipe', 'pipe', fd] })],
+  [
+    'a Node child (net-unix sync API)',
+    (fd: number) => startNode(NODE_RECEIVER, { stdio: ['ignore', 'pipe', 'pipe', fd] }),
+  ],
+  [
+    'a Python child (socket.recv_fds)',
+    (fd: number) => startPython(PYTHON_RECEIVER, { stdio: ['ignore', 'pipe', 'pipe', fd] }),
+  ],
 ] as const) {
   test.serial(`three fds passed with sendmsgSync are read by ${who}`, async (t) => {
     const before = fdCount()

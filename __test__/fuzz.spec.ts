@@ -8,7 +8,11 @@ import { closeSync, openSync } from 'node:fs'
 import * as nu from '../index.js'
 import { abstractName, fdCount } from './helpers'
 
-type Op = { task: number; kind: 'send' | 'recv' | 'burst' | 'accept' | 'connect' | 'abort' | 'closeSender'; ticks: number }
+type Op = {
+  task: number
+  kind: 'send' | 'recv' | 'burst' | 'accept' | 'connect' | 'abort' | 'closeSender'
+  ticks: number
+}
 const op: fc.Arbitrary<Op> = fc.record({
   task: fc.integer({ min: 0, max: 3 }),
   kind: fc.constantFrom('send', 'recv', 'burst', 'accept', 'connect', 'abort', 'closeSender'),

@@ -28,7 +28,10 @@ test('hot-shots over protocol "uds" with unix-dgram overridden by net-unix: metr
       private: true,
       dependencies: { 'hot-shots': HOT_SHOTS, 'net-unix-linux-x64-gnu': `file:${join(dist, 'platform.tgz')}` },
       // A plain alias is not enough: hot-shots' own optional dependency would nest a real copy.
-      overrides: { 'unix-dgram': `file:${join(dist, 'main.tgz')}`, 'net-unix-linux-x64-gnu': `file:${join(dist, 'platform.tgz')}` },
+      overrides: {
+        'unix-dgram': `file:${join(dist, 'main.tgz')}`,
+        'net-unix-linux-x64-gnu': `file:${join(dist, 'platform.tgz')}`,
+      },
     }),
   )
   const installed = await run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: app })
@@ -37,7 +40,10 @@ test('hot-shots over protocol "uds" with unix-dgram overridden by net-unix: metr
   const sockets = mkdtempSync(join(tmpdir(), 'net-unix-hs-sock-'))
   const r = await run(process.execPath, ['app.js', sockets], { cwd: app })
   t.is(r.code, 0, r.stderr)
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
   const find = (key: string): Record<string, unknown> => lines.find((l) => key in l) ?? {}
   t.deepEqual(find('resolved'), { resolved: 'net-unix', overridden: true }, "require('unix-dgram') is net-unix")
   t.deepEqual(find('metrics').metrics, ['hits:1|c', 'temp:21|g'], 'metrics arrive at the agent')

@@ -17,7 +17,18 @@ import {
   sendmsgSync,
   sockflag,
 } from '../index.js'
-import { abstractName, fdCount, fdFlags, O_CLOEXEC, O_NONBLOCK, ROOT, run, runPython, startPython, tmpPath } from './helpers'
+import {
+  abstractName,
+  fdCount,
+  fdFlags,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  ROOT,
+  run,
+  runPython,
+  startPython,
+  tmpPath,
+} from './helpers'
 
 function send(fd: number, text: string): void {
   const m = newmsg()
@@ -162,22 +173,42 @@ test.serial('listen does not unlink an existing path and leaks nothing when bind
 // listen(2) itself hardly ever fails on a fresh Unix socket, so strace makes it fail (fault
 // injection on a real process): the file bind created must go, and the socket with it.
 const haveStrace = spawnSync('strace', ['-V']).status === 0
-;(haveStrace ? test : test.skip)('a listen(2) that fails removes the socket file its bind created and closes the socket', async (t) => {
-  const path = tmpPath()
-  const script = `
+;(haveStrace ? test : test.skip)(
+  'a listen(2) that fails removes the socket file its bind created and closes the socket',
+  async (t) => {
+    const path = tmpPath()
+    const script = `
     const u = require(process.env.NET_UNIX), fs = require('fs')
     const count = () => fs.readdirSync('/proc/self/fd').length
     const before = count()
     try { u.listen(process.argv[1]); console.log(JSON.stringify({ listened: true })) }
     catch (e) { console.log(JSON.stringify({ code: e.code, syscall: e.syscall, exists: fs.existsSync(process.argv[1]), leaked: count() - before })) }
   `
-  const r = await run('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=bind,listen', '-e', 'inject=listen:error=EACCES', process.execPath, '-e', script, path], {
-    env: { ...process.env, NET_UNIX: ROOT },
-    timeout: 30000,
-  })
-  t.is(r.code, 0, r.stderr)
-  t.deepEqual(JSON.parse(r.stdout), { code: 'EACCES', syscall: 'listen', exists: false, leaked: 0 })
-})
+    const r = await run(
+      'strace',
+      [
+        '-f',
+        '-qq',
+        '-o',
+        '/dev/null',
+        '-e',
+        'trace=bind,listen',
+        '-e',
+        'inject=listen:error=EACCES',
+        process.execPath,
+        '-e',
+        script,
+        path,
+      ],
+      {
+        env: { ...process.env, NET_UNIX: ROOT },
+        timeout: 30000,
+      },
+    )
+    t.is(r.code, 0, r.stderr)
+    t.deepEqual(JSON.parse(r.stdout), { code: 'EACCES', syscall: 'listen', exists: false, leaked: 0 })
+  },
+)
 
 test.serial('connect errors carry code, negative errno, syscall and address', (t) => {
   const missing = join(dirname(tmpPath()), 'nobody.sock')

@@ -5,9 +5,12 @@ import { startNode } from './helpers'
 // process (exit 134) or read another socket's data. Exit code 0 and the printed facts prove neither.
 
 async function scenario(source: string): Promise<Record<string, unknown>> {
-  const r = await startNode(`const u = require(process.env.NET_UNIX); const fs = require('fs'), net = require('net');\n${source}`, {
-    timeout: 30000,
-  }).done
+  const r = await startNode(
+    `const u = require(process.env.NET_UNIX); const fs = require('fs'), net = require('net');\n${source}`,
+    {
+      timeout: 30000,
+    },
+  ).done
   if (r.code !== 0) throw new Error(`child exited ${r.code ?? r.signal}: ${r.stderr}`)
   return JSON.parse(r.stdout) as Record<string, unknown>
 }

@@ -8,7 +8,10 @@ test('ESM import and CommonJS require expose the same names', async (t) => {
   t.is(r.code, 0, r.stderr)
   const [named, def] = JSON.parse(r.stdout) as string[][]
   const expected = Object.keys(cjs).sort()
-  t.deepEqual(named.filter((k) => k !== 'default'), expected)
+  t.deepEqual(
+    named.filter((k) => k !== 'default'),
+    expected,
+  )
   t.deepEqual(def, expected)
 })
 

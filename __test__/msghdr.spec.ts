@@ -39,29 +39,32 @@ test.serial('several addfiles calls arrive together, in call order', (t) => {
   t.is(fdCount(), before)
 })
 
-test.serial('a Python receiver sees the fds of several addfiles calls as one SCM_RIGHTS message, in call order', async (t) => {
-  const [a, b] = socketpair()
-  const [x, y] = socketpair()
-  const reader = runPython(
-    [
-      'import socket, os, array, json',
-      's = socket.socket(fileno=3)',
-      'msg, anc, flags, addr = s.recvmsg(1, socket.CMSG_SPACE(8 * 4))',
-      'out = []',
-      'for level, typ, data in anc:',
-      '    fds = array.array("i")',
-      '    fds.frombytes(data[: len(data) - len(data) % 4])',
-      '    out.append([os.fstat(f).st_ino for f in fds])',
-      'print(json.dumps(out))',
-    ].join('\n'),
-    { stdio: ['ignore', 'pipe', 'pipe', b] },
-  )
-  sendWith(a, 'g', [x], [y, x], [y])
-  const r = await reader
-  t.is(r.code, 0, r.stderr)
-  t.deepEqual(JSON.parse(r.stdout), [[x, y, x, y].map(inode)])
-  ;[a, b, x, y].forEach(close)
-})
+test.serial(
+  'a Python receiver sees the fds of several addfiles calls as one SCM_RIGHTS message, in call order',
+  async (t) => {
+    const [a, b] = socketpair()
+    const [x, y] = socketpair()
+    const reader = runPython(
+      [
+        'import socket, os, array, json',
+        's = socket.socket(fileno=3)',
+        'msg, anc, flags, addr = s.recvmsg(1, socket.CMSG_SPACE(8 * 4))',
+        'out = []',
+        'for level, typ, data in anc:',
+        '    fds = array.array("i")',
+        '    fds.frombytes(data[: len(data) - len(data) % 4])',
+        '    out.append([os.fstat(f).st_ino for f in fds])',
+        'print(json.dumps(out))',
+      ].join('\n'),
+      { stdio: ['ignore', 'pipe', 'pipe', b] },
+    )
+    sendWith(a, 'g', [x], [y, x], [y])
+    const r = await reader
+    t.is(r.code, 0, r.stderr)
+    t.deepEqual(JSON.parse(r.stdout), [[x, y, x, y].map(inode)])
+    ;[a, b, x, y].forEach(close)
+  },
+)
 
 test.serial('finish empties the message: no vectors, fds to send, fd room or truncated flag are left behind', (t) => {
   const before = fdCount()
@@ -182,7 +185,10 @@ test.serial('sending to a closed peer is EPIPE, not a SIGPIPE', async (t) => {
   close(b)
   const m = newmsg()
   addvector(m, Buffer.from('x'))
-  t.like(t.throws(() => sendmsgSync(a, m)), { code: 'EPIPE', errno: -32, syscall: 'sendmsg' } as object)
+  t.like(
+    t.throws(() => sendmsgSync(a, m)),
+    { code: 'EPIPE', errno: -32, syscall: 'sendmsg' } as object,
+  )
   t.like(await t.throwsAsync(sendmsg(a, m)), { code: 'EPIPE', syscall: 'sendmsg' } as object)
   close(a)
 })
@@ -191,7 +197,8 @@ test('sends to a closed peer raise no SIGPIPE in a process that listens for it',
   // Node ignores SIGPIPE, so the runner cannot see one; a child that counts them can. libuv
   // delivers signals in the order they came: once a SIGWINCH the child sends itself after the
   // sends is delivered, so is every SIGPIPE they raised.
-  const r = await runNode(`
+  const r = await runNode(
+    `
     const u = require(process.env.NET_UNIX)
     let pipes = 0
     process.on('SIGPIPE', () => pipes++)
@@ -210,7 +217,9 @@ test('sends to a closed peer raise no SIGPIPE in a process that listens for it',
         process.kill(process.pid, 'SIGWINCH')
       }))
       .then(() => console.log(JSON.stringify({ codes, pipes })))
-  `, { timeout: 20000 })
+  `,
+    { timeout: 20000 },
+  )
   t.is(r.code, 0, r.stderr)
   t.deepEqual(JSON.parse(r.stdout), { codes: ['EPIPE', 'EPIPE', 'EPIPE'], pipes: 0 })
 })

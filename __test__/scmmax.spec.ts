@@ -39,7 +39,10 @@ test.serial('254 fds are refused with a RangeError before any syscall, and nothi
   const file = openSync(__filename, 'r')
   const [a, b] = nu.socketpair(nu.sockflag.NONBLOCK)
   const before = fdCount()
-  await t.throwsAsync(nu.sendfds(a, Buffer.from('m'), Array(254).fill(file)), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  await t.throwsAsync(nu.sendfds(a, Buffer.from('m'), Array(254).fill(file)), {
+    instanceOf: RangeError,
+    code: 'ERR_OUT_OF_RANGE',
+  })
   const msg = nu.newmsg()
   nu.addvector(msg, Buffer.from('m'))
   nu.addfiles(msg, ...Array(253).fill(file))

@@ -38,28 +38,31 @@ test('peercred names the process that connected: its pid, uid and gid', async (t
   nu.close(l)
 })
 
-test.serial('received fds are close-on-exec: a spawned child never inherits them (and NOCLOEXEC shows it would)', async (t) => {
-  const before = fdCount()
-  const secret = tmpPath('secret.txt')
-  writeFileSync(secret, 'not for children')
-  const file = openSync(secret, 'r')
-  const [a, b] = nu.socketpair()
-  await nu.sendfds(a, Buffer.from('s'), [file, file])
-  closeSync(file) // from here on the only copies are the received ones
-  const { fds: received } = await nu.recvfds(b, 1, 2)
-  t.is(received.length, 2)
-  const [inheritable, otherEnd] = nu.socketpair(nu.sockflag.NOCLOEXEC)
-  const inheritableTarget = readlinkSync(`/proc/self/fd/${inheritable}`)
-  const listing = await runPython(
-    "import os\nfor fd in os.listdir('/proc/self/fd'):\n    try: print(os.readlink('/proc/self/fd/' + fd))\n    except OSError: pass",
-  )
-  const seen = listing.stdout.trim().split('\n')
-  t.false(seen.includes(secret), 'a received fd leaked into the child')
-  t.false(seen.includes(readlinkSync(`/proc/self/fd/${a}`)), 'a default (close-on-exec) socket leaked into the child')
-  t.true(seen.includes(inheritableTarget), 'the NOCLOEXEC socket is inherited: the check can see a leak')
-  ;[...received, a, b, inheritable, otherEnd].forEach((fd) => nu.close(fd))
-  t.is(fdCount(), before)
-})
+test.serial(
+  'received fds are close-on-exec: a spawned child never inherits them (and NOCLOEXEC shows it would)',
+  async (t) => {
+    const before = fdCount()
+    const secret = tmpPath('secret.txt')
+    writeFileSync(secret, 'not for children')
+    const file = openSync(secret, 'r')
+    const [a, b] = nu.socketpair()
+    await nu.sendfds(a, Buffer.from('s'), [file, file])
+    closeSync(file) // from here on the only copies are the received ones
+    const { fds: received } = await nu.recvfds(b, 1, 2)
+    t.is(received.length, 2)
+    const [inheritable, otherEnd] = nu.socketpair(nu.sockflag.NOCLOEXEC)
+    const inheritableTarget = readlinkSync(`/proc/self/fd/${inheritable}`)
+    const listing = await runPython(
+      "import os\nfor fd in os.listdir('/proc/self/fd'):\n    try: print(os.readlink('/proc/self/fd/' + fd))\n    except OSError: pass",
+    )
+    const seen = listing.stdout.trim().split('\n')
+    t.false(seen.includes(secret), 'a received fd leaked into the child')
+    t.false(seen.includes(readlinkSync(`/proc/self/fd/${a}`)), 'a default (close-on-exec) socket leaked into the child')
+    t.true(seen.includes(inheritableTarget), 'the NOCLOEXEC socket is inherited: the check can see a leak')
+    ;[...received, a, b, inheritable, otherEnd].forEach((fd) => nu.close(fd))
+    t.is(fdCount(), before)
+  },
+)
 
 test('peercred reports uid and gid as they were at connect time, for peers whose uid is not their gid', async (t) => {
   // A path every user may reach (Node 20's net.connect does not reach exact-length abstract names).
@@ -89,7 +92,11 @@ test('peercred reports uid and gid as they were at connect time, for peers whose
   const first = await within(nu.accept(l), 10000, 'the first connection (as root)')
   const second = await within(nu.accept(l), 10000, 'the second connection (after setuid)')
   const dropperPid = Number(await dropper.firstLine)
-  const other = start('setpriv', ['--reuid=4321', '--regid=8765', '--clear-groups', process.execPath, '-e', asUser, name], { stdio })
+  const other = start(
+    'setpriv',
+    ['--reuid=4321', '--regid=8765', '--clear-groups', process.execPath, '-e', asUser, name],
+    { stdio },
+  )
   t.teardown(() => other.child.kill('SIGKILL'))
   const third = await within(nu.accept(l), 10000, 'the connection of the setpriv child')
   const otherPid = Number(await other.firstLine)

@@ -54,7 +54,10 @@ function msgOf(data: Uint8Array, ...fds: number[]) {
 test.serial('sendmsgSync on a full non-blocking socket fails with EAGAIN', (t) => {
   const [a, b] = socketpair(sockflag.NONBLOCK)
   t.true(fillSocket(a) > 0)
-  t.like(t.throws(() => sendmsgSync(a, msgOf(Buffer.from('x')))), { code: 'EAGAIN', errno: -11, syscall: 'sendmsg' } as object)
+  t.like(
+    t.throws(() => sendmsgSync(a, msgOf(Buffer.from('x')))),
+    { code: 'EAGAIN', errno: -11, syscall: 'sendmsg' } as object,
+  )
   ;[a, b].forEach(close)
 })
 
@@ -73,36 +76,39 @@ test.serial('a Promise send that finds the buffer full waits for the reader, the
   t.is(fdCount(), before)
 })
 
-test.serial('8 MiB through the Promise sendmsg to a Python reader: partial sends, waits, every byte in order', async (t) => {
-  const [a, b] = socketpair()
-  const reader = startPython(
-    'import socket, hashlib\ns = socket.socket(fileno=3)\nh = hashlib.sha256()\nn = 0\nwhile True:\n    d = s.recv(65536)\n    if not d: break\n    h.update(d)\n    n += len(d)\nprint(n, h.hexdigest())',
-    { stdio: ['ignore', 'pipe', 'pipe', b] },
-  )
-  close(b)
-  const data = Buffer.alloc(8 << 20)
-  for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i, i)
-  let off = 0
-  let partial = 0
-  let waited = 0
-  const sending = (async () => {
-    while (off < data.length) {
-      const chunk = data.subarray(off, off + (256 << 10))
-      const p = sendmsg(a, msgOf(chunk))
-      if (pending(a) > 0) waited++
-      const n = await p
-      if (n < chunk.length) partial++
-      off += n
-    }
-    close(a)
-  })()
-  await within(sending, 60000, 'sending 8 MiB')
-  const r = await within(reader.done, 60000, 'the Python reader')
-  t.is(r.code, 0, r.stderr)
-  t.is(r.stdout.trim(), `${data.length} ${createHash('sha256').update(data).digest('hex')}`)
-  t.true(partial > 0, 'a 256 KiB send into a smaller socket buffer is partial')
-  t.log({ partial, waited })
-})
+test.serial(
+  '8 MiB through the Promise sendmsg to a Python reader: partial sends, waits, every byte in order',
+  async (t) => {
+    const [a, b] = socketpair()
+    const reader = startPython(
+      'import socket, hashlib\ns = socket.socket(fileno=3)\nh = hashlib.sha256()\nn = 0\nwhile True:\n    d = s.recv(65536)\n    if not d: break\n    h.update(d)\n    n += len(d)\nprint(n, h.hexdigest())',
+      { stdio: ['ignore', 'pipe', 'pipe', b] },
+    )
+    close(b)
+    const data = Buffer.alloc(8 << 20)
+    for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i, i)
+    let off = 0
+    let partial = 0
+    let waited = 0
+    const sending = (async () => {
+      while (off < data.length) {
+        const chunk = data.subarray(off, off + (256 << 10))
+        const p = sendmsg(a, msgOf(chunk))
+        if (pending(a) > 0) waited++
+        const n = await p
+        if (n < chunk.length) partial++
+        off += n
+      }
+      close(a)
+    })()
+    await within(sending, 60000, 'sending 8 MiB')
+    const r = await within(reader.done, 60000, 'the Python reader')
+    t.is(r.code, 0, r.stderr)
+    t.is(r.stdout.trim(), `${data.length} ${createHash('sha256').update(data).digest('hex')}`)
+    t.true(partial > 0, 'a 256 KiB send into a smaller socket buffer is partial')
+    t.log({ partial, waited })
+  },
+)
 
 test.serial('a partial send carries its fds with the first byte, and only once', async (t) => {
   const before = fdCount()

@@ -5,31 +5,34 @@ import { openSync, closeSync } from 'node:fs'
 import * as nu from '../index.js'
 import { abstractName, fdCount, runPython } from './helpers'
 
-test.serial('socketpair(seqpacket) keeps message boundaries; a short buffer sets dataTruncated, not truncated', async (t) => {
-  const before = fdCount()
-  const [a, b] = nu.socketpair(nu.seqpacket)
-  await nu.sendfds(a, Buffer.from('first'), [])
-  await nu.sendfds(a, Buffer.from('second message'), [])
-  const one = await nu.recvfds(b, 64, 0)
-  t.is(one.data.toString(), 'first', 'one message per receive, not the stream of both')
-  t.false(one.dataTruncated)
-  const two = await nu.recvfds(b, 6, 0)
-  t.is(two.data.toString(), 'second')
-  t.true(two.dataTruncated, 'the message was longer than the buffer')
-  t.false(two.truncated, 'truncated stays the control-data flag')
-  // The rest of a truncated message is gone: the next receive is the next message.
-  nu.sendmsgSync(a, msgOf(Buffer.from('third')))
-  const msg = nu.newmsg()
-  nu.addvector(msg, Buffer.alloc(2))
-  t.is(nu.recvmsgSync(b, msg), 2)
-  t.true(msg.dataTruncated)
-  t.false(msg.truncated)
-  nu.finish(msg)
-  t.false(msg.dataTruncated, 'finish resets it')
-  nu.close(a)
-  nu.close(b)
-  t.is(fdCount(), before)
-})
+test.serial(
+  'socketpair(seqpacket) keeps message boundaries; a short buffer sets dataTruncated, not truncated',
+  async (t) => {
+    const before = fdCount()
+    const [a, b] = nu.socketpair(nu.seqpacket)
+    await nu.sendfds(a, Buffer.from('first'), [])
+    await nu.sendfds(a, Buffer.from('second message'), [])
+    const one = await nu.recvfds(b, 64, 0)
+    t.is(one.data.toString(), 'first', 'one message per receive, not the stream of both')
+    t.false(one.dataTruncated)
+    const two = await nu.recvfds(b, 6, 0)
+    t.is(two.data.toString(), 'second')
+    t.true(two.dataTruncated, 'the message was longer than the buffer')
+    t.false(two.truncated, 'truncated stays the control-data flag')
+    // The rest of a truncated message is gone: the next receive is the next message.
+    nu.sendmsgSync(a, msgOf(Buffer.from('third')))
+    const msg = nu.newmsg()
+    nu.addvector(msg, Buffer.alloc(2))
+    t.is(nu.recvmsgSync(b, msg), 2)
+    t.true(msg.dataTruncated)
+    t.false(msg.truncated)
+    nu.finish(msg)
+    t.false(msg.dataTruncated, 'finish resets it')
+    nu.close(a)
+    nu.close(b)
+    t.is(fdCount(), before)
+  },
+)
 
 function msgOf(buf: Buffer): nu.msghdr {
   const m = nu.newmsg()

@@ -33,7 +33,10 @@ test.serial('Python socket.recv_fds / send_fds on a stream socket talk to UnixSo
   const ours = tmpPath('node.txt')
   writeFileSync(ours, 'node file')
   const [fdA, fdB] = socketpair()
-  const py = startPython(PYTHON_PEER, { stdio: ['ignore', 'pipe', 'pipe', fdB], env: { ...process.env, THEIRS: theirs } })
+  const py = startPython(PYTHON_PEER, {
+    stdio: ['ignore', 'pipe', 'pipe', fdB],
+    env: { ...process.env, THEIRS: theirs },
+  })
   close(fdB)
   const s = new UnixSocket({ fd: fdA })
   const file = openSync(ours, 'r')

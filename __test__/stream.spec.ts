@@ -35,28 +35,31 @@ async function closed(...sockets: UnixSocket[]): Promise<void> {
   await Promise.all(sockets.map((s) => (s.closed ? undefined : once(s, 'close'))))
 }
 
-test.serial("writeWithFds: 'fds' comes before the bytes, the caller keeps its fd, received fds are close-on-exec", async (t) => {
-  const before = fdCount()
-  const [a, b] = pair()
-  const file = fileWith('through the fd')
-  const events: string[] = []
-  let got: number[] = []
-  b.on('fds', (fds: number[]) => {
-    events.push(`fds:${fds.length}`)
-    got = fds
-  })
-  b.on('data', (d: Buffer) => events.push(`data:${d.toString()}`))
-  t.true(a.writeWithFds('x', [file]))
-  closeSync(file) // the stream sent a dup of its own
-  a.end()
-  await once(b, 'end')
-  t.deepEqual(events, ['fds:1', 'data:x'])
-  t.is(readFileSync(got[0], 'utf8'), 'through the fd')
-  t.is(fdFlags(got[0]) & O_CLOEXEC, O_CLOEXEC)
-  closeFds(got)
-  await closed(a, b)
-  t.is(fdCount(), before)
-})
+test.serial(
+  "writeWithFds: 'fds' comes before the bytes, the caller keeps its fd, received fds are close-on-exec",
+  async (t) => {
+    const before = fdCount()
+    const [a, b] = pair()
+    const file = fileWith('through the fd')
+    const events: string[] = []
+    let got: number[] = []
+    b.on('fds', (fds: number[]) => {
+      events.push(`fds:${fds.length}`)
+      got = fds
+    })
+    b.on('data', (d: Buffer) => events.push(`data:${d.toString()}`))
+    t.true(a.writeWithFds('x', [file]))
+    closeSync(file) // the stream sent a dup of its own
+    a.end()
+    await once(b, 'end')
+    t.deepEqual(events, ['fds:1', 'data:x'])
+    t.is(readFileSync(got[0], 'utf8'), 'through the fd')
+    t.is(fdFlags(got[0]) & O_CLOEXEC, O_CLOEXEC)
+    closeFds(got)
+    await closed(a, b)
+    t.is(fdCount(), before)
+  },
+)
 
 test.serial("a paused-mode reader ('readable' + read(n)) sees 'fds' before the bytes", async (t) => {
   const before = fdCount()
@@ -82,7 +85,7 @@ test.serial("a paused-mode reader ('readable' + read(n)) sees 'fds' before the b
   t.is(fdCount(), before)
 })
 
-test.serial("fds nobody listens for are closed, not leaked", async (t) => {
+test.serial('fds nobody listens for are closed, not leaked', async (t) => {
   const before = fdCount()
   const [a, b] = pair()
   const file = fileWith('unclaimed')
@@ -95,56 +98,63 @@ test.serial("fds nobody listens for are closed, not leaked", async (t) => {
   t.is(fdCount(), before)
 })
 
-test.serial('batching (cork/writev) never moves fds onto another chunk, and partial sends keep them on the first byte', async (t) => {
-  const before = fdCount()
-  const [fdA, fdB] = socketpair()
-  const a = new UnixSocket({ fd: fdA })
-  const files = [fileWith('one'), fileWith('two'), fileWith('three')]
-  const big = Buffer.alloc(3 << 20, 'b') // far more than the socket buffer: sent in parts
-  const chunks: [Buffer, number[]][] = [
-    [Buffer.from('plain-1'), []],
-    [Buffer.from('F1'), [files[0]]],
-    [Buffer.from('plain-2'), []],
-    [big, [files[1]]],
-    [Buffer.from('F3'), [files[2]]],
-    [Buffer.from('plain-3'), []],
-  ]
-  a.cork()
-  for (const [chunk, fds] of chunks) (fds.length ? a.writeWithFds(chunk, fds) : a.write(chunk))
-  a.uncork()
-  a.end()
-  // Raw receiver: where in the byte stream did each set of fds arrive?
-  const arrivals: { from: number; to: number; text: string }[] = []
-  let offset = 0
-  for (;;) {
-    const r = await recvfds(fdB, 1 << 16, 253)
-    if (r.data.length === 0) break
-    for (const fd of r.fds) arrivals.push({ from: offset, to: offset + r.data.length, text: readFileSync(fd, 'utf8') })
-    closeFds(r.fds)
-    offset += r.data.length
-  }
-  let at = 0
-  const starts = chunks.map(([chunk]) => {
-    const s = at
-    at += chunk.length
-    return s
-  })
-  t.is(offset, at)
-  t.deepEqual(
-    arrivals.map((x) => x.text),
-    ['one', 'two', 'three'],
-  )
-  // Each set arrived with a read that holds its chunk's first byte (the kernel may join bytes
-  // written before it into that read, never bytes of a later fd-carrying chunk).
-  for (const [i, chunkIndex] of [1, 3, 4].entries()) {
-    const { from, to } = arrivals[i]
-    t.true(from <= starts[chunkIndex] && starts[chunkIndex] < to, `fds ${i} at [${from},${to}) for byte ${starts[chunkIndex]}`)
-  }
-  files.forEach(closeSync)
-  close(fdB)
-  await closed(a)
-  t.is(fdCount(), before)
-})
+test.serial(
+  'batching (cork/writev) never moves fds onto another chunk, and partial sends keep them on the first byte',
+  async (t) => {
+    const before = fdCount()
+    const [fdA, fdB] = socketpair()
+    const a = new UnixSocket({ fd: fdA })
+    const files = [fileWith('one'), fileWith('two'), fileWith('three')]
+    const big = Buffer.alloc(3 << 20, 'b') // far more than the socket buffer: sent in parts
+    const chunks: [Buffer, number[]][] = [
+      [Buffer.from('plain-1'), []],
+      [Buffer.from('F1'), [files[0]]],
+      [Buffer.from('plain-2'), []],
+      [big, [files[1]]],
+      [Buffer.from('F3'), [files[2]]],
+      [Buffer.from('plain-3'), []],
+    ]
+    a.cork()
+    for (const [chunk, fds] of chunks) fds.length ? a.writeWithFds(chunk, fds) : a.write(chunk)
+    a.uncork()
+    a.end()
+    // Raw receiver: where in the byte stream did each set of fds arrive?
+    const arrivals: { from: number; to: number; text: string }[] = []
+    let offset = 0
+    for (;;) {
+      const r = await recvfds(fdB, 1 << 16, 253)
+      if (r.data.length === 0) break
+      for (const fd of r.fds)
+        arrivals.push({ from: offset, to: offset + r.data.length, text: readFileSync(fd, 'utf8') })
+      closeFds(r.fds)
+      offset += r.data.length
+    }
+    let at = 0
+    const starts = chunks.map(([chunk]) => {
+      const s = at
+      at += chunk.length
+      return s
+    })
+    t.is(offset, at)
+    t.deepEqual(
+      arrivals.map((x) => x.text),
+      ['one', 'two', 'three'],
+    )
+    // Each set arrived with a read that holds its chunk's first byte (the kernel may join bytes
+    // written before it into that read, never bytes of a later fd-carrying chunk).
+    for (const [i, chunkIndex] of [1, 3, 4].entries()) {
+      const { from, to } = arrivals[i]
+      t.true(
+        from <= starts[chunkIndex] && starts[chunkIndex] < to,
+        `fds ${i} at [${from},${to}) for byte ${starts[chunkIndex]}`,
+      )
+    }
+    files.forEach(closeSync)
+    close(fdB)
+    await closed(a)
+    t.is(fdCount(), before)
+  },
+)
 
 test.serial("backpressure: write() returns false past the high-water mark and 'drain' follows", async (t) => {
   const [a, b] = pair()
@@ -161,7 +171,7 @@ test.serial("backpressure: write() returns false past the high-water mark and 'd
   await closed(a, b)
 })
 
-test.serial("end() shuts the sending side down; with allowHalfOpen the peer can still answer", async (t) => {
+test.serial('end() shuts the sending side down; with allowHalfOpen the peer can still answer', async (t) => {
   const [a, b] = pair({ allowHalfOpen: true })
   a.end('question')
   let asked = ''
@@ -251,55 +261,60 @@ test.serial('bad input to writeWithFds: each a clear error, nothing leaked', asy
   const afterEnd = new Promise<Error>((resolve) => a.writeWithFds('late', [open], (err) => resolve(err as Error)))
   const [endErr] = (await once(a, 'error')) as [NodeJS.ErrnoException]
   t.is(endErr.code, 'ERR_STREAM_WRITE_AFTER_END')
-  t.is((await afterEnd as NodeJS.ErrnoException).code, 'ERR_STREAM_WRITE_AFTER_END')
+  t.is(((await afterEnd) as NodeJS.ErrnoException).code, 'ERR_STREAM_WRITE_AFTER_END')
   b.destroy()
   await closed(a, b)
-  const afterDestroy = await new Promise<Error>((resolve) => b.writeWithFds('late', [open], (err) => resolve(err as Error)))
+  const afterDestroy = await new Promise<Error>((resolve) =>
+    b.writeWithFds('late', [open], (err) => resolve(err as Error)),
+  )
   t.is((afterDestroy as NodeJS.ErrnoException).code, 'ERR_STREAM_DESTROYED')
   closeSync(open)
   t.is(fdCount(), before)
 })
 
-test.serial("createConnection: writes before 'connect' are buffered, fds included; 'connect' then 'ready'", async (t) => {
-  const before = fdCount()
-  const path = tmpPath()
-  const server = createServer()
-  server.listen(path)
-  await once(server, 'listening')
-  t.is(server.address(), path)
-  const file = fileWith('early')
-  const client = createConnection(path)
-  t.true(client.connecting)
-  t.is(client.remoteAddress, path)
-  client.writeWithFds('E', [file])
-  client.end('nd')
-  closeSync(file)
-  const events: string[] = []
-  client.on('connect', () => events.push('connect'))
-  client.on('ready', () => events.push('ready'))
-  const [conn] = (await once(server, 'connection')) as [UnixSocket]
-  t.is(conn.peercred().pid, process.pid)
-  let text = ''
-  let fdText = ''
-  conn.on('fds', (fds: number[]) => {
-    fdText = readFileSync(fds[0], 'utf8')
-    closeFds(fds)
-  })
-  conn.on('data', (d: Buffer) => (text += d))
-  await once(conn, 'end')
-  t.is(text, 'End')
-  t.is(fdText, 'early')
-  t.deepEqual(events, ['connect', 'ready'])
-  t.is(conn.setNoDelay(true), conn)
-  t.is(conn.setKeepAlive(true, 10), conn)
-  client.resume()
-  await closed(client, conn)
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  t.false(existsSync(path))
-  t.is(fdCount(), before)
-})
+test.serial(
+  "createConnection: writes before 'connect' are buffered, fds included; 'connect' then 'ready'",
+  async (t) => {
+    const before = fdCount()
+    const path = tmpPath()
+    const server = createServer()
+    server.listen(path)
+    await once(server, 'listening')
+    t.is(server.address(), path)
+    const file = fileWith('early')
+    const client = createConnection(path)
+    t.true(client.connecting)
+    t.is(client.remoteAddress, path)
+    client.writeWithFds('E', [file])
+    client.end('nd')
+    closeSync(file)
+    const events: string[] = []
+    client.on('connect', () => events.push('connect'))
+    client.on('ready', () => events.push('ready'))
+    const [conn] = (await once(server, 'connection')) as [UnixSocket]
+    t.is(conn.peercred().pid, process.pid)
+    let text = ''
+    let fdText = ''
+    conn.on('fds', (fds: number[]) => {
+      fdText = readFileSync(fds[0], 'utf8')
+      closeFds(fds)
+    })
+    conn.on('data', (d: Buffer) => (text += d))
+    await once(conn, 'end')
+    t.is(text, 'End')
+    t.is(fdText, 'early')
+    t.deepEqual(events, ['connect', 'ready'])
+    t.is(conn.setNoDelay(true), conn)
+    t.is(conn.setKeepAlive(true, 10), conn)
+    client.resume()
+    await closed(client, conn)
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    t.false(existsSync(path))
+    t.is(fdCount(), before)
+  },
+)
 
-test.serial("createConnection waits through a full backlog instead of failing", async (t) => {
+test.serial('createConnection waits through a full backlog instead of failing', async (t) => {
   const path = tmpPath()
   const l = listen(path, backlog(0))
   const clients = [0, 1, 2, 3].map(() => createConnection(path))

@@ -27,22 +27,25 @@ function manager(address: string): { socket: nu.UnixDgramSocket; got: Received[]
 }
 
 for (const kind of ['path', 'abstract name'] as const) {
-  test.serial(`systemd-notify --ready --status reaches a net-unix manager by ${kind}, with credentials and its barrier`, async (t) => {
-    const address = kind === 'path' ? tmpPath('notify.sock') : abstractName('notify')
-    const { socket, got } = manager(address)
-    const env = { ...process.env, NOTIFY_SOCKET: kind === 'path' ? address : `@${address.slice(1)}` }
-    const r = await run('systemd-notify', ['--ready', '--status=net-unix says hi'], { env })
-    t.is(r.code, 0, `systemd-notify exits 0 only once its barrier fd was received and closed: ${r.stderr}`)
-    const ready = got.find((m) => m.text.includes('READY=1'))
-    t.truthy(ready, JSON.stringify(got))
-    t.true(ready!.text.split('\n').includes('STATUS=net-unix says hi'))
-    t.is(ready!.cred?.uid, process.getuid!())
-    t.true(ready!.cred!.pid > 0)
-    const barrier = got.find((m) => m.text === 'BARRIER=1')
-    t.truthy(barrier, 'the barrier came')
-    t.is(barrier!.fds.length, 1, 'with its pipe fd')
-    socket.close()
-  })
+  test.serial(
+    `systemd-notify --ready --status reaches a net-unix manager by ${kind}, with credentials and its barrier`,
+    async (t) => {
+      const address = kind === 'path' ? tmpPath('notify.sock') : abstractName('notify')
+      const { socket, got } = manager(address)
+      const env = { ...process.env, NOTIFY_SOCKET: kind === 'path' ? address : `@${address.slice(1)}` }
+      const r = await run('systemd-notify', ['--ready', '--status=net-unix says hi'], { env })
+      t.is(r.code, 0, `systemd-notify exits 0 only once its barrier fd was received and closed: ${r.stderr}`)
+      const ready = got.find((m) => m.text.includes('READY=1'))
+      t.truthy(ready, JSON.stringify(got))
+      t.true(ready!.text.split('\n').includes('STATUS=net-unix says hi'))
+      t.is(ready!.cred?.uid, process.getuid!())
+      t.true(ready!.cred!.pid > 0)
+      const barrier = got.find((m) => m.text === 'BARRIER=1')
+      t.truthy(barrier, 'the barrier came')
+      t.is(barrier!.fds.length, 1, 'with its pipe fd')
+      socket.close()
+    },
+  )
 }
 
 test.serial('notify() with FDSTORE=1 and fdname, then notifyBarrier(), against our own manager', async (t) => {
@@ -67,7 +70,10 @@ test.serial('notify() with FDSTORE=1 and fdname, then notifyBarrier(), against o
     t.true(await nu.notify('READY=1\nSTATUS=up'))
     t.true(await nu.notifyBarrier({ timeout: 5000 }))
     t.is(got.length, 3, 'the barrier resolves after everything before it arrived')
-    t.deepEqual(got.map((m) => m.text), ['FDSTORE=1\nFDNAME=state', 'READY=1\nSTATUS=up', 'BARRIER=1'])
+    t.deepEqual(
+      got.map((m) => m.text),
+      ['FDSTORE=1\nFDNAME=state', 'READY=1\nSTATUS=up', 'BARRIER=1'],
+    )
     t.deepEqual(got[0].cred, { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() })
     t.is(readFileSync(kept[0], 'utf8'), 'stored state')
     kept.forEach((k) => nu.close(k))
@@ -104,12 +110,14 @@ test.serial('notifyBarrier() times out with ETIMEDOUT when the manager keeps the
   }
 })
 
-test.serial('systemd-socket-activate -l PATH: the app gets its listener from listenFds() and serves a connection', async (t) => {
-  const path = tmpPath('activated.sock')
-  const app = join(dirname(path), 'app.js')
-  writeFileSync(
-    app,
-    `const nu = require(${JSON.stringify(ROOT)})
+test.serial(
+  'systemd-socket-activate -l PATH: the app gets its listener from listenFds() and serves a connection',
+  async (t) => {
+    const path = tmpPath('activated.sock')
+    const app = join(dirname(path), 'app.js')
+    writeFileSync(
+      app,
+      `const nu = require(${JSON.stringify(ROOT)})
 const fds = nu.listenFds()
 const [l] = fds
 nu.accept(l.fd).then(async (c) => {
@@ -119,31 +127,32 @@ nu.accept(l.fd).then(async (c) => {
   nu.close(l.fd)
 })
 `,
-  )
-  const sa = start('systemd-socket-activate', ['-l', path, '--fdname=web', process.execPath, app])
-  // systemd-socket-activate says on stderr when it listens; connecting then starts the app.
-  await new Promise<void>((resolve, reject) => {
-    let err = ''
-    sa.child.stderr!.on('data', (d) => {
-      err += d
-      if (err.includes('Listening on')) resolve()
+    )
+    const sa = start('systemd-socket-activate', ['-l', path, '--fdname=web', process.execPath, app])
+    // systemd-socket-activate says on stderr when it listens; connecting then starts the app.
+    await new Promise<void>((resolve, reject) => {
+      let err = ''
+      sa.child.stderr!.on('data', (d) => {
+        err += d
+        if (err.includes('Listening on')) resolve()
+      })
+      sa.child.once('exit', () => reject(new Error(err)))
     })
-    sa.child.once('exit', () => reject(new Error(err)))
-  })
-  const c = await nu.connect(path)
-  const chunks: Buffer[] = []
-  for (;;) {
-    const r = await nu.recvfds(c, 4096, 0)
-    if (r.data.length === 0) break
-    chunks.push(Buffer.from(r.data))
-  }
-  nu.close(c)
-  const info = JSON.parse(Buffer.concat(chunks).toString())
-  t.deepEqual(info.fds, [{ name: 'web', type: 'stream' }])
-  t.is(info.env, null, 'listenFds() unset LISTEN_FDS by default')
-  const r = await sa.done
-  t.is(r.code, 0, r.stderr)
-})
+    const c = await nu.connect(path)
+    const chunks: Buffer[] = []
+    for (;;) {
+      const r = await nu.recvfds(c, 4096, 0)
+      if (r.data.length === 0) break
+      chunks.push(Buffer.from(r.data))
+    }
+    nu.close(c)
+    const info = JSON.parse(Buffer.concat(chunks).toString())
+    t.deepEqual(info.fds, [{ name: 'web', type: 'stream' }])
+    t.is(info.env, null, 'listenFds() unset LISTEN_FDS by default')
+    const r = await sa.done
+    t.is(r.code, 0, r.stderr)
+  },
+)
 
 test.serial('listenFds() returns [] for another process, and types every fd it is given', async (t) => {
   t.deepEqual(nu.listenFds(), [])

@@ -21,24 +21,27 @@ function files(): { fds: number[]; texts: string[]; done: () => void } {
 
 const read = (fd: number): string => readFileSync(`/proc/self/fd/${fd}`, 'utf8')
 
-test.serial('recvfds with room for 0..8 of 8 fds: the first ones, readable, truncated exactly when short, no leak', async (t) => {
-  const { fds, texts, done } = files()
-  const [a, b] = nu.socketpair()
-  const before = fdCount()
-  for (let room = 0; room <= SENT; room++) {
-    await nu.sendfds(a, Buffer.from('abcdefgh'), fds)
-    const r = await nu.recvfds(b, 8, room)
-    t.is(r.fds.length, room, `room ${room}`)
-    t.is(r.truncated, room < SENT, `room ${room}`)
-    t.deepEqual(r.fds.map(read), texts.slice(0, room), `room ${room}: the first fds, in order`)
-    t.is(r.data.toString(), 'abcdefgh')
-    r.fds.forEach((fd) => nu.close(fd))
-    t.is(fdCount(), before, `room ${room}: the fds that did not fit were closed`)
-  }
-  nu.close(a)
-  nu.close(b)
-  done()
-})
+test.serial(
+  'recvfds with room for 0..8 of 8 fds: the first ones, readable, truncated exactly when short, no leak',
+  async (t) => {
+    const { fds, texts, done } = files()
+    const [a, b] = nu.socketpair()
+    const before = fdCount()
+    for (let room = 0; room <= SENT; room++) {
+      await nu.sendfds(a, Buffer.from('abcdefgh'), fds)
+      const r = await nu.recvfds(b, 8, room)
+      t.is(r.fds.length, room, `room ${room}`)
+      t.is(r.truncated, room < SENT, `room ${room}`)
+      t.deepEqual(r.fds.map(read), texts.slice(0, room), `room ${room}: the first fds, in order`)
+      t.is(r.data.toString(), 'abcdefgh')
+      r.fds.forEach((fd) => nu.close(fd))
+      t.is(fdCount(), before, `room ${room}: the fds that did not fit were closed`)
+    }
+    nu.close(a)
+    nu.close(b)
+    done()
+  },
+)
 
 test.serial('the msghdr path at every room size: recvfiles hands out what fit, finish closes the rest', async (t) => {
   const { fds, texts, done } = files()
@@ -67,23 +70,26 @@ test.serial('the msghdr path at every room size: recvfiles hands out what fit, f
   done()
 })
 
-test.serial('a data buffer smaller than the message: the fds come with the first read, the rest of the bytes with the next', async (t) => {
-  const { fds, texts, done } = files()
-  const [a, b] = nu.socketpair()
-  const before = fdCount()
-  for (let size = 1; size < 8; size++) {
-    await nu.sendfds(a, Buffer.from('abcdefgh'), fds.slice(0, 2))
-    const first = await nu.recvfds(b, size, 2)
-    t.is(first.data.toString(), 'abcdefgh'.slice(0, size))
-    t.deepEqual(first.fds.map(read), texts.slice(0, 2))
-    t.false(first.truncated)
-    first.fds.forEach((fd) => nu.close(fd))
-    const rest = await nu.recvfds(b, 16, 2)
-    t.is(rest.data.toString(), 'abcdefgh'.slice(size))
-    t.deepEqual(rest.fds, [])
-  }
-  t.is(fdCount(), before)
-  nu.close(a)
-  nu.close(b)
-  done()
-})
+test.serial(
+  'a data buffer smaller than the message: the fds come with the first read, the rest of the bytes with the next',
+  async (t) => {
+    const { fds, texts, done } = files()
+    const [a, b] = nu.socketpair()
+    const before = fdCount()
+    for (let size = 1; size < 8; size++) {
+      await nu.sendfds(a, Buffer.from('abcdefgh'), fds.slice(0, 2))
+      const first = await nu.recvfds(b, size, 2)
+      t.is(first.data.toString(), 'abcdefgh'.slice(0, size))
+      t.deepEqual(first.fds.map(read), texts.slice(0, 2))
+      t.false(first.truncated)
+      first.fds.forEach((fd) => nu.close(fd))
+      const rest = await nu.recvfds(b, 16, 2)
+      t.is(rest.data.toString(), 'abcdefgh'.slice(size))
+      t.deepEqual(rest.fds, [])
+    }
+    t.is(fdCount(), before)
+    nu.close(a)
+    nu.close(b)
+    done()
+  },
+)

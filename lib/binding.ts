@@ -4,29 +4,89 @@ import * as generated from '../binding.js'
 
 interface RawExports {
   // With scheduleTurn, readiness comes from a poll thread of ours (runtimes without a real libuv).
-  init(makeErrnoError: (errno: number, syscall: string) => Error, makeClosedError: () => Error, scheduleTurn?: () => void): void
+  init(
+    makeErrnoError: (errno: number, syscall: string) => Error,
+    makeClosedError: () => Error,
+    scheduleTurn?: () => void,
+  ): void
   turn(): void
   setRef(fd: number, on: boolean): number
   // The *Async calls return a number (result or -errno) when they completed at once.
   acceptAsync(fd: number, flags: number, token: number): number | Promise<number>
-  recvmsgAsync(fd: number, bufs: Uint8Array | Uint8Array[], maxFds: number, token: number, out: Int32Array): number | Promise<number[]>
-  sendmsgAsync(fd: number, bufs: Uint8Array | Uint8Array[], fds: number[], groups: number[], token: number): number | Promise<number>
+  recvmsgAsync(
+    fd: number,
+    bufs: Uint8Array | Uint8Array[],
+    maxFds: number,
+    token: number,
+    out: Int32Array,
+  ): number | Promise<number[]>
+  sendmsgAsync(
+    fd: number,
+    bufs: Uint8Array | Uint8Array[],
+    fds: number[],
+    groups: number[],
+    token: number,
+  ): number | Promise<number>
   cancel(token: number, reason: unknown): boolean
   close(fd: number): number
   pending(fd: number): number
   recvmsgSync(fd: number, bufs: Uint8Array[], maxFds: number, out: Int32Array): number
   sendmsgSync(fd: number, bufs: Uint8Array[], fds: number[], groups: number[]): number
   // [n, (bytes, truncated, nfds, ...fds) x n] in `out` when it completed at once.
-  recvManyAsync(fd: number, buf: Uint8Array, slot: number, maxFds: number, token: number, out: Int32Array): number | Promise<number[]>
+  recvManyAsync(
+    fd: number,
+    buf: Uint8Array,
+    slot: number,
+    maxFds: number,
+    token: number,
+    out: Int32Array,
+  ): number | Promise<number[]>
   // [messages, lastBytes] in `out` when it completed at once.
-  sendManyAsync(fd: number, bufs: Uint8Array[], fds: Int32Array, counts: Int32Array, token: number, out: Int32Array): number | Promise<number[]>
+  sendManyAsync(
+    fd: number,
+    bufs: Uint8Array[],
+    fds: Int32Array,
+    counts: Int32Array,
+    token: number,
+    out: Int32Array,
+  ): number | Promise<number[]>
   closeAll(fds: readonly number[] | Int32Array): number
   // Datagram sockets (dgram.rs): receives leave [flags, nfds, pid, uid, gid, addrLen,
   // addr[108], ...fds] in `out` (or resolve with [bytes, ...that]).
-  recvfromAsync(fd: number, bufs: Uint8Array | Uint8Array[], maxFds: number, creds: boolean, token: number, out: Int32Array): number | Promise<number[]>
-  sendtoAsync(fd: number, bufs: Uint8Array | Uint8Array[], to: Uint8Array | null, fds: number[], groups: number[], creds: boolean, token: number): number | Promise<number>
-  recvfromSync(fd: number, bufs: Uint8Array | Uint8Array[], maxFds: number, creds: boolean, out: Int32Array, dontwait: boolean): number
-  sendtoSync(fd: number, bufs: Uint8Array | Uint8Array[], to: Uint8Array | null, fds: number[], groups: number[], creds: boolean, dontwait: boolean): number
+  recvfromAsync(
+    fd: number,
+    bufs: Uint8Array | Uint8Array[],
+    maxFds: number,
+    creds: boolean,
+    token: number,
+    out: Int32Array,
+  ): number | Promise<number[]>
+  sendtoAsync(
+    fd: number,
+    bufs: Uint8Array | Uint8Array[],
+    to: Uint8Array | null,
+    fds: number[],
+    groups: number[],
+    creds: boolean,
+    token: number,
+  ): number | Promise<number>
+  recvfromSync(
+    fd: number,
+    bufs: Uint8Array | Uint8Array[],
+    maxFds: number,
+    creds: boolean,
+    out: Int32Array,
+    dontwait: boolean,
+  ): number
+  sendtoSync(
+    fd: number,
+    bufs: Uint8Array | Uint8Array[],
+    to: Uint8Array | null,
+    fds: number[],
+    groups: number[],
+    creds: boolean,
+    dontwait: boolean,
+  ): number
   // Resolves (or returns at once) when fd is readable (or writable): poll(2) revents.
   readyAsync(fd: number, writes: boolean, token: number): number | Promise<number>
 }

@@ -8,7 +8,15 @@ import { EAGAIN, ENOBUFS, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK } from './cons
 import { argTypeError, check, errnoError, outOfRange } from './errors'
 import { encodeAddr } from './address'
 import { operate } from './promises'
-import { bytesOf, validateFd, validateFds, validateFlag, validateFunction, validateInteger, validateSignal } from './validators'
+import {
+  bytesOf,
+  validateFd,
+  validateFds,
+  validateFlag,
+  validateFunction,
+  validateInteger,
+  validateSignal,
+} from './validators'
 
 const MAX_FDS: number = binding.MAX_FDS
 /** Items before the fds in a receive's result layout (see dgram.rs `HEAD`). */
@@ -94,7 +102,8 @@ function validateBool(value: unknown, name: string): boolean {
 export function dgramSocket(options?: DgramSocketOptions): number {
   const o = validateOptions(options, 'options')
   const bindTo = o.bind === undefined || o.bind === true ? undefined : encodeAddr(o.bind, 'options.bind')
-  if (o.bind !== undefined && o.bind !== true && typeof o.bind !== 'string') throw argTypeError('options.bind', 'of type string or true', o.bind)
+  if (o.bind !== undefined && o.bind !== true && typeof o.bind !== 'string')
+    throw argTypeError('options.bind', 'of type string or true', o.bind)
   const connectTo = o.connect === undefined ? undefined : encodeAddr(o.connect, 'options.connect')
   const credentials = validateBool(o.credentials, 'options.credentials')
   const flags = (o.flags === undefined ? 0 : validateFlag(o.flags, 'options.flags')) ^ SOCK_CLOEXEC
@@ -163,7 +172,13 @@ function sendArgs(sock: unknown, data: unknown, address: unknown, options: unkno
   validateFds(fds, 'options.fds')
   if (fds.length > MAX_FDS) throw outOfRange('options.fds.length', `<= ${MAX_FDS}`, fds.length)
   validateSignal(o.signal, 'options.signal')
-  return { bytes, to, fds: fds as number[], creds: validateBool(o.credentials, 'options.credentials'), signal: o.signal as AbortSignal | undefined }
+  return {
+    bytes,
+    to,
+    fds: fds as number[],
+    creds: validateBool(o.credentials, 'options.credentials'),
+    signal: o.signal as AbortSignal | undefined,
+  }
 }
 
 function addressed<T>(p: number | Promise<T>, address: string | undefined): number | Promise<T> {
@@ -181,7 +196,9 @@ async function sendAsync(sock: number, s: Send, address: string | undefined): Pr
   const groups = s.fds.length ? [s.fds.length] : []
   let r: number | Promise<number>
   try {
-    r = operate('sendto', 'sendmsg', s.signal, (t) => binding.sendtoAsync(sock, s.bytes, s.to, s.fds, groups, s.creds, t))
+    r = operate('sendto', 'sendmsg', s.signal, (t) =>
+      binding.sendtoAsync(sock, s.bytes, s.to, s.fds, groups, s.creds, t),
+    )
   } catch (e) {
     throw withAddress(e, address)
   }
@@ -206,7 +223,12 @@ function withAddress(e: unknown, address: string | undefined): unknown {
  * there), `ENOENT`, `EMSGSIZE` (larger than the socket's send buffer allows), `EBADF`, … with
  * `address`; `AbortError`; `ERR_SOCKET_CLOSED`.
  */
-export async function sendto(sock: number, data: ArrayBufferView | ArrayBuffer, address: string, options?: SendOptions): Promise<number> {
+export async function sendto(
+  sock: number,
+  data: ArrayBufferView | ArrayBuffer,
+  address: string,
+  options?: SendOptions,
+): Promise<number> {
   return sendAsync(sock, sendArgs(sock, data, address, options, true), address)
 }
 
@@ -216,15 +238,31 @@ export async function send(sock: number, data: ArrayBufferView | ArrayBuffer, op
 }
 
 /** Blocking {@link sendto} (`EAGAIN` on a non-blocking socket when the receiver's queue is full). */
-export function sendtoSync(sock: number, data: ArrayBufferView | ArrayBuffer, address: string, options?: Omit<SendOptions, 'signal'>): number {
+export function sendtoSync(
+  sock: number,
+  data: ArrayBufferView | ArrayBuffer,
+  address: string,
+  options?: Omit<SendOptions, 'signal'>,
+): number {
   const s = sendArgs(sock, data, address, options, true)
-  return check(binding.sendtoSync(sock, s.bytes, s.to, s.fds, s.fds.length ? [s.fds.length] : [], s.creds, false), 'sendmsg', address)
+  return check(
+    binding.sendtoSync(sock, s.bytes, s.to, s.fds, s.fds.length ? [s.fds.length] : [], s.creds, false),
+    'sendmsg',
+    address,
+  )
 }
 
 /** Blocking {@link send}. */
-export function sendSync(sock: number, data: ArrayBufferView | ArrayBuffer, options?: Omit<SendOptions, 'signal'>): number {
+export function sendSync(
+  sock: number,
+  data: ArrayBufferView | ArrayBuffer,
+  options?: Omit<SendOptions, 'signal'>,
+): number {
   const s = sendArgs(sock, data, undefined, options, false)
-  return check(binding.sendtoSync(sock, s.bytes, null, s.fds, s.fds.length ? [s.fds.length] : [], s.creds, false), 'sendmsg')
+  return check(
+    binding.sendtoSync(sock, s.bytes, null, s.fds, s.fds.length ? [s.fds.length] : [], s.creds, false),
+    'sendmsg',
+  )
 }
 
 /** Where a receive that completed at once leaves its layout. */
@@ -243,19 +281,33 @@ function datagram(data: Buffer, bytes: number, items: ArrayLike<number>, at: num
   }
   const fds: number[] = []
   for (let i = 0; i < nfds; i++) fds.push(items[at + HEAD + i])
-  const d: Datagram = { data: data.subarray(0, bytes), address, fds, truncated: (flags & 1) !== 0, dataTruncated: (flags & 2) !== 0 }
+  const d: Datagram = {
+    data: data.subarray(0, bytes),
+    address,
+    fds,
+    truncated: (flags & 1) !== 0,
+    dataTruncated: (flags & 2) !== 0,
+  }
   if (flags & 4) d.cred = { pid: items[at + 2], uid: items[at + 3] >>> 0, gid: items[at + 4] >>> 0 }
   return d
 }
 
-function recvArgs(sock: unknown, maxBytes: unknown, options: unknown): { maxFds: number; creds: boolean; signal?: AbortSignal } {
+function recvArgs(
+  sock: unknown,
+  maxBytes: unknown,
+  options: unknown,
+): { maxFds: number; creds: boolean; signal?: AbortSignal } {
   validateFd(sock)
   validateInteger(maxBytes, 'maxBytes', 0, 2 ** 31 - 1)
   const o = validateOptions(options, 'options')
   const maxFds = o.maxFds === undefined ? 0 : o.maxFds
   validateInteger(maxFds, 'options.maxFds', 0, MAX_FDS)
   validateSignal(o.signal, 'options.signal')
-  return { maxFds, creds: validateBool(o.credentials, 'options.credentials'), signal: o.signal as AbortSignal | undefined }
+  return {
+    maxFds,
+    creds: validateBool(o.credentials, 'options.credentials'),
+    signal: o.signal as AbortSignal | undefined,
+  }
 }
 
 /**
@@ -269,7 +321,9 @@ function recvArgs(sock: unknown, maxBytes: unknown, options: unknown): { maxFds:
 export async function recvfrom(sock: number, maxBytes: number, options?: RecvOptions): Promise<Datagram> {
   const o = recvArgs(sock, maxBytes, options)
   const data = Buffer.allocUnsafe(maxBytes)
-  const r = operate('recvfrom', 'recvmsg', o.signal, (t) => binding.recvfromAsync(sock, data, o.maxFds, o.creds, t, gotFrom))
+  const r = operate('recvfrom', 'recvmsg', o.signal, (t) =>
+    binding.recvfromAsync(sock, data, o.maxFds, o.creds, t, gotFrom),
+  )
   if (typeof r === 'number') return datagram(data, r, gotFrom, 0)
   const items = await r
   return datagram(data, items[0], items, 1)
@@ -451,13 +505,20 @@ export class UnixDgramSocket extends EventEmitter {
       offset = args[i++] as number | undefined
       length = args[i++] as number | undefined
     }
-    if (typeof args[i] === 'string' || (args[i] == null && i < args.length - 1)) path = (args[i++] as string | undefined) ?? undefined
+    if (typeof args[i] === 'string' || (args[i] == null && i < args.length - 1))
+      path = (args[i++] as string | undefined) ?? undefined
     const cb = args[i] as SendCallback | undefined
     this.#send(buf, offset, length, path, [], cb)
   }
 
   /** `unix-dgram`'s name for {@link UnixDgramSocket.send} with an address. */
-  sendto(buf: ArrayBufferView | ArrayBuffer, offset: number, length: number, path: string, callback?: SendCallback): void {
+  sendto(
+    buf: ArrayBufferView | ArrayBuffer,
+    offset: number,
+    length: number,
+    path: string,
+    callback?: SendCallback,
+  ): void {
     this.#send(buf, offset, length, path, [], callback)
   }
 
@@ -465,7 +526,12 @@ export class UnixDgramSocket extends EventEmitter {
    * Sends `buf` with `fds` attached (`SCM_RIGHTS`; the caller keeps its own fds), to `path` or
    * the connected peer; outcome as {@link UnixDgramSocket.send}.
    */
-  sendWithFds(buf: ArrayBufferView | ArrayBuffer, fds: readonly number[], path?: string | SendCallback, callback?: SendCallback): void {
+  sendWithFds(
+    buf: ArrayBufferView | ArrayBuffer,
+    fds: readonly number[],
+    path?: string | SendCallback,
+    callback?: SendCallback,
+  ): void {
     if (typeof path === 'function') {
       callback = path
       path = undefined
@@ -476,7 +542,14 @@ export class UnixDgramSocket extends EventEmitter {
     this.#send(buf, undefined, undefined, path, fds as number[], callback)
   }
 
-  #send(buf: unknown, offset: number | undefined, length: number | undefined, path: string | undefined, fds: number[], cb: SendCallback | undefined): void {
+  #send(
+    buf: unknown,
+    offset: number | undefined,
+    length: number | undefined,
+    path: string | undefined,
+    fds: number[],
+    cb: SendCallback | undefined,
+  ): void {
     this.#open()
     let bytes = bytesOf(buf, 'buf')
     if (offset !== undefined || length !== undefined) {
@@ -550,14 +623,26 @@ export class UnixDgramSocket extends EventEmitter {
  * @throws {TypeError} `ERR_SOCKET_BAD_TYPE` for another type; `ERR_INVALID_ARG_TYPE` for a bad
  * listener or option.
  */
-export function createSocket(type: 'unix_dgram' | UnixDgramOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): UnixDgramSocket
-export function createSocket(type: 'udp4' | 'udp6', listener?: (msg: Buffer, rinfo: nodeDgram.RemoteInfo) => void): nodeDgram.Socket
+export function createSocket(
+  type: 'unix_dgram' | UnixDgramOptions,
+  listener?: (msg: Buffer, rinfo: RemoteInfo) => void,
+): UnixDgramSocket
+export function createSocket(
+  type: 'udp4' | 'udp6',
+  listener?: (msg: Buffer, rinfo: nodeDgram.RemoteInfo) => void,
+): nodeDgram.Socket
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function createSocket(type: unknown, listener?: (msg: Buffer, rinfo: any) => void): UnixDgramSocket | nodeDgram.Socket {
+export function createSocket(
+  type: unknown,
+  listener?: (msg: Buffer, rinfo: any) => void,
+): UnixDgramSocket | nodeDgram.Socket {
   if (type === 'udp4' || type === 'udp6') return nodeDgram.createSocket(type, listener)
-  const options = typeof type === 'object' && type !== null ? (type as UnixDgramOptions) : { type: type as 'unix_dgram' }
+  const options =
+    typeof type === 'object' && type !== null ? (type as UnixDgramOptions) : { type: type as 'unix_dgram' }
   if (options.type !== 'unix_dgram') {
-    const e = new TypeError(`Bad socket type specified. Valid types are: unix_dgram, udp4, udp6. Received ${String(options.type)}`)
+    const e = new TypeError(
+      `Bad socket type specified. Valid types are: unix_dgram, udp4, udp6. Received ${String(options.type)}`,
+    )
     throw Object.assign(e, { code: 'ERR_SOCKET_BAD_TYPE' })
   }
   validateBool(options.fds, 'options.fds')

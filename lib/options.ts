@@ -31,7 +31,13 @@ interface Trailing {
 }
 
 function isPlainOptions(value: unknown): value is Trailing {
-  return typeof value === 'object' && value !== null && !(kBacklog in value) && !(kSeqpacket in value) && !Array.isArray(value)
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !(kBacklog in value) &&
+    !(kSeqpacket in value) &&
+    !Array.isArray(value)
+  )
 }
 
 /**
@@ -68,7 +74,11 @@ export function parseOptions(
       throw argTypeError(name, `a sockflag or backlog(n) (for a backlog of ${opt}, pass backlog(${opt}))`, opt)
     } else if (typeof opt !== 'number') {
       const what = ['a sockflag', accepts.backlog && 'backlog(n)', accepts.seqpacket && 'seqpacket'].filter(Boolean)
-      throw argTypeError(name, what.length > 2 ? `${what.slice(0, -1).join(', ')} or ${what.at(-1)}` : what.join(' or '), opt)
+      throw argTypeError(
+        name,
+        what.length > 2 ? `${what.slice(0, -1).join(', ')} or ${what.at(-1)}` : what.join(' or '),
+        opt,
+      )
     } else {
       or |= validateFlag(opt, name)
     }

@@ -63,7 +63,9 @@ export function operate<T>(
   run: (token: number) => number | Promise<T>,
 ): number | Promise<T> {
   if (asyncUnavailable) {
-    const e = new Error(`net-unix: ${fn}() cannot wait in this runtime (${asyncUnavailable}); the *Sync functions still work`)
+    const e = new Error(
+      `net-unix: ${fn}() cannot wait in this runtime (${asyncUnavailable}); the *Sync functions still work`,
+    )
     throw Object.assign(e, { code: 'ERR_RUNTIME_UNSUPPORTED' })
   }
   const r = start(signal, run)

@@ -366,7 +366,13 @@ export class UnixSocket extends Duplex {
     let left = byteLength(bufs)
     if (left === 0) return done()
     // The common case first, with no closure made: everything went at once.
-    const first = binding.sendmsgAsync(this.#fd, bufs.length === 1 ? bufs[0] : bufs, fds ?? NO_FDS, fds ? [fds.length] : NO_FDS, 0)
+    const first = binding.sendmsgAsync(
+      this.#fd,
+      bufs.length === 1 ? bufs[0] : bufs,
+      fds ?? NO_FDS,
+      fds ? [fds.length] : NO_FDS,
+      0,
+    )
     if (first === left) {
       if (fds) this.#release(fds)
       return done()

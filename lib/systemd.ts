@@ -40,7 +40,8 @@ function notifySocket(): string | undefined {
  */
 export async function notify(state: string, options?: NotifyOptions): Promise<boolean> {
   if (typeof state !== 'string') throw argTypeError('state', 'of type string', state)
-  if (options !== undefined && (typeof options !== 'object' || options === null)) throw argTypeError('options', 'of type object', options)
+  if (options !== undefined && (typeof options !== 'object' || options === null))
+    throw argTypeError('options', 'of type object', options)
   const fds = options?.fds ?? []
   if (!Array.isArray(fds)) throw argTypeError('options.fds', 'an instance of Array', fds)
   validateFds(fds, 'options.fds')
@@ -64,7 +65,9 @@ export async function notify(state: string, options?: NotifyOptions): Promise<bo
     if (rc < 0) throw errnoError(rc, 'connect', address)
     const groups = fds.length ? [fds.length] : []
     const bytes = Buffer.from(text, 'utf8')
-    const r = operate('notify', 'sendmsg', undefined, (t) => binding.sendtoAsync(fd, bytes, null, fds as number[], groups, true, t))
+    const r = operate('notify', 'sendmsg', undefined, (t) =>
+      binding.sendtoAsync(fd, bytes, null, fds as number[], groups, true, t),
+    )
     if (typeof r !== 'number') await r
     return true
   } finally {
@@ -82,7 +85,8 @@ export async function notify(state: string, options?: NotifyOptions): Promise<bo
  * {@link notify} rejects with.
  */
 export async function notifyBarrier(options?: { timeout?: number }): Promise<boolean> {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) throw argTypeError('options', 'of type object', options)
+  if (options !== undefined && (typeof options !== 'object' || options === null))
+    throw argTypeError('options', 'of type object', options)
   const timeout = options?.timeout ?? 5000
   validateInteger(timeout, 'options.timeout', 0, 2 ** 31 - 1)
   if (notifySocket() === undefined) return false
@@ -134,7 +138,8 @@ const TYPES: Record<number, ListenFd['type']> = { 1: 'stream', 2: 'dgram', 5: 's
  * @returns the fds, `[]` when none were passed (or they were for another process).
  */
 export function listenFds(options?: { unsetEnvironment?: boolean }): ListenFd[] {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) throw argTypeError('options', 'of type object', options)
+  if (options !== undefined && (typeof options !== 'object' || options === null))
+    throw argTypeError('options', 'of type object', options)
   const unset = options?.unsetEnvironment ?? true
   if (typeof unset !== 'boolean') throw argTypeError('options.unsetEnvironment', 'of type boolean', unset)
   const { LISTEN_PID: pid, LISTEN_FDS: count, LISTEN_FDNAMES: names } = process.env
