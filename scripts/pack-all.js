@@ -23,6 +23,7 @@ const { checkBinary } = require('./check-binary.js')
 const root = path.join(__dirname, '..')
 const dist = path.join(root, 'dist')
 const stage = path.join(root, 'target', 'pack-stage')
+const crossTools = process.env.NET_UNIX_CROSS_TOOLS || path.join(require('node:os').homedir(), '.cache', 'net-unix-cross')
 
 /** The platform packages: npm/<dir>, the zig target (suffix = glibc version), npm's platform fields. */
 const PLATFORMS = [
@@ -57,10 +58,11 @@ function main() {
     fs.mkdirSync(out, { recursive: true })
     // --no-js and a throwaway --dts: the loader (binding.js) and its types come from the
     // development build; this only makes the binary.
+    // zig and cargo-zigbuild from scripts/setup-cross.sh's virtualenv, first on PATH.
     execFileSync(
       'npx',
       ['napi', 'build', '--platform', '--release', '-x', '--target', p.target, '--manifest-path', 'crates/net-unix/Cargo.toml', '--output-dir', out, '--no-js', '--dts', 'unused.d.ts'],
-      { cwd: root, stdio: 'inherit' },
+      { cwd: root, stdio: 'inherit', env: { ...process.env, PATH: `${path.join(crossTools, 'venv', 'bin')}:${process.env.PATH}` } },
     )
     const built = path.join(out, binary)
     const report = checkBinary(built, p)

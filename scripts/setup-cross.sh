@@ -13,12 +13,15 @@ ZIGLANG_VERSION=0.15.2
 CARGO_ZIGBUILD_VERSION=0.24.1
 RUST_TARGETS=(aarch64-unknown-linux-gnu x86_64-unknown-linux-musl)
 
-if [ "$(python3 -m ziglang version 2>/dev/null)" != "$ZIGLANG_VERSION" ] ||
-  [ "$(cargo-zigbuild --version 2>/dev/null)" != "cargo-zigbuild $CARGO_ZIGBUILD_VERSION" ]; then
-  echo "setup-cross: pip install ziglang==$ZIGLANG_VERSION cargo-zigbuild==$CARGO_ZIGBUILD_VERSION"
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+# zig and cargo-zigbuild live in their own virtualenv (no system Python is touched); pack-all.js
+# puts its bin/ first on PATH. NET_UNIX_CROSS_TOOLS moves it.
+venv="${NET_UNIX_CROSS_TOOLS:-$HOME/.cache/net-unix-cross}/venv"
+if [ "$("$venv/bin/python" -m ziglang version 2>/dev/null)" != "$ZIGLANG_VERSION" ] ||
+  [ "$("$venv/bin/cargo-zigbuild" --version 2>/dev/null)" != "cargo-zigbuild $CARGO_ZIGBUILD_VERSION" ]; then
+  echo "setup-cross: pip install ziglang==$ZIGLANG_VERSION cargo-zigbuild==$CARGO_ZIGBUILD_VERSION into $venv"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "ziglang==$ZIGLANG_VERSION" "cargo-zigbuild==$CARGO_ZIGBUILD_VERSION"
-  command -v pyenv >/dev/null && pyenv rehash
 fi
 
 installed=$(rustup target list --installed)
@@ -37,5 +40,5 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}" >/dev/null
 fi
 
-echo "setup-cross: zig $(python3 -m ziglang version), $(cargo-zigbuild --version)," \
+echo "setup-cross: zig $("$venv/bin/python" -m ziglang version), $("$venv/bin/cargo-zigbuild" --version)," \
   "rust targets ${RUST_TARGETS[*]}, $(qemu-aarch64-static --version | head -1)"
