@@ -46,6 +46,10 @@ function main() {
     }
   }
 
+  // Without them napi would `cargo install` an unpinned cargo-zigbuild and still lack zig.
+  const zigbuild = path.join(crossTools, 'venv', 'bin', 'cargo-zigbuild')
+  if (!fs.existsSync(zigbuild)) throw new Error(`${zigbuild} is missing: run \`bash scripts/setup-cross.sh\` first`)
+
   if (!process.argv.includes('--no-build')) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' })
 
   fs.rmSync(dist, { recursive: true, force: true })
