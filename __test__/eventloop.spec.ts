@@ -62,15 +62,18 @@ test('timers keep firing while a child blasts records at an await-recvmsg loop',
       clearInterval(iv)
       h.disable()
       u.close(ours)
-      console.log(JSON.stringify({ bytes, ms, ticks, maxDelayMs: h.max / 1e6 }))
+      console.log(JSON.stringify({ bytes, ms, ticks, maxDelayMs: h.max / 1e6, p99DelayMs: h.percentile(99) / 1e6 }))
     })()
   `
   const r = await startNode(script, { timeout: 30000 }).done
   t.is(r.code, 0, r.stderr)
   const out = JSON.parse(r.stdout)
   t.is(out.bytes, 50000 * 64)
-  // The fast path is capped per loop turn, so the 1 ms interval keeps running throughout.
-  t.true(out.maxDelayMs < 100, `max event-loop delay ${out.maxDelayMs} ms`)
+  // The fast path is capped per loop turn, so the 1 ms interval keeps running throughout. The
+  // 99th percentile says so; a lone outlier (the 2-core machine busy with the other spec
+  // files' processes) is allowed up to a second, far below what a starved loop shows.
+  t.true(out.p99DelayMs < 50, `99th percentile event-loop delay ${out.p99DelayMs} ms`)
+  t.true(out.maxDelayMs < 1000, `max event-loop delay ${out.maxDelayMs} ms`)
   t.true(out.ticks >= Math.min(out.ms, 1000) / 10, `${out.ticks} ticks in ${out.ms} ms`)
 })
 
