@@ -51,6 +51,31 @@ async function timedFdSend(childRole, send) {
   await exited
 }
 
+/** Times COUNT 64-byte round trips over a stream socket `connect(address)` makes to an echo child. */
+async function streamPingPong(childRole, connect) {
+  const { child, address } = await netChild(childRole)
+  const sock = connect(address)
+  await new Promise((resolve) => sock.once('connect', resolve))
+  const buf = Buffer.alloc(64)
+  let pending = 0
+  let next
+  sock.on('data', (d) => {
+    pending -= d.length
+    if (pending === 0) next()
+  })
+  const t0 = process.hrtime.bigint()
+  for (let i = 0; i < count; i++) {
+    await new Promise((resolve) => {
+      next = resolve
+      pending = 64
+      sock.write(buf)
+    })
+  }
+  report(count, t0)
+  sock.destroy()
+  child.kill()
+}
+
 function countBytes(n) {
   const b = Buffer.alloc(8)
   b.writeBigInt64LE(BigInt(n))
@@ -332,28 +357,8 @@ const roles = {
   },
 
   // 64-byte ping-pong with Node net over a Unix path.
-  async 'pingpong-net'() {
-    const { child, address } = await netChild('echo-net-child')
-    const sock = net.connect(address)
-    await new Promise((resolve) => sock.once('connect', resolve))
-    const buf = Buffer.alloc(64)
-    let pending = 0
-    let next
-    sock.on('data', (d) => {
-      pending -= d.length
-      if (pending === 0) next()
-    })
-    const t0 = process.hrtime.bigint()
-    for (let i = 0; i < count; i++) {
-      await new Promise((resolve) => {
-        next = resolve
-        pending = 64
-        sock.write(buf)
-      })
-    }
-    report(count, t0)
-    sock.destroy()
-    child.kill()
+  'pingpong-net'() {
+    return streamPingPong('echo-net-child', (address) => net.connect(address))
   },
   'echo-net-child'() {
     const server = net.createServer((s) => s.pipe(s))
@@ -439,28 +444,8 @@ const roles = {
     })
     server.listen(arg, () => process.send('ready'))
   },
-  async 'pingpong-stream'() {
-    const { child, address } = await netChild('echo-stream-child')
-    const sock = nu.createConnection(address)
-    await new Promise((resolve) => sock.once('connect', resolve))
-    const buf = Buffer.alloc(64)
-    let pending = 0
-    let next
-    sock.on('data', (d) => {
-      pending -= d.length
-      if (pending === 0) next()
-    })
-    const t0 = process.hrtime.bigint()
-    for (let i = 0; i < count; i++) {
-      await new Promise((resolve) => {
-        next = resolve
-        pending = 64
-        sock.write(buf)
-      })
-    }
-    report(count, t0)
-    sock.destroy()
-    child.kill()
+  'pingpong-stream'() {
+    return streamPingPong('echo-stream-child', (address) => nu.createConnection(address))
   },
   'echo-stream-child'() {
     const server = nu.createServer((s) => s.pipe(s))
