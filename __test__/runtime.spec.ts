@@ -19,7 +19,7 @@ for (const [name, [cmd, ...args]] of Object.entries(runtimes)) {
     const r = await run(cmd, [...args, join(ROOT, 'index.js')], { cwd: ROOT, timeout: 60_000 })
     const failed = r.stdout.split('\n').filter((l) => l.startsWith('not ok'))
     t.deepEqual(failed, [], r.stderr)
-    t.regex(r.stdout, /^# pass 17$/m, r.stdout + r.stderr)
+    t.regex(r.stdout, /^# pass 20$/m, r.stdout + r.stderr)
     t.is(r.code, 0, `exit ${r.code} ${r.signal ?? ''}: ${r.stderr}`)
   })
 }
