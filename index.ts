@@ -304,8 +304,9 @@ export function addvector(msg: msghdr, buf: ArrayBufferView | ArrayBuffer): void
 }
 
 /**
- * Adds fds to the message's ancillary data, as one `SCM_RIGHTS` control message (several calls
- * add several; the kernel delivers them together). The fds stay the caller's.
+ * Adds fds to the message's ancillary data, as one `SCM_RIGHTS` control message. Several calls
+ * send several, but Linux merges them: the receiver sees one list, in call order. The fds stay
+ * the caller's.
  *
  * @throws {RangeError} more than {@link MAX_FDS} fds in one message.
  */
