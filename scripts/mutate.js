@@ -239,8 +239,8 @@ const BREAKS = [
   },
   {
     name: 'accept-on-blocking-listener',
-    file: 'crates/net-unix/src/reactor/mod.rs',
-    edits: [{ find: '            Op::Accept { .. } => match nonblock::Hold::acquire(fd) {', replace: '            Op::Accept { .. } => match Ok::<Option<nonblock::Hold>, Errno>(None) {' }],
+    file: 'crates/net-unix/src/nonblock.rs',
+    edits: [{ find: '            sock::set_nonblocking(fd, true)?;\n', replace: '' }],
     specs: ['eventloop', 'accept'],
   },
   {
