@@ -20,13 +20,7 @@ import {
   socketpair,
   type RecvFdsResult,
 } from '../index.js'
-import { abstractName, fdCount, inode, within } from './helpers'
-
-function msgOf(text: string) {
-  const m = newmsg()
-  addvector(m, Buffer.from(text))
-  return m
-}
+import { abstractName, fdCount, inode, within, msgOf } from './helpers'
 
 test.serial('aborting a pending recvmsg consumes nothing: the next receive gets the data and the fd', async (t) => {
   const before = fdCount()

@@ -15,13 +15,7 @@ import {
   sendmsgSync,
   sockflag,
 } from '../index.js'
-import { abstractName, fdCount, fdFlags, O_CLOEXEC, O_NONBLOCK, tmpPath, within } from './helpers'
-
-function msgOf(text: string) {
-  const m = newmsg()
-  addvector(m, Buffer.from(text))
-  return m
-}
+import { abstractName, fdCount, fdFlags, O_CLOEXEC, O_NONBLOCK, tmpPath, within, msgOf } from './helpers'
 
 /** A listener whose queue (backlog 0: one connection) is already full. */
 function fullListener(): { path: string; l: number; filler: number } {

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { fstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { addvector, newmsg, sendmsgSync } from '../index.js'
+import { addfiles, addvector, newmsg, sendmsgSync, type msghdr } from '../index.js'
 
 /** Open fds of this process, less the cache files the tsx loader opens on its own schedule. */
 export function fdCount(): number {
@@ -31,6 +31,14 @@ export const O_NONBLOCK = 0o4000
  */
 export function turnEnded(): Promise<void> {
   return new Promise((resolve) => setImmediate(() => setImmediate(resolve)))
+}
+
+/** A message of one vector (a string is its UTF-8 bytes) with `fds` attached, if any. */
+export function msgOf(data: string | Uint8Array, ...fds: number[]): msghdr {
+  const m = newmsg()
+  addvector(m, typeof data === 'string' ? Buffer.from(data) : data)
+  if (fds.length) addfiles(m, ...fds)
+  return m
 }
 
 let seq = 0

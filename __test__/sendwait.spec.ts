@@ -4,7 +4,6 @@ import test from 'ava'
 import { createHash } from 'node:crypto'
 import {
   AbortError,
-  addfiles,
   addvector,
   allocfiles,
   close,
@@ -19,7 +18,7 @@ import {
   sockflag,
   socketpair,
 } from '../index.js'
-import { fdCount, fillSocket, inode, startPython, within } from './helpers'
+import { fdCount, fillSocket, inode, startPython, within, msgOf } from './helpers'
 
 /** Everything a non-blocking `fd` holds right now: its bytes and the fds that came with them. */
 function drain(fd: number): { bytes: Buffer; fds: number[] } {
@@ -42,13 +41,6 @@ function drain(fd: number): { bytes: Buffer; fds: number[] } {
     }
   }
   return { bytes: Buffer.concat(chunks), fds }
-}
-
-function msgOf(data: Uint8Array, ...fds: number[]) {
-  const m = newmsg()
-  addvector(m, data)
-  if (fds.length) addfiles(m, ...fds)
-  return m
 }
 
 test.serial('sendmsgSync on a full non-blocking socket fails with EAGAIN', (t) => {

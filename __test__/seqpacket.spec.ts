@@ -3,7 +3,7 @@
 import test from 'ava'
 import { openSync, closeSync } from 'node:fs'
 import * as nu from '../index.js'
-import { abstractName, fdCount, runPython } from './helpers'
+import { abstractName, fdCount, runPython, msgOf } from './helpers'
 
 test.serial(
   'socketpair(seqpacket) keeps message boundaries; a short buffer sets dataTruncated, not truncated',
@@ -33,12 +33,6 @@ test.serial(
     t.is(fdCount(), before)
   },
 )
-
-function msgOf(buf: Buffer): nu.msghdr {
-  const m = nu.newmsg()
-  nu.addvector(m, buf)
-  return m
-}
 
 test.serial('listen/connect/accept with seqpacket: accept inherits it, fds travel with their message', async (t) => {
   const before = fdCount()
