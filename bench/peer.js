@@ -51,6 +51,36 @@ async function timedFdSend(childRole, send) {
   await exited
 }
 
+/** Times COUNT MiB of 64 KiB writes over a stream socket `connect(address)` makes to a sink child. */
+async function streamBulk(childRole, connect) {
+  const total = count * 2 ** 20
+  const { child, address } = await netChild(childRole)
+  const sock = connect(address)
+  await new Promise((resolve) => sock.once('connect', resolve))
+  const acked = new Promise((resolve) => sock.once('data', resolve))
+  const t0 = process.hrtime.bigint()
+  for (let sent = 0; sent < total; sent += CHUNK.length) {
+    if (!sock.write(CHUNK)) await new Promise((resolve) => sock.once('drain', resolve))
+  }
+  await acked
+  report(total, t0)
+  sock.destroy()
+  child.kill()
+}
+
+/** A server (`createServer` of net or net-unix) that acks with one byte once COUNT MiB came. */
+function sinkServer(createServer) {
+  const total = count * 2 ** 20
+  const server = createServer((s) => {
+    let got = 0
+    s.on('data', (d) => {
+      got += d.length
+      if (got >= total) s.write('k')
+    })
+  })
+  server.listen(arg, () => process.send('ready'))
+}
+
 /** Times COUNT 64-byte round trips over a stream socket `connect(address)` makes to an echo child. */
 async function streamPingPong(childRole, connect) {
   const { child, address } = await netChild(childRole)
@@ -390,59 +420,18 @@ const roles = {
     await nu.sendfds(CHANNEL, ONE, [])
   },
 
-  async 'bulk-net'() {
-    const total = count * 2 ** 20
-    const { child, address } = await netChild('sink-net-child')
-    const sock = net.connect(address)
-    await new Promise((resolve) => sock.once('connect', resolve))
-    const acked = new Promise((resolve) => sock.once('data', resolve))
-    const t0 = process.hrtime.bigint()
-    for (let sent = 0; sent < total; sent += CHUNK.length) {
-      if (!sock.write(CHUNK)) await new Promise((resolve) => sock.once('drain', resolve))
-    }
-    await acked
-    report(total, t0)
-    sock.destroy()
-    child.kill()
+  'bulk-net'() {
+    return streamBulk('sink-net-child', (address) => net.connect(address))
   },
   'sink-net-child'() {
-    const total = count * 2 ** 20
-    const server = net.createServer((s) => {
-      let got = 0
-      s.on('data', (d) => {
-        got += d.length
-        if (got >= total) s.write('k')
-      })
-    })
-    server.listen(arg, () => process.send('ready'))
+    sinkServer(net.createServer)
   },
-
   // UnixSocket (the stream API): the same three shapes as the net rows, stream on both ends.
-  async 'bulk-stream'() {
-    const total = count * 2 ** 20
-    const { child, address } = await netChild('sink-stream-child')
-    const sock = nu.createConnection(address)
-    await new Promise((resolve) => sock.once('connect', resolve))
-    const acked = new Promise((resolve) => sock.once('data', resolve))
-    const t0 = process.hrtime.bigint()
-    for (let sent = 0; sent < total; sent += CHUNK.length) {
-      if (!sock.write(CHUNK)) await new Promise((resolve) => sock.once('drain', resolve))
-    }
-    await acked
-    report(total, t0)
-    sock.destroy()
-    child.kill()
+  'bulk-stream'() {
+    return streamBulk('sink-stream-child', (address) => nu.createConnection(address))
   },
   'sink-stream-child'() {
-    const total = count * 2 ** 20
-    const server = nu.createServer((s) => {
-      let got = 0
-      s.on('data', (d) => {
-        got += d.length
-        if (got >= total) s.write('k')
-      })
-    })
-    server.listen(arg, () => process.send('ready'))
+    sinkServer(nu.createServer)
   },
   'pingpong-stream'() {
     return streamPingPong('echo-stream-child', (address) => nu.createConnection(address))
