@@ -23,6 +23,14 @@ export const asyncUnavailable: string | null = (() => {
   }
 })()
 
+/** Why `what` cannot wait here: `ERR_RUNTIME_UNSUPPORTED` (only if the reactor could not start). */
+export function unsupported(what: string): Error {
+  const e = new Error(
+    `net-unix: ${what} cannot wait in this runtime (${asyncUnavailable}); the *Sync functions still work`,
+  )
+  return Object.assign(e, { code: 'ERR_RUNTIME_UNSUPPORTED' })
+}
+
 let lastToken = 0
 
 /** A token no pending operation holds, for `binding.cancel`. */
@@ -62,12 +70,7 @@ export function operate<T>(
   signal: AbortSignal | undefined,
   run: (token: number) => number | Promise<T>,
 ): number | Promise<T> {
-  if (asyncUnavailable) {
-    const e = new Error(
-      `net-unix: ${fn}() cannot wait in this runtime (${asyncUnavailable}); the *Sync functions still work`,
-    )
-    throw Object.assign(e, { code: 'ERR_RUNTIME_UNSUPPORTED' })
-  }
+  if (asyncUnavailable) throw unsupported(`${fn}()`)
   const r = start(signal, run)
   return typeof r === 'number' ? check(r, syscall) : r
 }

@@ -10,7 +10,7 @@ import { binding } from './binding'
 import { SOCK_CLOEXEC } from './constants'
 import { argTypeError, check, errnoError, outOfRange } from './errors'
 import { encodeAddr } from './address'
-import { asyncUnavailable, got } from './promises'
+import { asyncUnavailable, got, unsupported } from './promises'
 import { bytesOf, validateFd, validateFds, validateFunction, validateInteger } from './validators'
 
 const MAX_FDS: number = binding.MAX_FDS
@@ -35,11 +35,6 @@ export const kConnecting: unique symbol = Symbol('net-unix.connecting')
 /** Closes fds in one native call, skipping any that is not open (teardown paths never throw). */
 function closeQuietly(fds: readonly number[]): void {
   binding.closeAll(fds)
-}
-
-function unavailable(fn: string): Error {
-  const e = new Error(`net-unix: ${fn} needs Node's libuv event loop (${asyncUnavailable}); use the *Sync functions`)
-  return Object.assign(e, { code: 'ERR_RUNTIME_UNSUPPORTED' })
 }
 
 /** Close-on-exec dups of `fds`, all or none. */
@@ -122,7 +117,7 @@ export class UnixSocket extends Duplex {
 
   /**
    * @throws {TypeError} / {RangeError} for a bad `fd` or option.
-   * @throws {Error} `ERR_RUNTIME_UNSUPPORTED` where Node's libuv loop is not available.
+   * @throws {Error} `ERR_RUNTIME_UNSUPPORTED` where the runtime cannot wait (the reactor did not start).
    */
   constructor(options: UnixSocketOptions = {}) {
     if (typeof options !== 'object' || options === null) throw argTypeError('options', 'of type object', options)
@@ -140,7 +135,7 @@ export class UnixSocket extends Duplex {
       validateInteger(options.writableHighWaterMark, 'options.writableHighWaterMark', 0, 2 ** 31 - 1)
       duplex.writableHighWaterMark = options.writableHighWaterMark
     }
-    if (asyncUnavailable) throw unavailable('UnixSocket')
+    if (asyncUnavailable) throw unsupported('UnixSocket')
     super(duplex)
     this.remoteAddress = connecting
     if (connecting === undefined) {
@@ -535,12 +530,12 @@ export class UnixServer extends EventEmitter {
 
   /**
    * @param connectionListener added as a `'connection'` listener.
-   * @throws {Error} `ERR_RUNTIME_UNSUPPORTED` where Node's libuv loop is not available.
+   * @throws {Error} `ERR_RUNTIME_UNSUPPORTED` where the runtime cannot wait (the reactor did not start).
    */
   constructor(options: UnixServerOptions = {}, connectionListener?: (socket: UnixSocket) => void) {
     super()
     if (typeof options !== 'object' || options === null) throw argTypeError('options', 'of type object', options)
-    if (asyncUnavailable) throw unavailable('UnixServer')
+    if (asyncUnavailable) throw unsupported('UnixServer')
     this.#options = {
       allowHalfOpen: options.allowHalfOpen,
       readableHighWaterMark: options.readableHighWaterMark,
