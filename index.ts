@@ -30,6 +30,7 @@ export {
   localaddr,
   recvfrom,
   recvfromSync,
+  recvfromMany,
   send,
   sendSync,
   sendto,

@@ -156,3 +156,51 @@ test('udp4 and udp6 are node:dgram sockets, as in unix-dgram', (t) => {
   t.is(typeof (s as unknown as { setBroadcast: unknown }).setBroadcast, 'function')
   s.close()
 })
+
+test.serial(
+  'ten queued datagrams (one recvmmsg batch): order and fds kept; closing mid-way closes the fds of the rest',
+  async (t) => {
+    const before = fdCount()
+    const name = abstractName('batch')
+    const rx = nu.createSocket({ type: 'unix_dgram', fds: true })
+    rx.bind(name)
+    const tx = nu.createSocket('unix_dgram')
+    const file = openSync(__filename, 'r')
+    // Ten fill the receive queue (net.unix.max_dgram_qlen) before rx's next readiness: one batch.
+    const send = () => {
+      for (let i = 0; i < 10; i++) {
+        tx.sendWithFds(Buffer.from(`m${i}`), Array(1 + (i % 3)).fill(file), name, (err) => t.falsy(err))
+      }
+    }
+    send()
+    const got: [string, number][] = []
+    await new Promise<void>((resolve) => {
+      rx.on('message', (msg: Buffer, rinfo: nu.RemoteInfo) => {
+        got.push([msg.toString(), rinfo.fds!.length])
+        rinfo.fds!.forEach((fd) => nu.close(fd))
+        if (got.length === 10) resolve()
+      })
+    })
+    t.deepEqual(
+      got,
+      Array.from({ length: 10 }, (_, i): [string, number] => [`m${i}`, 1 + (i % 3)]),
+    )
+
+    // Again, and the listener closes the socket at the third: the seven after it are not
+    // delivered, and the fds they carried are closed, not leaked.
+    rx.removeAllListeners('message')
+    const seen: string[] = []
+    const closed = once(rx, 'close')
+    rx.on('message', (msg: Buffer, rinfo: nu.RemoteInfo) => {
+      seen.push(msg.toString())
+      rinfo.fds!.forEach((fd) => nu.close(fd))
+      if (seen.length === 3) rx.close()
+    })
+    send()
+    await closed
+    t.deepEqual(seen, ['m0', 'm1', 'm2'])
+    tx.close()
+    closeSync(file)
+    t.is(fdCount(), before)
+  },
+)

@@ -3,7 +3,7 @@
 import test from 'ava'
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
 import * as nu from '../index.js'
-import { abstractName, fdCount, runPython, tmpPath } from './helpers'
+import { abstractName, fdCount, runPython, startPython, tmpPath } from './helpers'
 
 const read = (fd: number): string => readFileSync(`/proc/self/fd/${fd}`, 'utf8')
 
@@ -158,4 +158,94 @@ print(msg.decode(), len(fds), bool(flags & socket.MSG_TRUNC), addr == ${JSON.str
   nu.close(rx)
   closeSync(file)
   t.is(fdCount(), before)
+})
+
+test.serial(
+  'recvfromMany: a batch in one call, each datagram with its sender, fds, credentials, truncation',
+  async (t) => {
+    const before = fdCount()
+    const path = tmpPath('many.sock')
+    const rx = nu.dgramSocket({ bind: path, credentials: true })
+    const named = abstractName('many-tx')
+    const tx = nu.dgramSocket({ bind: named })
+    const anon = nu.dgramSocket()
+    const file = openSync(__filename, 'r')
+    nu.sendtoSync(tx, Buffer.from('one'), path, { fds: [file] })
+    nu.sendtoSync(anon, Buffer.from('two'), path)
+    nu.sendtoSync(tx, Buffer.from('three, too long'), path, { fds: [file, file, file] })
+    nu.sendtoSync(anon, Buffer.alloc(0), path)
+
+    const got = await nu.recvfromMany(rx, 8, 5, { maxFds: 2, credentials: true })
+    t.deepEqual(
+      got.map((d) => [d.data.toString(), d.address, d.fds.length, d.truncated, d.dataTruncated]),
+      [
+        ['one', named, 1, false, false],
+        ['two', null, 0, false, false],
+        ['three', named, 2, true, true],
+        ['', null, 0, false, false],
+      ],
+    )
+    t.true(got.every((d) => d.cred?.pid === process.pid))
+    t.is(read(got[0].fds[0]), read(file), 'the fd is the file')
+
+    // Empty queue: it waits, then resolves with what came.
+    const pending = nu.recvfromMany(rx, 8, 16)
+    t.is(nu.pending(rx), 1)
+    nu.sendtoSync(tx, Buffer.from('later'), path)
+    t.deepEqual(
+      (await pending).map((d) => d.data.toString()),
+      ['later'],
+    )
+
+    // Aborted: nothing is consumed.
+    const ac = new AbortController()
+    const aborted = nu.recvfromMany(rx, 8, 16, { signal: ac.signal })
+    ac.abort()
+    await t.throwsAsync(aborted, { name: 'AbortError' })
+    nu.sendtoSync(tx, Buffer.from('kept'), path)
+    t.is(nu.recvfromSync(rx, 16).data.toString(), 'kept')
+
+    await t.throwsAsync(nu.recvfromMany(rx, 0, 16), { code: 'ERR_OUT_OF_RANGE' })
+    await t.throwsAsync(nu.recvfromMany(rx, nu.MAX_BATCH + 1, 16), { code: 'ERR_OUT_OF_RANGE' })
+    await t.throwsAsync(nu.recvfromMany(rx, 4, 0), { code: 'ERR_OUT_OF_RANGE' })
+    await t.throwsAsync(nu.recvfromMany(rx, 4, 16, { maxFds: -1 }), { code: 'ERR_OUT_OF_RANGE' })
+    const closed = nu.dgramSocket()
+    nu.close(closed)
+    const ebadf = await t.throwsAsync(nu.recvfromMany(closed, 4, 16), { code: 'EBADF' })
+    t.is((ebadf as Error & { syscall?: string }).syscall, 'recvmmsg')
+
+    got.forEach((d) => d.fds.forEach((fd) => nu.close(fd)))
+    ;[rx, tx, anon].forEach((fd) => nu.close(fd))
+    closeSync(file)
+    t.is(fdCount(), before)
+  },
+)
+
+test.serial('recvfromMany takes what a Python sender queued: ten in one call, then 200 more in order', async (t) => {
+  const name = abstractName('pymany')
+  const rx = nu.dgramSocket({ bind: name })
+  // Ten fill the receive queue (net.unix.max_dgram_qlen); the rest block Python until read.
+  const py = startPython(`
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(${JSON.stringify(name + '-py')})
+for i in range(10):
+    s.sendto(b'%d' % i, ${JSON.stringify(name)})
+print('queued', flush=True)
+for i in range(10, 210):
+    s.sendto(b'%d' % i, ${JSON.stringify(name)})
+`)
+  t.is(await py.firstLine, 'queued')
+  const first = await nu.recvfromMany(rx, 16, 8)
+  // Everything queued, in one call (and what Python sent meanwhile, as slots freed up).
+  t.true(first.length >= 10, `${first.length}`)
+  t.true(first.every((d) => d.address === `${name}-py`))
+  const seen = first.map((d) => d.data.toString())
+  while (seen.length < 210) for (const d of await nu.recvfromMany(rx, nu.MAX_BATCH, 8)) seen.push(d.data.toString())
+  t.is((await py.done).code, 0)
+  t.deepEqual(
+    seen,
+    Array.from({ length: 210 }, (_, i) => String(i)),
+  )
+  nu.close(rx)
 })

@@ -78,9 +78,9 @@ static void fdpass(long count, int nfds, int type) {
 // The same workload, BATCH messages per recvmmsg/sendmmsg call: what a C program gains from
 // batching (the kernel's per-message work stays).
 #define BATCH 32
-static void fdpass_mmsg(long count, int nfds) {
+static void fdpass_mmsg(long count, int nfds, int type) {
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) die("socketpair");
+  if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv)) die("socketpair");
   static union { char buf[CMSG_SPACE(sizeof(int) * 253)]; struct cmsghdr align; } ctl[BATCH];
   static char bytes[BATCH];
   static struct iovec iov[BATCH];
@@ -147,6 +147,40 @@ static void dgram(long count) {
   long long t0 = now();
   for (long i = 0; i < count; i++)
     if (send(sv[0], buf, 64, MSG_NOSIGNAL) != 64) die("send");
+  long long got;
+  if (recv(sv[0], &got, sizeof got, 0) != sizeof got) die("recv");
+  report(count, now() - t0);
+  wait(NULL);
+}
+
+// The same, BATCH datagrams per sendmmsg/recvmmsg call.
+static void dgram_mmsg(long count) {
+  int sv[2];
+  static char bufs[BATCH][64];
+  static struct iovec iov[BATCH];
+  static struct mmsghdr h[BATCH];
+  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv)) die("socketpair");
+  for (int k = 0; k < BATCH; k++) {
+    iov[k].iov_base = bufs[k], iov[k].iov_len = 64;
+    h[k].msg_hdr.msg_iov = &iov[k], h[k].msg_hdr.msg_iovlen = 1;
+  }
+  if (fork() == 0) {
+    long long got = 0;
+    while (got < count) {
+      int r = recvmmsg(sv[1], h, BATCH, MSG_WAITFORONE, NULL);
+      if (r <= 0) die("recvmmsg");
+      got += r;
+    }
+    if (send(sv[1], &got, sizeof got, 0) != sizeof got) die("send");
+    _exit(0);
+  }
+  long long t0 = now();
+  for (long i = 0; i < count;) {
+    int want = count - i < BATCH ? (int)(count - i) : BATCH;
+    int r = sendmmsg(sv[0], h, want, MSG_NOSIGNAL);
+    if (r <= 0) die("sendmmsg");
+    i += r;
+  }
   long long got;
   if (recv(sv[0], &got, sizeof got, 0) != sizeof got) die("recv");
   report(count, now() - t0);
@@ -231,7 +265,8 @@ int main(int argc, char **argv) {
   if (argc < 3) return 2;
   long count = atol(argv[2]);
   if (!strcmp(argv[1], "fdpass")) fdpass(count, atoi(argv[3]), argc > 4 && !strcmp(argv[4], "seqpacket") ? SOCK_SEQPACKET : SOCK_STREAM);
-  else if (!strcmp(argv[1], "fdpass-mmsg")) fdpass_mmsg(count, atoi(argv[3]));
+  else if (!strcmp(argv[1], "fdpass-mmsg")) fdpass_mmsg(count, atoi(argv[3]), argc > 4 && !strcmp(argv[4], "seqpacket") ? SOCK_SEQPACKET : SOCK_STREAM);
+  else if (!strcmp(argv[1], "dgram-mmsg")) dgram_mmsg(count);
   else if (!strcmp(argv[1], "dgram")) dgram(count);
   else if (!strcmp(argv[1], "pingpong")) pingpong(count);
   else if (!strcmp(argv[1], "bulk")) bulk(count);

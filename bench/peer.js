@@ -214,17 +214,43 @@ const roles = {
     const mine = `net-unix-bench-${process.pid}-parent`
     const theirs = `net-unix-bench-${process.pid}-child`
     const rx = nu.dgramSocket({ bind: `\0${mine}` })
-    const child = spawn(process.execPath, [__filename, 'dgram-events-child', String(count), theirs, mine], { stdio: ['ignore', 'inherit', 'inherit'] })
+    const many = arg === 'many'
+    const child = spawn(process.execPath, [...process.execArgv, __filename, 'dgram-events-child', String(count), theirs, mine], { stdio: ['ignore', 'inherit', 'inherit'] })
     const exited = new Promise((resolve) => child.on('exit', resolve))
     await nu.recvfrom(rx, 1) // the child is bound
     const tx = nu.dgramSocket({ connect: `\0${theirs}` })
+    const batch = Array.from({ length: 32 }, () => ({ data: DGRAM }))
     const t0 = process.hrtime.bigint()
-    for (let i = 0; i < count; i++) await nu.send(tx, DGRAM)
+    if (many) for (let i = 0; i < count; i += 32) await nu.sendfdsMany(tx, count - i >= 32 ? batch : batch.slice(0, count - i))
+    else for (let i = 0; i < count; i++) await nu.send(tx, DGRAM)
     const got = (await nu.recvfrom(rx, 8)).data.readBigInt64LE()
     report(Number(got), t0)
     nu.close(tx)
     nu.close(rx)
     await exited
+  },
+  // Batched, beyond Hare: sendfdsMany of 32 datagrams per call; the child takes them with
+  // recvfromMany (up to MAX_BATCH per call) or, with ARG "events", the evented socket.
+  async 'dgram-many'() {
+    const { fd, exited } = withChild('dgram-recv-many-child', [], {}, dgramPair())
+    await nu.recvfrom(fd, 1) // the child is up
+    const batch = Array.from({ length: 32 }, () => ({ data: DGRAM }))
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < count; i += 32) await nu.sendfdsMany(fd, count - i >= 32 ? batch : batch.slice(0, count - i))
+    const got = (await nu.recvfrom(fd, 8)).data.readBigInt64LE()
+    report(Number(got), t0)
+    nu.close(fd)
+    await exited
+  },
+  async 'dgram-recv-many-child'() {
+    await nu.send(CHANNEL, ONE)
+    let got = 0
+    for (let i = 0; i < count; ) {
+      const ds = await nu.recvfromMany(CHANNEL, nu.MAX_BATCH, 64)
+      for (const d of ds) if (d.data.length === 64) got++
+      i += ds.length
+    }
+    await nu.send(CHANNEL, countBytes(got))
   },
   'dgram-events-child'() {
     const parent = `\0${process.argv[5]}`
@@ -247,6 +273,21 @@ const roles = {
     await awaitByte(fd)
     const t0 = process.hrtime.bigint()
     for (let i = 0; i < count; i++) await nu.sendfds(fd, ONE, fds)
+    const received = await awaitCount(fd)
+    report(count, t0, { fds: received })
+    nu.close(fd)
+    done()
+    await exited
+  },
+
+  // seqpacket, batched: the fdpass-many roles over socketpair(seqpacket).
+  async 'seqpacket-many'() {
+    const { fds, done } = devnullFds(Number(arg))
+    const { fd, exited } = withChild('fdrecv-many-child', [arg], {}, nu.socketpair(nu.seqpacket))
+    await awaitByte(fd)
+    const batch = Array.from({ length: 32 }, () => ({ data: ONE, fds }))
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < count; i += 32) await nu.sendfdsMany(fd, count - i >= 32 ? batch : batch.slice(0, count - i))
     const received = await awaitCount(fd)
     report(count, t0, { fds: received })
     nu.close(fd)

@@ -44,6 +44,9 @@ const BUN_PP = 'net-unix Promise under Bun (sendmsg/recvmsg)'
 const C_DGRAM = 'C blocking send/recv'
 const PY_DGRAM = 'Python socket send/recv'
 const C_SEQ = 'C blocking sendmsg/recvmsg (seqpacket)'
+const C_SEQ_MMSG = 'C batched sendmmsg/recvmmsg (seqpacket, 32 per call)'
+const DGRAM_MANY = 'net-unix batched Promise (sendfdsMany/recvfromMany)'
+const C_DGRAM_MMSG = 'C batched sendmmsg/recvmmsg (32 per call)'
 const CASES = [
   {
     name: 'fd passing, 1 fd/msg, parent → child', unit: 'msgs/s', fds: true, ratios: [C_FD, C_MMSG, 'net-unix Promise (sendfds/recvfds)'],
@@ -114,21 +117,26 @@ const CASES = [
     },
   },
   {
-    name: '64-byte datagrams, parent → child (SOCK_DGRAM socketpair)', unit: 'datagrams/s', ratios: [C_DGRAM, PY_DGRAM],
+    name: '64-byte datagrams, parent → child (SOCK_DGRAM socketpair)', unit: 'datagrams/s', ratios: [C_DGRAM, PY_DGRAM, C_DGRAM_MMSG],
     contenders: {
       [C_DGRAM]: [(n) => c('dgram', n), 200000],
       'net-unix Promise (send/recvfrom)': [(n) => node('dgram-async', n), 50000],
       'net-unix sync (sendSync/recvfromSync)': [(n) => node('dgram-sync', n), 50000],
       'net-unix Promise send, createSocket receiver (events)': [(n) => node('dgram-events', n), 50000],
       [PY_DGRAM]: [(n) => py('dgram', n), 50000],
+      [DGRAM_MANY]: [(n) => node('dgram-many', n), 50000],
+      'net-unix batched send (sendfdsMany), createSocket receiver (events)': [(n) => node('dgram-events', n, 'many'), 50000],
+      [C_DGRAM_MMSG]: [(n) => c('dgram-mmsg', n), 200000],
     },
   },
   {
-    name: 'seqpacket, 1 fd/msg, parent → child', unit: 'msgs/s', fds: true, ratios: [C_SEQ],
+    name: 'seqpacket, 1 fd/msg, parent → child', unit: 'msgs/s', fds: true, ratios: [C_SEQ, C_SEQ_MMSG],
     contenders: {
       [C_SEQ]: [(n) => c('fdpass', n, 1, 'seqpacket'), 100000],
       'net-unix Promise (sendfds/recvfds)': [(n) => node('seqpacket-async', n, 1), 30000],
       'Python send_fds/recv_fds': [(n) => py('fdpass', n, 1, 'seqpacket'), 30000],
+      [BATCHED]: [(n) => node('seqpacket-many', n, 1), 30000],
+      [C_SEQ_MMSG]: [(n) => c('fdpass-mmsg', n, 1, 'seqpacket'), 100000],
     },
   },
 ]
@@ -293,7 +301,10 @@ const targets = [
   ['64-byte datagrams, Promise API ≥ 0.7× C', ratio('64-byte datagrams', 'net-unix Promise (send/recvfrom)', C_DGRAM), '≥', 0.7],
   ['64-byte datagrams, Promise API ahead of Python', ratio('64-byte datagrams', 'net-unix Promise (send/recvfrom)', PY_DGRAM), '≥', 1.0],
   ['(for comparison) 64-byte datagrams, sync API ≥ 0.7× C', ratio('64-byte datagrams', 'net-unix sync (sendSync/recvfromSync)', C_DGRAM), '≥', 0.7],
+  ['64-byte datagrams, batched Promise API ≥ 0.7× C per datagram', ratio('64-byte datagrams', DGRAM_MANY, C_DGRAM), '≥', 0.7],
+  ['64-byte datagrams, batched Promise API ahead of Python', ratio('64-byte datagrams', DGRAM_MANY, PY_DGRAM), '≥', 1.0],
   ['seqpacket, 1 fd/msg, Promise API ≥ 0.7× C', ratio('seqpacket', 'net-unix Promise (sendfds/recvfds)', C_SEQ), '≥', 0.7],
+  ['seqpacket, 1 fd/msg, batched Promise API ≥ 0.7× C per message', ratio('seqpacket', BATCHED, C_SEQ), '≥', 0.7],
   [`connect+accept ≥ 1.5× Node net with zero failures (net-unix failures: ${connectFailures})`,
     ratio('connect', 'net-unix Promise, 32 clients', `${NET}, 32 clients`), '≥', 1.5, connectFailures === 0],
   ['stream: bulk 64 KiB writes, UnixSocket ≥ 1.0× Node net', ratio('stream: bulk transfer', STREAM, NET), '≥', 1.0],

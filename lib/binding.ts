@@ -32,7 +32,8 @@ interface RawExports {
   pending(fd: number): number
   recvmsgSync(fd: number, bufs: Uint8Array[], maxFds: number, out: Int32Array): number
   sendmsgSync(fd: number, bufs: Uint8Array[], fds: number[], groups: number[]): number
-  // [n, (bytes, truncated, nfds, ...fds) x n] in `out` when it completed at once.
+  // [n, (bytes, truncated, nfds, ...fds) x n] in `out` when it completed at once; with `from`,
+  // [n, (bytes, flags, nfds, pid, uid, gid, addrLen, ...addr, ...fds) x n].
   recvManyAsync(
     fd: number,
     buf: Uint8Array,
@@ -40,7 +41,19 @@ interface RawExports {
     maxFds: number,
     token: number,
     out: Int32Array,
+    from?: boolean,
+    creds?: boolean,
   ): number | Promise<number[]>
+  // recvManyAsync that never waits (-EAGAIN), for callers that watch readiness themselves.
+  recvManyNow(
+    fd: number,
+    buf: Uint8Array,
+    slot: number,
+    maxFds: number,
+    from: boolean,
+    creds: boolean,
+    out: Int32Array,
+  ): number
   // [messages, lastBytes] in `out` when it completed at once.
   sendManyAsync(
     fd: number,

@@ -19,6 +19,7 @@ import {
 } from './validators'
 
 const MAX_FDS: number = binding.MAX_FDS
+const MAX_BATCH: number = binding.MAX_BATCH
 /** Items before the fds in a receive's result layout (see dgram.rs `HEAD`). */
 const HEAD = 6 + 108
 
@@ -268,19 +269,27 @@ export function sendSync(
 /** Where a receive that completed at once leaves its layout. */
 const gotFrom = new Int32Array(HEAD + MAX_FDS)
 
-/** A {@link Datagram} from `bytes` and the layout in `items` from `at`. */
-function datagram(data: Buffer, bytes: number, items: ArrayLike<number>, at: number): Datagram {
+/** The sender's address of a layout: `len` bytes, one per item, from `at`. */
+function addressAt(items: ArrayLike<number>, at: number, len: number): string | null {
+  if (len === 0) return null
+  const a = Buffer.allocUnsafe(len)
+  for (let i = 0; i < len; i++) a[i] = items[at + i]
+  return a.toString('utf8')
+}
+
+/** A {@link Datagram} of `bytes` in `data`; `flags, nfds, pid, uid, gid` from `items[at]`, the fds from `fdsAt`. */
+function datagramOf(
+  data: Buffer,
+  bytes: number,
+  items: ArrayLike<number>,
+  at: number,
+  address: string | null,
+  fdsAt: number,
+): Datagram {
   const flags = items[at]
   const nfds = items[at + 1]
-  const addrLen = items[at + 5]
-  let address: string | null = null
-  if (addrLen > 0) {
-    const a = Buffer.allocUnsafe(addrLen)
-    for (let i = 0; i < addrLen; i++) a[i] = items[at + 6 + i]
-    address = a.toString('utf8')
-  }
-  const fds: number[] = []
-  for (let i = 0; i < nfds; i++) fds.push(items[at + HEAD + i])
+  const fds: number[] = new Array(nfds)
+  for (let i = 0; i < nfds; i++) fds[i] = items[fdsAt + i]
   const d: Datagram = {
     data: data.subarray(0, bytes),
     address,
@@ -290,6 +299,32 @@ function datagram(data: Buffer, bytes: number, items: ArrayLike<number>, at: num
   }
   if (flags & 4) d.cred = { pid: items[at + 2], uid: items[at + 3] >>> 0, gid: items[at + 4] >>> 0 }
   return d
+}
+
+/** A {@link Datagram} from `bytes` and the layout in `items` from `at`. */
+function datagram(data: Buffer, bytes: number, items: ArrayLike<number>, at: number): Datagram {
+  return datagramOf(data, bytes, items, at, addressAt(items, at + 6, items[at + 5]), at + HEAD)
+}
+
+/**
+ * The datagrams of a batch, `[n, (bytes, flags, nfds, pid, uid, gid, addrLen, ...addr, ...fds)
+ * × n]` from `items[at]`, message `i` in `data` at `i × slot`.
+ */
+function datagrams(items: ArrayLike<number>, at: number, data: Buffer, slot: number): Datagram[] {
+  const n = items[at++]
+  const out: Datagram[] = new Array(n)
+  for (let i = 0; i < n; i++) {
+    const addrLen = items[at + 6]
+    const msg = data.subarray(i * slot, (i + 1) * slot)
+    out[i] = datagramOf(msg, items[at], items, at + 1, addressAt(items, at + 7, addrLen), at + 7 + addrLen)
+    at += 7 + addrLen + items[at + 2]
+  }
+  return out
+}
+
+/** Room a batch of `n` messages with up to `maxFds` fds each may take in the many layout. */
+function batchRoom(n: number, maxFds: number): number {
+  return 1 + n * (7 + 108 + maxFds)
 }
 
 function recvArgs(
@@ -337,6 +372,42 @@ export function recvfromSync(sock: number, maxBytes: number, options?: Omit<Recv
   return datagram(data, n, gotFrom, 0)
 }
 
+/** Where a batched receive that completed at once leaves its layout; grown on demand. */
+let gotMany = new Int32Array(0)
+function gotManyFor(size: number): Int32Array {
+  if (gotMany.length < size) gotMany = new Int32Array(size)
+  return gotMany
+}
+
+/**
+ * Receives up to `maxMessages` datagrams (or seqpacket messages) in one native call
+ * (`recvmmsg(2)`), each of up to `maxBytes` bytes, with its sender's address, up to `maxFds` fds
+ * and, with `credentials: true`, its sender's credentials: the batched {@link recvfrom}. Waits
+ * for the first datagram, then takes what has arrived, so it resolves with 1 to `maxMessages`
+ * of them. Beyond Hare; for receivers of many small datagrams (a metrics or log agent), where
+ * one native call per datagram is the cost.
+ *
+ * @returns a promise of the datagrams, in order; their `data` share one buffer.
+ * @rejects {RangeError} `maxMessages` outside `[1, MAX_BATCH]`, `maxBytes` < 1. As {@link recvfrom}
+ * otherwise (`syscall: 'recvmmsg'`).
+ */
+export async function recvfromMany(
+  sock: number,
+  maxMessages: number,
+  maxBytes: number,
+  options?: RecvOptions,
+): Promise<Datagram[]> {
+  validateInteger(maxMessages, 'maxMessages', 1, MAX_BATCH)
+  validateInteger(maxBytes, 'maxBytes', 1, Math.floor((2 ** 31 - 1) / maxMessages))
+  const o = recvArgs(sock, maxBytes, options)
+  const data = Buffer.allocUnsafe(maxMessages * maxBytes)
+  const out = gotManyFor(batchRoom(maxMessages, o.maxFds))
+  const r = operate('recvfromMany', 'recvmmsg', o.signal, (t) =>
+    binding.recvManyAsync(sock, data, maxBytes, o.maxFds, t, out, true, o.creds),
+  )
+  return datagrams(typeof r === 'number' ? out : await r, 0, data, maxBytes)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The evented socket: node:dgram's and unix-dgram's shape
 
@@ -369,6 +440,8 @@ type SendCallback = (err?: Error | null) => void
 
 const SCRATCH = 65536
 const READS_PER_EVENT = 64
+/** Datagrams per native call (`recvmmsg`) of the evented socket. */
+const READ_BATCH = 16
 
 function congestionError(): Error {
   // unix-dgram's sentinel: message 'congestion' (hot-shots matches on it).
@@ -396,8 +469,9 @@ export class UnixDgramSocket extends EventEmitter {
   readonly #readiness: Readiness
   #fds: boolean
   #creds: boolean
-  #scratch = Buffer.allocUnsafe(SCRATCH)
-  #got = new Int32Array(HEAD + MAX_FDS)
+  /** Where batched reads land, made on the first read (a sending-only socket never needs it). */
+  #scratch: Buffer | undefined
+  #got: Int32Array | undefined
 
   /** @internal */
   constructor(options: UnixDgramOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
@@ -439,21 +513,44 @@ export class UnixDgramSocket extends EventEmitter {
 
   #read(): void {
     const maxFds = this.#fds ? MAX_FDS : 0
-    for (let i = 0; i < READS_PER_EVENT && this.fd >= 0; i++) {
-      const n = binding.recvfromSync(this.fd, this.#scratch, maxFds, this.#creds, this.#got, true)
+    if (this.#scratch === undefined) {
+      // Untouched pages cost nothing: a batch of small datagrams touches one page per slot.
+      this.#scratch = Buffer.allocUnsafe(SCRATCH * READ_BATCH)
+      this.#got = new Int32Array(batchRoom(READ_BATCH, MAX_FDS))
+    }
+    const scratch = this.#scratch
+    const got = this.#got as Int32Array
+    for (let read = 0; read < READS_PER_EVENT && this.fd >= 0;) {
+      const n = binding.recvManyNow(this.fd, scratch, SCRATCH, maxFds, true, this.#creds, got)
       if (n === EAGAIN) return
       if (n < 0) {
         this.emit('error', errnoError(n, 'recvmsg'))
         return
       }
-      const d = datagram(this.#scratch, n, this.#got, 0)
-      const rinfo: RemoteInfo = { size: n, path: d.address, address: d.address }
-      if (this.#fds) rinfo.fds = d.fds
-      if (d.cred) rinfo.cred = d.cred
-      if (d.dataTruncated) rinfo.dataTruncated = true
-      const msg = Buffer.from(d.data) // a copy: the scratch buffer is reused
-      if (!this.emit('message', msg, rinfo)) for (const fd of d.fds) binding.close(fd)
+      const all = datagrams(got, 0, scratch, SCRATCH)
+      let i = 0
+      try {
+        for (; i < all.length; i++) this.#deliver(all[i])
+      } finally {
+        // A listener threw or closed the socket: nobody gets the fds of the rest.
+        for (i++; i < all.length; i++) if (all[i].fds.length) binding.closeAll(all[i].fds)
+      }
+      if (n < READ_BATCH) return // the queue is empty (recvmmsg stops there)
+      read += n
     }
+  }
+
+  #deliver(d: Datagram): void {
+    if (this.fd < 0) {
+      if (d.fds.length) binding.closeAll(d.fds)
+      return
+    }
+    const rinfo: RemoteInfo = { size: d.data.length, path: d.address, address: d.address }
+    if (this.#fds) rinfo.fds = d.fds
+    if (d.cred) rinfo.cred = d.cred
+    if (d.dataTruncated) rinfo.dataTruncated = true
+    const msg = Buffer.from(d.data) // a copy: the scratch buffer is reused
+    if (!this.emit('message', msg, rinfo) && d.fds.length) binding.closeAll(d.fds)
   }
 
   #open(): void {

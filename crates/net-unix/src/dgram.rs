@@ -37,6 +37,46 @@ pub struct From {
 }
 
 impl From {
+    /// What one received message delivered: `msg_flags` and the control area as the kernel
+    /// left them, the sender's name when one was asked for. Fds beyond `max_fds` are closed.
+    pub fn parse(
+        bytes: usize,
+        msg_flags: i32,
+        name: Option<(&libc::sockaddr_un, usize)>,
+        control: &mut [u8],
+        max_fds: usize,
+    ) -> From {
+        let mut fds = msg::rights_in(control);
+        let extra = fds.len() > max_fds;
+        fds.truncate(max_fds); // drops (closes) any fd beyond what was asked for
+        From {
+            rcv: Received {
+                bytes,
+                fds,
+                truncated: extra || msg_flags & libc::MSG_CTRUNC != 0,
+                data_truncated: msg_flags & libc::MSG_TRUNC != 0,
+            },
+            addr: name
+                .map(|(sa, len)| name_bytes(sa, len))
+                .unwrap_or_default(),
+            cred: creds_in(control),
+        }
+    }
+
+    /// Items of this message in a batch with senders: `[bytes, flags, nfds, pid, uid, gid,
+    /// addrLen, ...addr, ...fds]`.
+    pub fn many_len(&self) -> usize {
+        7 + self.addr.len() + self.rcv.fds.len()
+    }
+
+    /// Appends [`From::many_len`] items; the fds become the caller's.
+    pub fn push_many(self, out: &mut Vec<i32>) {
+        let [flags, nfds, pid, uid, gid, alen] = self.head();
+        out.extend_from_slice(&[self.rcv.bytes as i32, flags, nfds, pid, uid, gid, alen]);
+        out.extend(self.addr.iter().map(|&b| b as i32));
+        out.extend(self.rcv.fds.into_iter().map(IntoRawFd::into_raw_fd));
+    }
+
     fn head(&self) -> [i32; 6] {
         let (pid, uid, gid) = self.cred.unwrap_or((0, 0, 0));
         let flags = self.rcv.flag_bits() | if self.cred.is_some() { HAS_CRED } else { 0 };
@@ -124,13 +164,7 @@ pub fn recv_from(
     dontwait: bool,
 ) -> nix::Result<From> {
     let mut space = Control([0; 16 + 4 * msg::MAX_FDS + 4 + 32]);
-    let cred_space = if creds {
-        // SAFETY: CMSG_SPACE is pure arithmetic.
-        unsafe { libc::CMSG_SPACE(size_of::<libc::ucred>() as u32) as usize }
-    } else {
-        0
-    };
-    let len = msg::control_space(max_fds.min(msg::MAX_FDS)) + cred_space;
+    let len = msg::control_space(max_fds.min(msg::MAX_FDS)) + if creds { cred_space() } else { 0 };
     let control = &mut space.0[..len];
     let mut flags = libc::MSG_CMSG_CLOEXEC;
     if dontwait {
@@ -153,23 +187,19 @@ pub fn recv_from(
         let n = retry(|| Errno::result(libc::recvmsg(fd, &mut mhdr, flags)))?;
         (n as usize, mhdr, name)
     };
-    let ctrunc = mhdr.msg_flags & libc::MSG_CTRUNC != 0;
-    let trunc = mhdr.msg_flags & libc::MSG_TRUNC != 0;
-    let addr = name_bytes(&name, mhdr.msg_namelen as usize);
-    let cred = creds_in(control);
-    let mut fds = msg::rights_in(control);
-    let extra = fds.len() > max_fds;
-    fds.truncate(max_fds); // drops (closes) any fd beyond what was asked for
-    Ok(From {
-        rcv: Received {
-            bytes,
-            fds,
-            truncated: ctrunc || extra,
-            data_truncated: trunc,
-        },
-        addr,
-        cred,
-    })
+    Ok(From::parse(
+        bytes,
+        mhdr.msg_flags,
+        Some((&name, mhdr.msg_namelen as usize)),
+        control,
+        max_fds,
+    ))
+}
+
+/// Bytes of ancillary buffer that hold one `SCM_CREDENTIALS`.
+pub fn cred_space() -> usize {
+    // SAFETY: CMSG_SPACE is pure arithmetic.
+    unsafe { libc::CMSG_SPACE(size_of::<libc::ucred>() as u32) as usize }
 }
 
 /// The `SCM_CREDENTIALS` of a zero-filled control buffer after `recvmsg`, if any came.

@@ -24,11 +24,8 @@ pub enum Op<'a> {
         fds: &'a [RawFd],
         groups: &'a [u32],
     },
-    /// Many messages into one buffer cut in slots of `slot` bytes, each with room for `max_fds`.
-    RecvMany {
-        slot: usize,
-        max_fds: usize,
-    },
+    /// Many messages into one buffer cut in slots of `slot` bytes, as [`mmsg::Many`] says.
+    RecvMany(mmsg::Many),
     /// One message per buffer, message `i` carrying the next `counts[i]` of `fds`.
     SendMany {
         fds: &'a [RawFd],
@@ -67,27 +64,47 @@ pub enum Done {
     Fd(OwnedFd),
     Bytes(usize),
     Recv(msg::Received),
-    RecvMany(Vec<msg::Received>),
+    /// The messages, and whether their senders were asked for (the layout JS reads).
+    RecvMany(Vec<dgram::From>, bool),
     SentMany(mmsg::SentMany),
     From(dgram::From),
 }
 
 impl Done {
+    /// Items of a many-message result, count included.
+    pub fn many_len(rs: &[dgram::From], from: bool) -> usize {
+        1 + rs
+            .iter()
+            .map(|f| {
+                if from {
+                    f.many_len()
+                } else {
+                    3 + f.rcv.fds.len()
+                }
+            })
+            .sum::<usize>()
+    }
+
     /// The result as the numbers JS reads: a receive's `[bytes, truncated, ...fds]`; many
-    /// messages' `[n, (bytes, truncated, nfds, ...fds) × n]`; many sends' `[messages,
+    /// messages' `[n, (bytes, truncated, nfds, ...fds) × n]`, or with senders `[n, (bytes,
+    /// flags, nfds, pid, uid, gid, addrLen, ...addr, ...fds) × n]`; many sends' `[messages,
     /// lastBytes]`; the fds become the caller's.
     pub fn into_items(self) -> Vec<i32> {
         match self {
             Done::Fd(fd) => vec![std::os::fd::IntoRawFd::into_raw_fd(fd)],
             Done::Bytes(n) => vec![n as i32],
             Done::Recv(r) => r.into_items(),
-            Done::RecvMany(rs) => {
-                let mut out = vec![rs.len() as i32];
-                for r in rs {
-                    let fds = r.fds.len() as i32;
-                    let mut items = r.into_items();
-                    items.insert(2, fds);
-                    out.extend(items);
+            Done::RecvMany(rs, from) => {
+                let mut out = Vec::with_capacity(Done::many_len(&rs, from));
+                out.push(rs.len() as i32);
+                for f in rs {
+                    if from {
+                        f.push_many(&mut out);
+                    } else {
+                        let r = f.rcv;
+                        out.extend_from_slice(&[r.bytes as i32, r.flag_bits(), r.fds.len() as i32]);
+                        out.extend(r.fds.into_iter().map(std::os::fd::IntoRawFd::into_raw_fd));
+                    }
                 }
                 out
             }
@@ -111,12 +128,12 @@ pub unsafe fn attempt(fd: RawFd, op: &Op, bufs: &[(*mut u8, usize)]) -> nix::Res
         Op::Send { fds, groups } => {
             unsafe { send_bufs(fd, bufs, fds, groups, true) }.map(Done::Bytes)
         }
-        Op::RecvMany { slot, max_fds } => {
+        Op::RecvMany(how) => {
             let first = bufs.first().copied().unwrap_or((std::ptr::null_mut(), 0));
             // SAFETY: as this function's contract.
             let all = unsafe { bytes_mut(first) };
-            let mut slots: SmallVec<[&mut [u8]; 16]> = all.chunks_mut((*slot).max(1)).collect();
-            mmsg::recv_many(fd, &mut slots, *max_fds, true).map(Done::RecvMany)
+            let mut slots: SmallVec<[&mut [u8]; 16]> = all.chunks_mut(how.slot.max(1)).collect();
+            mmsg::recv_many(fd, &mut slots, how, true).map(|rs| Done::RecvMany(rs, how.from))
         }
         Op::SendMany { fds, counts } => {
             let datas: SmallVec<[&[u8]; 16]> = bufs

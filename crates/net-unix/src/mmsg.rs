@@ -3,11 +3,12 @@
 //! same guarantees as `msg`: `MSG_NOSIGNAL`, `MSG_CMSG_CLOEXEC`, every installed fd returned or
 //! closed.
 
+use crate::dgram::{self, From};
 use crate::error::retry;
-use crate::msg::{control_space, rights_in, Received, MAX_FDS};
+use crate::msg::{control_space, MAX_FDS};
 use nix::errno::Errno;
 use smallvec::SmallVec;
-use std::mem::zeroed;
+use std::mem::{size_of, zeroed};
 use std::os::fd::RawFd;
 
 /// The most messages one call moves (the kernel's `UIO_MAXIOV` bounds `vlen`; this keeps the
@@ -27,20 +28,37 @@ fn area(words: &mut [u64], i: usize, space: usize) -> &mut [u8] {
     unsafe { std::slice::from_raw_parts_mut(area.as_mut_ptr().cast(), space) }
 }
 
-/// Receives up to `slots.len()` messages, each into its own slot with room for `max_fds` fds.
-/// Fails only if not even the first message could be received (as `recvmmsg` does).
+/// What a batched receive takes per message: up to `max_fds` fds; with `from`, the sender's
+/// address, and its credentials when `creds` (the socket needs `SO_PASSCRED` for the kernel to
+/// attach them).
+#[derive(Clone, Copy, Debug)]
+pub struct Many {
+    pub slot: usize,
+    pub max_fds: usize,
+    pub from: bool,
+    pub creds: bool,
+}
+
+/// Receives up to `slots.len()` messages, each into its own slot, as `how` says. Fails only if
+/// not even the first message could be received (as `recvmmsg` does).
 pub fn recv_many(
     fd: RawFd,
     slots: &mut [&mut [u8]],
-    max_fds: usize,
+    how: &Many,
     dontwait: bool,
-) -> nix::Result<Vec<Received>> {
+) -> nix::Result<Vec<From>> {
     let n = slots.len().min(MAX_BATCH);
-    let space = control_space(max_fds.min(MAX_FDS));
+    let max_fds = how.max_fds.min(MAX_FDS);
+    let creds = how.from && how.creds;
+    let space = control_space(max_fds) + if creds { dgram::cred_space() } else { 0 };
     let mut control = control_areas(n, space);
     // SAFETY: plain C structs, all-zero is their empty value.
     let mut iovs: SmallVec<[libc::iovec; 16]> = (0..n).map(|_| unsafe { zeroed() }).collect();
     let mut hdrs: SmallVec<[libc::mmsghdr; 16]> = (0..n).map(|_| unsafe { zeroed() }).collect();
+    let mut names: SmallVec<[libc::sockaddr_un; 4]> = (0..if how.from { n } else { 0 })
+        // SAFETY: as above.
+        .map(|_| unsafe { zeroed() })
+        .collect();
     for i in 0..n {
         iovs[i].iov_base = slots[i].as_mut_ptr().cast();
         iovs[i].iov_len = slots[i].len();
@@ -53,14 +71,18 @@ pub fn recv_many(
             h.msg_control = area(&mut control, i, space).as_mut_ptr().cast();
             h.msg_controllen = space as _;
         }
+        if how.from {
+            h.msg_name = (&mut names[i] as *mut libc::sockaddr_un).cast();
+            h.msg_namelen = size_of::<libc::sockaddr_un>() as _;
+        }
     }
     let mut flags = libc::MSG_CMSG_CLOEXEC;
     if dontwait {
         flags |= libc::MSG_DONTWAIT;
     }
     let got = retry(|| {
-        // SAFETY: every header points at live iovecs and control areas of the sizes given,
-        // which outlive the call.
+        // SAFETY: every header points at live iovecs, names and control areas of the sizes
+        // given, which outlive the call.
         let rc = unsafe {
             libc::recvmmsg(
                 fd,
@@ -74,19 +96,19 @@ pub fn recv_many(
     })? as usize;
     let mut out = Vec::with_capacity(got);
     for (i, h) in hdrs.iter().enumerate().take(got) {
-        let mut fds = if space > 0 {
-            rights_in(area(&mut control, i, space))
+        let control = if space > 0 {
+            area(&mut control, i, space)
         } else {
-            Default::default()
+            &mut []
         };
-        let extra = fds.len() > max_fds;
-        fds.truncate(max_fds);
-        out.push(Received {
-            bytes: h.msg_len as usize,
-            fds,
-            truncated: extra || h.msg_hdr.msg_flags & libc::MSG_CTRUNC != 0,
-            data_truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
-        });
+        let name = names.get(i).map(|a| (a, h.msg_hdr.msg_namelen as usize));
+        out.push(dgram::From::parse(
+            h.msg_len as usize,
+            h.msg_hdr.msg_flags,
+            name,
+            control,
+            max_fds,
+        ));
     }
     Ok(out)
 }
@@ -176,6 +198,15 @@ mod tests {
     use nix::sys::socket::SockFlag;
     use std::os::fd::AsRawFd;
 
+    fn fds_only(max_fds: usize) -> Many {
+        Many {
+            slot: 0,
+            max_fds,
+            from: false,
+            creds: false,
+        }
+    }
+
     #[test]
     fn many_messages_with_their_own_fds_in_two_calls() {
         let (a, b) = socketpair(SockFlag::SOCK_CLOEXEC).unwrap();
@@ -194,7 +225,11 @@ mod tests {
         );
         let mut bufs = [[0u8; 4]; 4];
         let mut slots: Vec<&mut [u8]> = bufs.iter_mut().map(|b| &mut b[..]).collect();
-        let got = recv_many(b.as_raw_fd(), &mut slots, 4, true).unwrap();
+        let got: Vec<_> = recv_many(b.as_raw_fd(), &mut slots, &fds_only(4), true)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.rcv)
+            .collect();
         // A stream socket never merges bytes that carry fds with others into one read.
         let counts: Vec<(usize, usize)> = got.iter().map(|r| (r.bytes, r.fds.len())).collect();
         let total_fds: usize = counts.iter().map(|c| c.1).sum();
@@ -202,7 +237,7 @@ mod tests {
         assert_eq!(got[0].fds.len(), 1, "the first byte's fd stays with it");
         assert!(got.iter().all(|r| !r.truncated));
         assert_eq!(
-            recv_many(b.as_raw_fd(), &mut slots, 4, true).unwrap_err(),
+            recv_many(b.as_raw_fd(), &mut slots, &fds_only(4), true).unwrap_err(),
             Errno::EAGAIN
         );
     }
@@ -215,9 +250,48 @@ mod tests {
         send_many(a.as_raw_fd(), &[b"z"], &[&three], true).unwrap();
         let mut buf = [0u8; 1];
         let mut slots: Vec<&mut [u8]> = vec![&mut buf[..]];
-        let got = recv_many(b.as_raw_fd(), &mut slots, 1, true).unwrap();
+        let got = recv_many(b.as_raw_fd(), &mut slots, &fds_only(1), true).unwrap();
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].fds.len(), 1);
-        assert!(got[0].truncated);
+        assert_eq!(got[0].rcv.fds.len(), 1);
+        assert!(got[0].rcv.truncated);
+    }
+
+    #[test]
+    fn datagrams_come_with_their_senders_and_credentials() {
+        use crate::dgram::{bind_addr, set_passcred, socket_typed};
+        let name = format!("\0net-unix-mmsg-{}", std::process::id());
+        let rx = socket_typed(libc::SOCK_DGRAM, libc::SOCK_CLOEXEC);
+        let tx = socket_typed(libc::SOCK_DGRAM, libc::SOCK_CLOEXEC);
+        assert_eq!(bind_addr(rx, name.as_bytes()), 0);
+        assert_eq!(set_passcred(rx, true), 0);
+        let from = format!("{name}-tx");
+        assert_eq!(bind_addr(tx, from.as_bytes()), 0);
+        let to = crate::addr::to_sockaddr(name.as_bytes()).unwrap();
+        for m in [&b"one"[..], b"two!"] {
+            nix::sys::socket::sendto(tx, m, &to, nix::sys::socket::MsgFlags::empty()).unwrap();
+        }
+        let mut bufs = [[0u8; 8]; 4];
+        let mut slots: Vec<&mut [u8]> = bufs.iter_mut().map(|b| &mut b[..]).collect();
+        let how = Many {
+            slot: 8,
+            max_fds: 0,
+            from: true,
+            creds: true,
+        };
+        let got = recv_many(rx, &mut slots, &how, true).unwrap();
+        assert_eq!(got.len(), 2, "both datagrams in one call");
+        assert_eq!((got[0].rcv.bytes, got[1].rcv.bytes), (3, 4));
+        assert!(got.iter().all(|f| f.addr.as_slice() == from.as_bytes()));
+        let me = std::process::id() as i32;
+        assert!(got.iter().all(|f| f.cred.map(|c| c.0) == Some(me)));
+        let mut items = Vec::new();
+        for f in got {
+            f.push_many(&mut items);
+        }
+        assert_eq!(items[0], 3);
+        assert_eq!(items[6] as usize, items.len() / 2 - 7, "two equal records");
+        for fd in [rx, tx] {
+            crate::sock::close(fd).unwrap();
+        }
     }
 }

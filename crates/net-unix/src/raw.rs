@@ -10,6 +10,7 @@ use crate::dgram;
 use crate::error::{self, to_js};
 use crate::io::{self, Op};
 use crate::js::{self, Env, Value};
+use crate::mmsg::Many;
 use crate::reactor::Reactor;
 use crate::sock::{self, sock_flags};
 use napi::sys::napi_callback_info as Info;
@@ -22,7 +23,7 @@ type Cb = unsafe extern "C" fn(Env, Info) -> Value;
 /// # Safety
 /// Module init, on the JS thread of `env`.
 pub unsafe fn register(env: Env, exports: Value) {
-    let table: [(&str, Cb); 19] = [
+    let table: [(&str, Cb); 20] = [
         ("init", init),
         ("acceptAsync", accept_async),
         ("recvmsgAsync", recvmsg_async),
@@ -34,6 +35,7 @@ pub unsafe fn register(env: Env, exports: Value) {
         ("sendmsgSync", sendmsg_sync),
         ("recvManyAsync", recv_many_async),
         ("sendManyAsync", send_many_async),
+        ("recvManyNow", recv_many_now),
         ("closeAll", close_all),
         ("turn", turn),
         ("setRef", set_ref),
@@ -269,22 +271,49 @@ unsafe extern "C" fn sendmsg_sync(env: Env, info: Info) -> Value {
     }
 }
 
-/// `recvManyAsync(fd, buf, slot, maxFds, token, out) -> n | -errno | Promise<items>`: up to
-/// `buf.length / slot` messages, message `i` in `buf[i*slot ..]`; at once, it leaves `[n,
-/// (bytes, truncated, nfds, ...fds) × n]` in the Int32Array `out`, which the caller sized.
+/// How a batched receive reads, from its JS arguments.
+unsafe fn many_of(env: Env, slot: Value, max_fds: Value, from: Value, creds: Value) -> Many {
+    // SAFETY: JS thread (callers are callbacks).
+    unsafe {
+        Many {
+            slot: js::get_u32(env, slot) as usize,
+            max_fds: (js::get_u32(env, max_fds) as usize).min(crate::msg::MAX_FDS),
+            from: js::get_bool(env, from).unwrap_or(false),
+            creds: js::get_bool(env, creds).unwrap_or(false),
+        }
+    }
+}
+
+/// `recvManyAsync(fd, buf, slot, maxFds, token, out, from?, creds?) -> n | -errno |
+/// Promise<items>`: up to `buf.length / slot` messages, message `i` in `buf[i*slot ..]`; at
+/// once, it leaves the layout of [`io::Done::into_items`] (with senders when `from`) in the
+/// Int32Array `out`, which the caller sized.
 unsafe extern "C" fn recv_many_async(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
-        let [fd, buf, slot, max_fds, token, out] = js::args(env, info);
+        let [fd, buf, slot, max_fds, token, out, from, creds] = js::args(env, info);
         let Some(r) = reactor_or_throw(env) else {
             return std::ptr::null_mut();
         };
-        let op = Op::RecvMany {
-            slot: js::get_u32(env, slot) as usize,
-            max_fds: (js::get_u32(env, max_fds) as usize).min(crate::msg::MAX_FDS),
-        };
+        let op = Op::RecvMany(many_of(env, slot, max_fds, from, creds));
         let out = js::i32s_mut(env, out);
         Reactor::submit(r, js::fd(env, fd), js::get_u32(env, token), op, &[buf], out)
+    }
+}
+
+/// `recvManyNow(fd, buf, slot, maxFds, from, creds, out) -> n | -errno`: [`recv_many_async`]
+/// that never waits (`EAGAIN` when nothing is queued), for a caller that watches readiness
+/// itself (the evented datagram socket).
+unsafe extern "C" fn recv_many_now(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs. The buffer is used only during
+    // this call.
+    unsafe {
+        let [fd, buf, slot, max_fds, from, creds, out] = js::args(env, info);
+        let op = Op::RecvMany(many_of(env, slot, max_fds, from, creds));
+        let out = js::i32s_mut(env, out);
+        let bufs: io::Bufs = SmallVec::from_elem(js::bytes(env, buf), 1);
+        let done = io::attempt(js::fd(env, fd), &op, &bufs);
+        js::int(env, crate::reactor::immediate(done, out))
     }
 }
 

@@ -79,13 +79,13 @@ fn route(queued_on_watcher: bool, budget_spent: bool, queued_for_next_turn: bool
 /// An operation that completed at once, as the number JS gets back: the new fd, the byte count,
 /// or a negative errno. A receive leaves `[truncated, nfds, ...fds]` in `out`, which has room
 /// for every fd it asked for (the caller bounds `max_fds` by it).
-fn immediate(result: nix::Result<Done>, out: &mut [i32]) -> i32 {
+pub fn immediate(result: nix::Result<Done>, out: &mut [i32]) -> i32 {
     match result {
         Ok(Done::Fd(fd)) => fd.into_raw_fd(),
         Ok(Done::Bytes(n)) => n as i32,
         Ok(Done::Recv(rcv)) => rcv.write_into(out),
         Ok(Done::From(f)) => f.write_into(out),
-        Ok(many @ (Done::RecvMany(_) | Done::SentMany(_))) => write_many(many, out),
+        Ok(many @ (Done::RecvMany(..) | Done::SentMany(_))) => write_many(many, out),
         Err(e) => error::neg(e),
     }
 }
@@ -95,7 +95,7 @@ fn immediate(result: nix::Result<Done>, out: &mut [i32]) -> i32 {
 /// dropping them) rather than leaked, and the call fail with `ENOBUFS`.
 fn write_many(done: Done, out: &mut [i32]) -> i32 {
     let need = match &done {
-        Done::RecvMany(rs) => 1 + rs.iter().map(|r| 3 + r.fds.len()).sum::<usize>(),
+        Done::RecvMany(rs, from) => Done::many_len(rs, *from),
         _ => 2,
     };
     if out.len() < need {
@@ -219,7 +219,7 @@ impl Reactor {
                 // SAFETY: JS thread.
                 Err(e) => return unsafe { js::int(env, error::neg(e)) },
             },
-            Op::RecvMany { slot, max_fds } => Wait::RecvMany { slot, max_fds },
+            Op::RecvMany(how) => Wait::RecvMany(how),
             Op::RecvFrom { max_fds, creds } => Wait::RecvFrom { max_fds, creds },
             Op::Ready { writes } => Wait::Ready { writes },
             Op::SendTo {

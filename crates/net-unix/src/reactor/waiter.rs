@@ -19,10 +19,7 @@ pub(super) enum Wait {
     },
     Recv(usize),
     Send(Vec<OwnedFd>, Vec<u32>),
-    RecvMany {
-        slot: usize,
-        max_fds: usize,
-    },
+    RecvMany(crate::mmsg::Many),
     SendMany(Vec<OwnedFd>, Vec<u32>),
     RecvFrom {
         max_fds: usize,
@@ -75,13 +72,7 @@ impl Waiter {
                     let raw: SmallVec<[RawFd; 8]> = fds.iter().map(|f| f.as_raw_fd()).collect();
                     io::attempt(fd, &Op::Send { fds: &raw, groups }, &bufs)
                 }
-                Wait::RecvMany { slot, max_fds } => {
-                    let op = Op::RecvMany {
-                        slot: *slot,
-                        max_fds: *max_fds,
-                    };
-                    io::attempt(fd, &op, &bufs)
-                }
+                Wait::RecvMany(how) => io::attempt(fd, &Op::RecvMany(*how), &bufs),
                 Wait::SendMany(fds, counts) => {
                     let raw: SmallVec<[RawFd; 8]> = fds.iter().map(|f| f.as_raw_fd()).collect();
                     io::attempt(fd, &Op::SendMany { fds: &raw, counts }, &bufs)
@@ -113,7 +104,7 @@ impl Waiter {
             Wait::Accept { .. } => "accept",
             Wait::Recv(_) => "recvmsg",
             Wait::Send(..) => "sendmsg",
-            Wait::RecvMany { .. } => "recvmmsg",
+            Wait::RecvMany(_) => "recvmmsg",
             Wait::SendMany(..) => "sendmmsg",
             Wait::RecvFrom { .. } => "recvmsg",
             Wait::SendTo(..) => "sendmsg",
@@ -162,7 +153,7 @@ impl Reactor {
                 Ok(Done::Fd(fd)) => w.deferred.resolve(env, js::int(env, fd.into_raw_fd())),
                 Ok(Done::Bytes(n)) => w.deferred.resolve(env, js::int(env, n as i32)),
                 Ok(
-                    done @ (Done::Recv(_) | Done::RecvMany(_) | Done::SentMany(_) | Done::From(_)),
+                    done @ (Done::Recv(_) | Done::RecvMany(..) | Done::SentMany(_) | Done::From(_)),
                 ) => w
                     .deferred
                     .resolve(env, js::array_of(env, &done.into_items())),
