@@ -61,6 +61,26 @@ export function startNode(source: string, options: SpawnOptions = {}): Started {
   return start(process.execPath, ['-e', source], { ...options, env })
 }
 
+/** The path of a file under `__test__/fixtures/`. */
+export function fixture(name: string): string {
+  return join(__dirname, 'fixtures', name)
+}
+
+/**
+ * Starts a fixture script with `args` as its arguments: a `.py` one with python3, any other with
+ * Node and NET_UNIX set (so it can `require(process.env.NET_UNIX)`).
+ */
+export function startFixture(name: string, args: string[] = [], options: SpawnOptions = {}): Started {
+  if (name.endsWith('.py')) return start('python3', [fixture(name), ...args], options)
+  const env = { ...process.env, NET_UNIX: ROOT, ...(options.env ?? {}) }
+  return start(process.execPath, [fixture(name), ...args], { ...options, env })
+}
+
+/** Runs a fixture script (see {@link startFixture}) to completion and collects its output. */
+export function runFixture(name: string, args: string[] = [], options: SpawnOptions = {}): Promise<ChildResult> {
+  return startFixture(name, args, options).done
+}
+
 /**
  * `promise`, or a rejection naming `what` once `ms` have passed: a failure guard for operations
  * that would otherwise hang until ava's own timeout. The timer is cleared when `promise` settles.
