@@ -10,7 +10,7 @@ import {
   socketpair,
   type RecvFdsResult,
 } from '../index.js'
-import { fdCount, startNode, startPython, turnEnded } from './helpers'
+import { fdCount, startFixture, startNode, turnEnded } from './helpers'
 
 // recvfdsMany / sendfdsMany / closeFds: many messages per native call, every fd accounted for.
 
@@ -60,20 +60,7 @@ test.serial('1,000 messages from a child process, each with its own fds, arrive 
 
 test('Python send_fds → recvfdsMany, and sendfdsMany → Python recv_fds', async (t) => {
   const [ours, theirs] = socketpair()
-  const py = `
-import os, socket
-s = socket.socket(fileno=3)
-r, w = os.pipe()
-for i in range(200):
-    socket.send_fds(s, [bytes([i])], [r] * (i % 3))
-got = []
-while len(got) < 100:
-    data, fds, _, _ = socket.recv_fds(s, 1, 8)
-    got.append((data[0], len(fds)))
-    for f in fds: os.close(f)
-print(all(d == i and n == i % 5 for i, (d, n) in enumerate(got)), flush=True)
-`
-  const child = startPython(py, { stdio: ['ignore', 'pipe', 'pipe', theirs] })
+  const child = startFixture('batch-python-peer.py', [], { stdio: ['ignore', 'pipe', 'pipe', theirs] })
   close(theirs)
   const got = await receiveAll(ours, 200, 1, 4)
   t.deepEqual(
@@ -106,25 +93,10 @@ test("messages larger than the socket buffer: every byte arrives in order, each 
   const [ours, theirs] = socketpair()
   const [x, xPeer] = socketpair()
   const size = 100_000
-  // The reader records which message's first byte each read that brought fds covered (the
-  // kernel hands fds to the read that reaches the byte they were sent with).
-  const py = `
-import os, socket
-s = socket.socket(fileno=3)
-at, marks, data = 0, [], bytearray()
-while True:
-    chunk, fds, _, _ = socket.recv_fds(s, 65536, 8)
-    if not chunk: break
-    if fds:
-        starts = [k for k in range(20) if at <= k * ${size} < at + len(chunk)]
-        marks.append((starts, len(fds)))
-    for f in fds: os.close(f)
-    data += chunk
-    at += len(chunk)
-ok = all(data[i * ${size}:(i + 1) * ${size}] == bytes([i]) * ${size} for i in range(20))
-print(len(data), marks, ok, flush=True)
-`
-  const child = startPython(py, { stdio: ['ignore', 'pipe', 'pipe', theirs] })
+  // The reader (fixtures/batch-marks.py) records which message's first byte each read that
+  // brought fds covered (the kernel hands fds to the read that reaches the byte they were sent
+  // with).
+  const child = startFixture('batch-marks.py', [String(size)], { stdio: ['ignore', 'pipe', 'pipe', theirs] })
   close(theirs)
   const msgs = Array.from({ length: 20 }, (_, i) => ({ data: Buffer.alloc(size, i), fds: i % 2 ? [x] : [x, x] }))
   t.is(await sendfdsMany(ours, msgs), 20 * size)

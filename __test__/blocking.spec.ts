@@ -14,7 +14,7 @@ import {
   sockflag,
   socketpair,
 } from '../index.js'
-import { abstractName, fdFlags, O_NONBLOCK, startPython } from './helpers'
+import { abstractName, fdFlags, O_NONBLOCK, startFixture, startPython } from './helpers'
 
 // O_NONBLOCK belongs to the file description, shared with every dup and every process holding
 // the socket: a Promise operation must leave it as it found it.
@@ -35,19 +35,9 @@ function sendAllSync(sock: number, buf: Buffer): number {
   return sent
 }
 
-/** A Python child holding `fd` as its fd 3 that reads `total` bytes slowly, then writes "done". */
+/** A Python child holding `fd` as its fd 3 that reads `total` bytes slowly, then writes "d". */
 function slowReader(fd: number, total: number) {
-  const py = `
-import os, socket, time
-s = socket.socket(fileno=3)
-got = 0
-while got < ${total}:
-    time.sleep(0.001)  # a slow consumer: the sender's buffer fills
-    got += len(s.recv(65536))
-s.sendall(b'd')
-print(got, flush=True)
-`
-  return startPython(py, { stdio: ['ignore', 'pipe', 'pipe', fd] })
+  return startFixture('blocking-slow-reader.py', [String(total)], { stdio: ['ignore', 'pipe', 'pipe', fd] })
 }
 
 test('a receive that waited leaves a blocking socket blocking: sendmsgSync of 4 MiB to a slow reader blocks instead of EAGAIN', async (t) => {

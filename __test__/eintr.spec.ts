@@ -15,25 +15,13 @@ import {
   addvector,
   newmsg,
 } from '../index.js'
-import { blockedIn, runPython, startNode, SYS, tmpPath, waitUntil, within } from './helpers'
+import { blockedIn, runFixture, startFixture, SYS, tmpPath, waitUntil, within } from './helpers'
 
 const SIGUSR2 = 12
 
-/** Sets 30 s SO_RCVTIMEO and SO_SNDTIMEO on the socket at fd 3 of a Python child; optionally fills it. */
+/** Sets 30 s SO_RCVTIMEO and SO_SNDTIMEO on `fd` from a Python child; optionally fills it. */
 async function withTimeouts(fd: number, fill = false): Promise<void> {
-  const r = await runPython(
-    [
-      'import socket, struct',
-      's = socket.socket(fileno=3)',
-      'tv = struct.pack("ll", 30, 0)',
-      's.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)',
-      's.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)',
-      ...(fill
-        ? ['while True:', '    try: s.send(bytes(65536), socket.MSG_DONTWAIT)', '    except BlockingIOError: break']
-        : []),
-    ].join('\n'),
-    { stdio: ['ignore', 'pipe', 'pipe', fd] },
-  )
+  const r = await runFixture('eintr-timeouts.py', fill ? ['fill'] : [], { stdio: ['ignore', 'pipe', 'pipe', fd] })
   if (r.code !== 0) throw new Error(`python: ${r.stderr}`)
 }
 
@@ -48,26 +36,13 @@ function signalPending(pid: number, signo: number): boolean {
 }
 
 /**
- * A Node child runs `call` (a *Sync call on fd 3) with a SIGUSR2 handler installed. Once it is
- * blocked in `syscall`, it gets a SIGUSR2; once that is delivered, `release()` lets the call
- * complete. Returns what the call returned (or its error code) and how many SIGUSR2 it handled.
+ * A Node child (fixtures/eintr-call.cjs) runs `call` (a *Sync call on fd 3) with a SIGUSR2
+ * handler installed. Once it is blocked in `syscall`, it gets a SIGUSR2; once that is delivered,
+ * `release()` lets the call complete. Returns what the call returned (or its error code) and how
+ * many SIGUSR2 it handled.
  */
-async function interrupted(fd: number, syscall: number, call: string, release: () => void) {
-  const child = startNode(
-    `
-    const u = require(process.env.NET_UNIX)
-    let signals = 0
-    process.on('SIGUSR2', () => signals++)
-    console.log('ready')
-    let result
-    try { result = ${call} } catch (e) { result = e.code }
-    // Signals are delivered in order: once our own SIGWINCH is handled, so is the SIGUSR2.
-    const guard = setTimeout(() => process.exit(3), 10000)
-    process.once('SIGWINCH', () => { clearTimeout(guard); console.log(JSON.stringify({ result, signals })) })
-    process.kill(process.pid, 'SIGWINCH')
-  `,
-    { stdio: ['ignore', 'pipe', 'pipe', fd] },
-  )
+async function interrupted(fd: number, syscall: number, call: 'recvmsg' | 'accept' | 'sendmsg', release: () => void) {
+  const child = startFixture('eintr-call.cjs', [call], { stdio: ['ignore', 'pipe', 'pipe', fd] })
   try {
     await within(child.firstLine, 10000, 'the child starting')
     const pid = child.child.pid as number
@@ -88,12 +63,7 @@ test.serial('a signal handled during a blocking recvmsgSync does not fail it: EI
   await withTimeouts(b)
   const m = newmsg()
   addvector(m, Buffer.from('data'))
-  const out = await interrupted(
-    b,
-    SYS.recvmsg,
-    `(() => { const m = u.newmsg(); const buf = Buffer.alloc(8); u.addvector(m, buf); return buf.toString('latin1', 0, u.recvmsgSync(3, m)) })()`,
-    () => sendmsgSync(a, m),
-  )
+  const out = await interrupted(b, SYS.recvmsg, 'recvmsg', () => sendmsgSync(a, m))
   t.deepEqual(out, { result: 'data', signals: 1 })
   ;[a, b].forEach(close)
 })
@@ -103,12 +73,7 @@ test.serial('a signal handled during a blocking acceptSync does not fail it: EIN
   const l = listen(path)
   await withTimeouts(l)
   let c = -1
-  const out = await interrupted(
-    l,
-    SYS.accept4,
-    `(() => { const fd = u.acceptSync(3); u.close(fd); return 'accepted' })()`,
-    () => (c = connectSync(path)),
-  )
+  const out = await interrupted(l, SYS.accept4, 'accept', () => (c = connectSync(path)))
   t.deepEqual(out, { result: 'accepted', signals: 1 })
   ;[c, l].forEach(close)
 })
@@ -126,14 +91,9 @@ test.serial(
         if (data.length === 0 || data[data.length - 1] === 0x78) return
       }
     }
-    const out = await interrupted(
-      a,
-      SYS.sendmsg,
-      `(() => { const m = u.newmsg(); u.addvector(m, Buffer.from('x')); return u.sendmsgSync(3, m) })()`,
-      () => {
-        drained = drain()
-      },
-    )
+    const out = await interrupted(a, SYS.sendmsg, 'sendmsg', () => {
+      drained = drain()
+    })
     await within(drained, 10000, 'reading up to the x')
     t.deepEqual(out, { result: 1, signals: 1 })
     ;[a, b].forEach(close)

@@ -14,7 +14,7 @@ import {
   sendmsgSync,
   socketpair,
 } from '../index.js'
-import { fdCount, fdFlags, O_CLOEXEC, startNode, startPython, tmpPath } from './helpers'
+import { fdCount, fdFlags, O_CLOEXEC, startFixture, tmpPath } from './helpers'
 
 /** Three files with distinct contents, opened for reading. */
 function threeFiles(): { fds: number[]; texts: string[] } {
@@ -32,36 +32,16 @@ function readFd(fd: number): string {
   return buf.toString('utf8', 0, readSync(fd, buf, 0, buf.length, 0))
 }
 
-// The child gets its end of the pair as fd 3 and prints what the received fds contain.
-const NODE_RECEIVER = `
-const u = require(process.env.NET_UNIX)
-const fs = require('fs')
-const m = u.newmsg()
-const buf = Buffer.alloc(16)
-u.addvector(m, buf)
-u.allocfiles(m, 3)
-const n = u.recvmsgSync(3, m)
-const fds = u.recvfiles(m, 3)
-const out = fds.map((fd) => { const b = Buffer.alloc(256); return b.toString('utf8', 0, fs.readSync(fd, b, 0, 256, 0)) })
-console.log(JSON.stringify({ tag: buf.toString('utf8', 0, n), out }))
-`
-
-const PYTHON_RECEIVER = `
-import socket, json, os
-s = socket.socket(fileno=3)
-data, fds, flags, addr = socket.recv_fds(s, 16, 3)
-out = [os.pread(fd, 256, 0).decode() for fd in fds]
-print(json.dumps({"tag": data.decode(), "out": out}))
-`
-
+// The child (fixtures/fdpass-receiver.*) gets its end of the pair as fd 3 and prints what the
+// received fds contain.
 for (const [who, start] of [
   [
     'a Node child (net-unix sync API)',
-    (fd: number) => startNode(NODE_RECEIVER, { stdio: ['ignore', 'pipe', 'pipe', fd] }),
+    (fd: number) => startFixture('fdpass-receiver.cjs', [], { stdio: ['ignore', 'pipe', 'pipe', fd] }),
   ],
   [
     'a Python child (socket.recv_fds)',
-    (fd: number) => startPython(PYTHON_RECEIVER, { stdio: ['ignore', 'pipe', 'pipe', fd] }),
+    (fd: number) => startFixture('fdpass-receiver.py', [], { stdio: ['ignore', 'pipe', 'pipe', fd] }),
   ],
 ] as const) {
   test.serial(`three fds passed with sendmsgSync are read by ${who}`, async (t) => {
@@ -88,7 +68,7 @@ test.serial('three fds passed with the Promise sendfds are read by a Node child'
   const before = fdCount()
   const { fds, texts } = threeFiles()
   const [ours, theirs] = socketpair()
-  const child = startNode(NODE_RECEIVER, { stdio: ['ignore', 'pipe', 'pipe', theirs] })
+  const child = startFixture('fdpass-receiver.cjs', [], { stdio: ['ignore', 'pipe', 'pipe', theirs] })
   close(theirs)
   t.is(await sendfds(ours, Buffer.from('async'), fds), 5)
   const result = await child.done
@@ -98,23 +78,12 @@ test.serial('three fds passed with the Promise sendfds are read by a Node child'
   t.is(fdCount(), before)
 })
 
-const PYTHON_SENDER = `
-import socket, os, sys
-s = socket.socket(fileno=3)
-r1, w1 = os.pipe()
-os.write(w1, b'through a pipe')
-os.close(w1)
-path = sys.argv[1]
-f = os.open(path, os.O_RDONLY)
-socket.send_fds(s, [b'py'], [r1, f])
-`
-
 test.serial('fds sent by Python send_fds arrive with recvfds, close-on-exec and readable', async (t) => {
   const before = fdCount()
   const file = tmpPath('py.txt')
   writeFileSync(file, 'a file from python')
   const [ours, theirs] = socketpair()
-  const child = startPython(PYTHON_SENDER.replace('sys.argv[1]', JSON.stringify(file)), {
+  const child = startFixture('fdpass-sender.py', [file], {
     stdio: ['ignore', 'pipe', 'pipe', theirs],
   })
   close(theirs)
@@ -137,7 +106,7 @@ test.serial('fds from Python received with the msghdr API and recvfiles', async 
   const file = tmpPath('py2.txt')
   writeFileSync(file, 'msghdr path')
   const [ours, theirs] = socketpair()
-  const child = startPython(PYTHON_SENDER.replace('sys.argv[1]', JSON.stringify(file)), {
+  const child = startFixture('fdpass-sender.py', [file], {
     stdio: ['ignore', 'pipe', 'pipe', theirs],
   })
   close(theirs)

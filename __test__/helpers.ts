@@ -1,9 +1,12 @@
 // Shared by the tests: fd accounting, unique addresses, child processes.
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { fstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { type SpawnOptions } from 'node:child_process'
+import { fstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
-import { addfiles, addvector, newmsg, sendmsgSync, type msghdr } from '../index.js'
+import { addvector, newmsg, sendmsgSync } from '../index.js'
+import { run, start, type ChildResult, type Started } from './harness.cjs'
+
+// The part bench/peer.js and the fixtures share (plain CommonJS, no tsx there).
+export { abstractName, msgOf, run, start, tmpPath, type ChildResult, type Started } from './harness.cjs'
 
 /** Open fds of this process, less the cache files the tsx loader opens on its own schedule. */
 export function fdCount(): number {
@@ -33,69 +36,8 @@ export function turnEnded(): Promise<void> {
   return new Promise((resolve) => setImmediate(() => setImmediate(resolve)))
 }
 
-/** A message of one vector (a string is its UTF-8 bytes) with `fds` attached, if any. */
-export function msgOf(data: string | Uint8Array, ...fds: number[]): msghdr {
-  const m = newmsg()
-  addvector(m, typeof data === 'string' ? Buffer.from(data) : data)
-  if (fds.length) addfiles(m, ...fds)
-  return m
-}
-
-let seq = 0
-/** A fresh abstract name, unique to this process and call. */
-export function abstractName(tag = 'a'): string {
-  return `\0net-unix-test-${process.pid}-${tag}-${++seq}`
-}
-
-/** A fresh socket path in a new temp directory. */
-export function tmpPath(name = 's.sock'): string {
-  return join(mkdtempSync(join(tmpdir(), 'net-unix-')), name)
-}
-
 /** The repo root, for children that `require` the package. */
 export const ROOT = join(__dirname, '..')
-
-export interface ChildResult {
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-}
-
-export interface Started {
-  child: ChildProcess
-  /** Settles when the child has exited and its output is closed. */
-  done: Promise<ChildResult>
-  /** The child's first line of stdout (how children say "ready"). */
-  firstLine: Promise<string>
-}
-
-/** Starts a command, collecting its output. */
-export function start(cmd: string, args: string[], options: SpawnOptions = {}): Started {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options })
-  let stdout = ''
-  let stderr = ''
-  let lineSeen: (line: string) => void = () => {}
-  const firstLine = new Promise<string>((resolve) => (lineSeen = resolve))
-  child.stdout?.on('data', (d) => {
-    stdout += d
-    if (stdout.includes('\n')) lineSeen(stdout.slice(0, stdout.indexOf('\n')))
-  })
-  child.stderr?.on('data', (d) => (stderr += d))
-  const done = new Promise<ChildResult>((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      lineSeen(stdout)
-      resolve({ code, signal, stdout, stderr })
-    })
-  })
-  return { child, done, firstLine }
-}
-
-/** Runs a command to completion and collects its output. */
-export function run(cmd: string, args: string[], options: SpawnOptions = {}): Promise<ChildResult> {
-  return start(cmd, args, options).done
-}
 
 /** Runs a Node script (CommonJS source text) that can `require('net-unix')` via NET_UNIX. */
 export function runNode(source: string, options: SpawnOptions = {}): Promise<ChildResult> {
@@ -117,6 +59,26 @@ export function startPython(source: string, options: SpawnOptions = {}): Started
 export function startNode(source: string, options: SpawnOptions = {}): Started {
   const env = { ...process.env, NET_UNIX: ROOT, ...(options.env ?? {}) }
   return start(process.execPath, ['-e', source], { ...options, env })
+}
+
+/** The path of a file under `__test__/fixtures/`. */
+export function fixture(name: string): string {
+  return join(__dirname, 'fixtures', name)
+}
+
+/**
+ * Starts a fixture script with `args` as its arguments: a `.py` one with python3, any other with
+ * Node and NET_UNIX set (so it can `require(process.env.NET_UNIX)`).
+ */
+export function startFixture(name: string, args: string[] = [], options: SpawnOptions = {}): Started {
+  if (name.endsWith('.py')) return start('python3', [fixture(name), ...args], options)
+  const env = { ...process.env, NET_UNIX: ROOT, ...(options.env ?? {}) }
+  return start(process.execPath, [fixture(name), ...args], { ...options, env })
+}
+
+/** Runs a fixture script (see {@link startFixture}) to completion and collects its output. */
+export function runFixture(name: string, args: string[] = [], options: SpawnOptions = {}): Promise<ChildResult> {
+  return startFixture(name, args, options).done
 }
 
 /**

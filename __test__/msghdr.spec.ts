@@ -12,7 +12,7 @@ import {
   sendmsgSync,
   socketpair,
 } from '../index.js'
-import { fdCount, inode, runNode, runPython } from './helpers'
+import { fdCount, inode, runFixture } from './helpers'
 
 function sendWith(fd: number, text: string, ...groups: number[][]): number {
   const m = newmsg()
@@ -44,20 +44,7 @@ test.serial(
   async (t) => {
     const [a, b] = socketpair()
     const [x, y] = socketpair()
-    const reader = runPython(
-      [
-        'import socket, os, array, json',
-        's = socket.socket(fileno=3)',
-        'msg, anc, flags, addr = s.recvmsg(1, socket.CMSG_SPACE(8 * 4))',
-        'out = []',
-        'for level, typ, data in anc:',
-        '    fds = array.array("i")',
-        '    fds.frombytes(data[: len(data) - len(data) % 4])',
-        '    out.append([os.fstat(f).st_ino for f in fds])',
-        'print(json.dumps(out))',
-      ].join('\n'),
-      { stdio: ['ignore', 'pipe', 'pipe', b] },
-    )
+    const reader = runFixture('msghdr-scm-inodes.py', [], { stdio: ['ignore', 'pipe', 'pipe', b] })
     sendWith(a, 'g', [x], [y, x], [y])
     const r = await reader
     t.is(r.code, 0, r.stderr)
@@ -194,32 +181,9 @@ test.serial('sending to a closed peer is EPIPE, not a SIGPIPE', async (t) => {
 })
 
 test('sends to a closed peer raise no SIGPIPE in a process that listens for it', async (t) => {
-  // Node ignores SIGPIPE, so the runner cannot see one; a child that counts them can. libuv
-  // delivers signals in the order they came: once a SIGWINCH the child sends itself after the
-  // sends is delivered, so is every SIGPIPE they raised.
-  const r = await runNode(
-    `
-    const u = require(process.env.NET_UNIX)
-    let pipes = 0
-    process.on('SIGPIPE', () => pipes++)
-    const [a, b] = u.socketpair()
-    u.close(b)
-    const m = u.newmsg()
-    u.addvector(m, Buffer.from('x'))
-    const codes = []
-    try { u.sendmsgSync(a, m) } catch (e) { codes.push(e.code) }
-    Promise.all([u.sendmsg(a, m).catch((e) => e.code), u.sendfds(a, Buffer.from('y'), [a]).catch((e) => e.code)])
-      .then((more) => new Promise((resolve) => {
-        codes.push(...more)
-        // Signal handles do not keep the loop alive: this deadline does, and fails if it passes.
-        const guard = setTimeout(() => { console.error('our own SIGWINCH never arrived'); process.exit(3) }, 10000)
-        process.once('SIGWINCH', () => resolve(clearTimeout(guard)))
-        process.kill(process.pid, 'SIGWINCH')
-      }))
-      .then(() => console.log(JSON.stringify({ codes, pipes })))
-  `,
-    { timeout: 20000 },
-  )
+  // Node ignores SIGPIPE, so the runner cannot see one; a child (fixtures/msghdr-sigpipe.cjs)
+  // that counts them can.
+  const r = await runFixture('msghdr-sigpipe.cjs', [], { timeout: 20000 })
   t.is(r.code, 0, r.stderr)
   t.deepEqual(JSON.parse(r.stdout), { codes: ['EPIPE', 'EPIPE', 'EPIPE'], pipes: 0 })
 })

@@ -4,7 +4,7 @@ import { chmodSync, openSync, closeSync, readlinkSync, statSync, writeFileSync }
 import { dirname } from 'node:path'
 import * as nu from '../index.js'
 import type { SpawnOptions } from 'node:child_process'
-import { fdCount, runNode, runPython, start, tmpPath, within } from './helpers'
+import { fdCount, runNode, runPython, start, startFixture, tmpPath, within } from './helpers'
 
 test('listen creates the socket file with the process umask', async (t) => {
   for (const [umask, mode] of [
@@ -70,24 +70,14 @@ test('peercred reports uid and gid as they were at connect time, for peers whose
   const l = nu.listen(name)
   chmodSync(dirname(name), 0o755)
   chmodSync(name, 0o777)
-  // One child connects as root, becomes uid 1234 / gid 5678 and connects again; another is
-  // started as uid 4321 / gid 8765 by setpriv. Each waits for its stdin to end.
-  const connectTwice = `
-    const net = require('net')
-    const name = process.argv[1]
-    const dial = () => new Promise((resolve, reject) => { const s = net.connect(name, () => resolve(s)); s.on('error', reject) })
-    ;(async () => {
-      const first = await dial()
-      process.setgroups([]); process.setgid(5678); process.setuid(1234)
-      const second = await dial()
-      console.log(process.pid)
-      process.stdin.resume().on('end', () => { first.destroy(); second.destroy() })
-    })()`
+  // One child (fixtures/security-dropper.cjs) connects as root, becomes uid 1234 / gid 5678 and
+  // connects again; another is started as uid 4321 / gid 8765 by setpriv. Each waits for its
+  // stdin to end.
   const asUser = `
     const s = require('net').connect(process.argv[1], () => console.log(process.pid))
     process.stdin.resume().on('end', () => s.destroy())`
   const stdio: SpawnOptions['stdio'] = ['pipe', 'pipe', 'pipe']
-  const dropper = start(process.execPath, ['-e', connectTwice, name], { stdio })
+  const dropper = startFixture('security-dropper.cjs', [name], { stdio })
   t.teardown(() => dropper.child.kill('SIGKILL'))
   const first = await within(nu.accept(l), 10000, 'the first connection (as root)')
   const second = await within(nu.accept(l), 10000, 'the second connection (after setuid)')

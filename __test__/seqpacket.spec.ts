@@ -3,7 +3,7 @@
 import test from 'ava'
 import { openSync, closeSync } from 'node:fs'
 import * as nu from '../index.js'
-import { abstractName, fdCount, runPython, msgOf } from './helpers'
+import { abstractName, fdCount, msgOf, runFixture } from './helpers'
 
 test.serial(
   'socketpair(seqpacket) keeps message boundaries; a short buffer sets dataTruncated, not truncated',
@@ -67,16 +67,7 @@ test.serial('Python interop over SOCK_SEQPACKET: fds both ways, boundaries and t
   const before = fdCount()
   const name = abstractName('pyseq')
   const l = nu.listen(name, nu.seqpacket)
-  const py = runPython(`
-import socket, os
-s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.connect(${JSON.stringify(name)})
-msg, fds, flags, _ = socket.recv_fds(s, 4, 2)
-print(msg.decode(), len(fds), bool(flags & socket.MSG_TRUNC))
-socket.send_fds(s, [b'from python'], fds)
-socket.send_fds(s, [b'second'], [])
-for fd in fds: os.close(fd)
-`)
+  const py = runFixture('seqpacket-peer.py', [name.slice(1)])
   const conn = await nu.accept(l)
   const file = openSync(__filename, 'r')
   await nu.sendfds(conn, Buffer.from('hello python'), [file, file])

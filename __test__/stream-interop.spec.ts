@@ -4,27 +4,12 @@ import { closeSync, openSync, readSync, writeFileSync } from 'node:fs'
 import { createHash, randomBytes } from 'node:crypto'
 import * as net from 'node:net'
 import { UnixSocket, close, closeFds, createConnection, createServer, socketpair } from '../index.js'
-import { fdCount, startPython, tmpPath } from './helpers'
+import { fdCount, startFixture, tmpPath } from './helpers'
 
 function readAt0(fd: number): string {
   const buf = Buffer.alloc(256)
   return buf.toString('utf8', 0, readSync(fd, buf, 0, buf.length, 0))
 }
-
-// fd 3 is its end of a socketpair: it reads our fd (recv_fds), answers with the text it read
-// and an fd of its own (send_fds), then echoes bytes until EOF.
-const PYTHON_PEER = `
-import socket, os
-s = socket.socket(fileno=3)
-data, fds, flags, addr = socket.recv_fds(s, 64, 4)
-text = os.pread(fds[0], 256, 0)
-for fd in fds: os.close(fd)
-r = os.open(os.environ["THEIRS"], os.O_RDONLY)
-socket.send_fds(s, [b"py:" + data + b":" + text], [r])
-os.close(r)
-s.shutdown(socket.SHUT_WR)
-print("done", flush=True)
-`
 
 test.serial('Python socket.recv_fds / send_fds on a stream socket talk to UnixSocket both ways', async (t) => {
   const before = fdCount()
@@ -33,7 +18,8 @@ test.serial('Python socket.recv_fds / send_fds on a stream socket talk to UnixSo
   const ours = tmpPath('node.txt')
   writeFileSync(ours, 'node file')
   const [fdA, fdB] = socketpair()
-  const py = startPython(PYTHON_PEER, {
+  // It reads our fd and answers with the text it read and an fd of its own, then ends its side.
+  const py = startFixture('stream-interop-peer.py', [], {
     stdio: ['ignore', 'pipe', 'pipe', fdB],
     env: { ...process.env, THEIRS: theirs },
   })

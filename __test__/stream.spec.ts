@@ -16,7 +16,7 @@ import {
   recvfds,
   socketpair,
 } from '../index.js'
-import { fdCount, fdFlags, O_CLOEXEC, runNode, tmpPath } from './helpers'
+import { fdCount, fdFlags, O_CLOEXEC, runFixture, tmpPath } from './helpers'
 
 /** A file holding `text`, opened for reading. */
 function fileWith(text: string): number {
@@ -393,22 +393,7 @@ test.serial('async iteration and stream.pipeline work over a pair', async (t) =>
 })
 
 test('an unref()ed socket or server lets the process exit; ref() holds it again', async (t) => {
-  const script = `
-    const u = require(process.env.NET_UNIX)
-    const [a, b] = u.socketpair()
-    const s = new u.UnixSocket({ fd: a })
-    s.on('data', () => {})
-    s.unref()
-    const server = u.createServer().listen('\\0net-unix-unref-' + process.pid)
-    server.unref()
-    const kept = new u.UnixSocket({ fd: b })
-    kept.on('data', (d) => { console.log('got ' + d); kept.unref() })
-    kept.ref()
-    setTimeout(() => s.write('ping'), 20).unref()
-    setTimeout(() => { console.log('still alive'); process.exit(2) }, 3000).unref()
-    process.on('exit', () => console.log('exit'))
-  `
-  const r = await runNode(script)
+  const r = await runFixture('stream-unref.cjs')
   t.is(r.code, 0, r.stderr)
   t.is(r.stdout, 'got ping\nexit\n')
 })

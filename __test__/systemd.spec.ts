@@ -4,9 +4,8 @@
 import test from 'ava'
 import { once } from 'node:events'
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
-import { join, dirname } from 'node:path'
 import * as nu from '../index.js'
-import { abstractName, fdCount, ROOT, run, start, tmpPath } from './helpers'
+import { abstractName, fdCount, fixture, ROOT, run, start, tmpPath } from './helpers'
 
 interface Received {
   text: string
@@ -114,22 +113,10 @@ test.serial(
   'systemd-socket-activate -l PATH: the app gets its listener from listenFds() and serves a connection',
   async (t) => {
     const path = tmpPath('activated.sock')
-    const app = join(dirname(path), 'app.js')
-    writeFileSync(
-      app,
-      `const nu = require(${JSON.stringify(ROOT)})
-const fds = nu.listenFds()
-const [l] = fds
-nu.accept(l.fd).then(async (c) => {
-  const info = JSON.stringify({ fds: fds.map(({ name, type }) => ({ name, type })), env: process.env.LISTEN_FDS ?? null })
-  await nu.sendfds(c, Buffer.from(info), [])
-  nu.close(c)
-  nu.close(l.fd)
-})
-`,
-    )
+    const app = fixture('systemd-app.cjs')
     const sa = start('systemd-socket-activate', ['-l', path, '--fdname=web', process.execPath, app])
-    // systemd-socket-activate says on stderr when it listens; connecting then starts the app.
+    // systemd-socket-activate says on stderr when it listens; connecting then starts the app
+    // (fixtures/systemd-app.cjs).
     await new Promise<void>((resolve, reject) => {
       let err = ''
       sa.child.stderr!.on('data', (d) => {

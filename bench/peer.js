@@ -3,11 +3,13 @@
 // own peer process) and prints {"ops":N,"ns":N[,"fds":N][,"failures":{code:N}]} like peer.c
 // and peer.py. Roles whose name ends in "-child" are that peer; they talk over fd 3 or a socket
 // address, and end when the parent goes away (EOF, IPC disconnect or a new ppid).
-const { fork, spawn } = require('node:child_process')
+const { fork } = require('node:child_process')
 const fs = require('node:fs')
 const net = require('node:net')
 const path = require('node:path')
 const nu = require(path.join(__dirname, '..'))
+// The tests' harness: the same message, child-process and address helpers.
+const { abstractName, msgOf, start, tmpPath } = require('../__test__/harness.cjs')
 
 const [role, countArg, arg] = process.argv.slice(2)
 const count = Number(countArg)
@@ -20,15 +22,13 @@ function report(ops, t0, extra = {}) {
 }
 
 /** Starts this script as `role` with the other end of a fresh socketpair as its fd 3. */
-function withChild(childRole, args, options = {}, pair = nu.socketpair()) {
+function withChild(childRole, args, pair = nu.socketpair()) {
   const [mine, theirs] = pair
-  const child = spawn(process.execPath, [...process.execArgv, __filename, childRole, String(count), ...args], {
+  const { child, done } = start(process.execPath, [...process.execArgv, __filename, childRole, String(count), ...args], {
     stdio: ['ignore', 'inherit', 'inherit', theirs],
-    ...options,
   })
   nu.close(theirs)
-  const exited = new Promise((resolve) => child.on('exit', resolve))
-  return { fd: mine, child, exited }
+  return { fd: mine, child, exited: done }
 }
 
 async function awaitByte(fd) {
@@ -146,13 +146,6 @@ function sendSync(childRole) {
   return exited
 }
 
-/** A message of one vector, `buf`. */
-function msgOf(buf) {
-  const m = nu.newmsg()
-  nu.addvector(m, buf)
-  return m
-}
-
 /** A long-lived child with no channel to watch ends when its parent does. */
 function dieWithParent() {
   const parent = process.ppid
@@ -174,7 +167,7 @@ const DGRAM = Buffer.alloc(64)
 const roles = {
   // 64-byte datagrams, parent -> child, Promise API: send / recvfrom, one await each.
   async 'dgram-async'() {
-    const { fd, exited } = withChild('dgram-recv-async-child', [], {}, dgramPair())
+    const { fd, exited } = withChild('dgram-recv-async-child', [], dgramPair())
     await nu.recvfrom(fd, 1) // the child is up
     const t0 = process.hrtime.bigint()
     for (let i = 0; i < count; i++) await nu.send(fd, DGRAM)
@@ -191,7 +184,7 @@ const roles = {
   },
   // The same with the *Sync twins on blocking sockets.
   'dgram-sync'() {
-    const { fd, exited } = withChild('dgram-recv-sync-child', [], {}, dgramPair())
+    const { fd, exited } = withChild('dgram-recv-sync-child', [], dgramPair())
     nu.recvfromSync(fd, 1)
     const t0 = process.hrtime.bigint()
     for (let i = 0; i < count; i++) nu.sendSync(fd, DGRAM)
@@ -211,12 +204,11 @@ const roles = {
   // reads with MSG_DONTWAIT until EAGAIN on each readiness, as unix-dgram does.
   async 'dgram-events'() {
     // Abstract names; argv cannot carry their NUL, so the child adds it.
-    const mine = `net-unix-bench-${process.pid}-parent`
-    const theirs = `net-unix-bench-${process.pid}-child`
+    const mine = abstractName('parent').slice(1)
+    const theirs = abstractName('child').slice(1)
     const rx = nu.dgramSocket({ bind: `\0${mine}` })
     const many = arg === 'many'
-    const child = spawn(process.execPath, [...process.execArgv, __filename, 'dgram-events-child', String(count), theirs, mine], { stdio: ['ignore', 'inherit', 'inherit'] })
-    const exited = new Promise((resolve) => child.on('exit', resolve))
+    const { done: exited } = start(process.execPath, [...process.execArgv, __filename, 'dgram-events-child', String(count), theirs, mine], { stdio: ['ignore', 'inherit', 'inherit'] })
     await nu.recvfrom(rx, 1) // the child is bound
     const tx = nu.dgramSocket({ connect: `\0${theirs}` })
     const batch = Array.from({ length: 32 }, () => ({ data: DGRAM }))
@@ -232,7 +224,7 @@ const roles = {
   // Batched, beyond Hare: sendfdsMany of 32 datagrams per call; the child takes them with
   // recvfromMany (up to MAX_BATCH per call) or, with ARG "events", the evented socket.
   async 'dgram-many'() {
-    const { fd, exited } = withChild('dgram-recv-many-child', [], {}, dgramPair())
+    const { fd, exited } = withChild('dgram-recv-many-child', [], dgramPair())
     await nu.recvfrom(fd, 1) // the child is up
     const batch = Array.from({ length: 32 }, () => ({ data: DGRAM }))
     const t0 = process.hrtime.bigint()
@@ -269,7 +261,7 @@ const roles = {
   // seqpacket, 1 fd per message: sendfds / recvfds over socketpair(seqpacket).
   async 'seqpacket-async'() {
     const { fds, done } = devnullFds(Number(arg))
-    const { fd, exited } = withChild('fdrecv-async-child', [arg], {}, nu.socketpair(nu.seqpacket))
+    const { fd, exited } = withChild('fdrecv-async-child', [arg], nu.socketpair(nu.seqpacket))
     await awaitByte(fd)
     const t0 = process.hrtime.bigint()
     for (let i = 0; i < count; i++) await nu.sendfds(fd, ONE, fds)
@@ -283,7 +275,7 @@ const roles = {
   // seqpacket, batched: the fdpass-many roles over socketpair(seqpacket).
   async 'seqpacket-many'() {
     const { fds, done } = devnullFds(Number(arg))
-    const { fd, exited } = withChild('fdrecv-many-child', [arg], {}, nu.socketpair(nu.seqpacket))
+    const { fd, exited } = withChild('fdrecv-many-child', [arg], nu.socketpair(nu.seqpacket))
     await awaitByte(fd)
     const batch = Array.from({ length: 32 }, () => ({ data: ONE, fds }))
     const t0 = process.hrtime.bigint()
@@ -524,11 +516,11 @@ const roles = {
 
   // connect + accept + close, 32 clients at a time.
   async 'connect-async'() {
-    const name = `\0net-unix-bench-${process.pid}`
+    const name = abstractName('bench')
     const listener = nu.listen(name, nu.backlog(511))
-    const child = spawn(process.execPath, [__filename, 'accept-async-child', '0'], { stdio: ['ignore', 'pipe', 'inherit', listener] })
+    const { child, firstLine } = start(process.execPath, [__filename, 'accept-async-child', '0'], { stdio: ['ignore', 'pipe', 'inherit', listener] })
     nu.close(listener)
-    await new Promise((resolve) => child.stdout.once('data', resolve))
+    await firstLine
     let made = 0
     let started = 0
     const failures = {}
@@ -601,7 +593,7 @@ async function recvSome(fd, view) {
 
 /** Forks a role that serves Node net on a fresh Unix path and says 'ready'. */
 async function netChild(childRole) {
-  const address = path.join(fs.mkdtempSync('/tmp/net-unix-bench-'), 's')
+  const address = tmpPath('s')
   const child = fork(__filename, [childRole, String(count), address], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   child.on('error', () => {})
   await new Promise((resolve) => child.once('message', resolve))
