@@ -153,6 +153,36 @@ static void dgram(long count) {
   wait(NULL);
 }
 
+// The same over named sockets (a bound receiver, a sender connected to its abstract name), as
+// createSocket's are: the kernel then bounds the receiver's queue (net.unix.max_dgram_qlen).
+static void dgram_named(long count) {
+  int ack[2];
+  char buf[64] = {0};
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  int len = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "net-unix-bench-c-%d", getpid()) + 1;
+  socklen_t alen = offsetof(struct sockaddr_un, sun_path) + len;
+  int rx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (rx < 0 || bind(rx, (struct sockaddr *)&a, alen) || pipe(ack)) die("bind");
+  if (fork() == 0) {
+    long long got = 0;
+    for (long i = 0; i < count; i++) {
+      if (recv(rx, buf, sizeof buf, 0) != 64) die("recv");
+      got++;
+    }
+    if (write(ack[1], &got, sizeof got) != sizeof got) die("write");
+    _exit(0);
+  }
+  int tx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (tx < 0 || connect(tx, (struct sockaddr *)&a, alen)) die("connect");
+  long long t0 = now();
+  for (long i = 0; i < count; i++)
+    if (send(tx, buf, 64, MSG_NOSIGNAL) != 64) die("send");
+  long long got;
+  readn(ack[0], (char *)&got, sizeof got);
+  report(count, now() - t0);
+  wait(NULL);
+}
+
 // The same, BATCH datagrams per sendmmsg/recvmmsg call.
 static void dgram_mmsg(long count) {
   int sv[2];
@@ -267,6 +297,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "fdpass")) fdpass(count, atoi(argv[3]), argc > 4 && !strcmp(argv[4], "seqpacket") ? SOCK_SEQPACKET : SOCK_STREAM);
   else if (!strcmp(argv[1], "fdpass-mmsg")) fdpass_mmsg(count, atoi(argv[3]), argc > 4 && !strcmp(argv[4], "seqpacket") ? SOCK_SEQPACKET : SOCK_STREAM);
   else if (!strcmp(argv[1], "dgram-mmsg")) dgram_mmsg(count);
+  else if (!strcmp(argv[1], "dgram-named")) dgram_named(count);
   else if (!strcmp(argv[1], "dgram")) dgram(count);
   else if (!strcmp(argv[1], "pingpong")) pingpong(count);
   else if (!strcmp(argv[1], "bulk")) bulk(count);
