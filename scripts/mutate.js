@@ -250,6 +250,18 @@ const BREAKS = [
     specs: ['budget'],
   },
   {
+    name: 'dgram-batch-leaks-undelivered-fds',
+    file: 'lib/dgram.ts',
+    edits: [{ find: '    if (this.fd < 0) {\n      if (d.fds.length) binding.closeAll(d.fds)\n      return\n    }\n', replace: '    if (this.fd < 0) return\n' }],
+    specs: ['dgram-socket'],
+  },
+  {
+    name: 'recv-many-drops-sender-address',
+    file: 'crates/net-unix/src/mmsg.rs',
+    edits: [{ find: '        let name = names.get(i).map(', replace: '        let name = names.get(usize::MAX).map(' }],
+    specs: ['dgram'],
+  },
+  {
     name: 'cancel-leaves-waiter-queued',
     file: 'crates/net-unix/src/reactor/mod.rs',
     edits: [
