@@ -16,7 +16,7 @@ import type { ErrnoError } from './lib/errors'
 import { encodeAddr } from './lib/address'
 import { asyncOptions, kBacklog, kSeqpacket, parseOptions } from './lib/options'
 import { got, gotItems, operate, operateRecv } from './lib/promises'
-import { bytesOf, validateFd, validateFds, validateFunction, validateInteger } from './lib/validators'
+import { allFds, bytesOf, validateFd, validateFds, validateFunction, validateInteger } from './lib/validators'
 import { UnixServer, UnixSocket, kConnecting } from './lib/stream'
 import type { UnixServerOptions, UnixSocketOptions } from './lib/stream'
 
@@ -575,6 +575,8 @@ export async function recvfdsMany(
   return manyResults(typeof r === 'number' ? out : await r, data, maxBytes)
 }
 
+const NO_FDS: readonly number[] = []
+
 /** One message of {@link sendfdsMany}. */
 export interface FdMessage {
   /** The bytes; at least one when `fds` is not empty. */
@@ -606,10 +608,12 @@ export async function sendfdsMany(
   for (let i = 0; i < messages.length; i++) {
     const m: unknown = messages[i]
     if (typeof m !== 'object' || m === null) throw argTypeError(`messages[${i}]`, 'of type object', m)
-    const data = bytesOf((m as FdMessage).data, `messages[${i}].data`)
-    const own = (m as FdMessage).fds ?? []
+    // Argument names are built only for an error: this runs per message.
+    const raw = (m as FdMessage).data
+    const data = raw instanceof Uint8Array ? raw : bytesOf(raw, `messages[${i}].data`)
+    const own = (m as FdMessage).fds ?? NO_FDS
     if (!Array.isArray(own)) throw argTypeError(`messages[${i}].fds`, 'an instance of Array', own)
-    validateFds(own, `messages[${i}].fds`)
+    if (!allFds(own)) validateFds(own, `messages[${i}].fds`)
     if (own.length > MAX_FDS) throw outOfRange(`messages[${i}].fds.length`, `<= ${MAX_FDS}`, own.length)
     if (own.length > 0 && data.byteLength === 0) {
       throw outOfRange(

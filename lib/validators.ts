@@ -14,12 +14,19 @@ export function validateFd(fd: unknown, name = 'sock'): asserts fd is number {
   validateInteger(fd, name, 0, FD_MAX)
 }
 
-/** Every item an fd; the argument name is only built for the error (this runs per message). */
-export function validateFds(fds: readonly unknown[], name: string): void {
+/** Whether every item is an fd number (the check alone, for callers that name arguments lazily). */
+export function allFds(fds: readonly unknown[]): boolean {
   for (let i = 0; i < fds.length; i++) {
     const fd = fds[i]
-    if (!Number.isInteger(fd) || (fd as number) < 0 || (fd as number) > FD_MAX) validateFd(fd, `${name}[${i}]`)
+    if (!Number.isInteger(fd) || (fd as number) < 0 || (fd as number) > FD_MAX) return false
   }
+  return true
+}
+
+/** Every item an fd; the argument name is only built for the error (this runs per message). */
+export function validateFds(fds: readonly unknown[], name: string): void {
+  if (allFds(fds)) return
+  for (let i = 0; i < fds.length; i++) validateFd(fds[i], `${name}[${i}]`)
 }
 
 /** A combination of sockflag values and nothing else. */

@@ -53,8 +53,10 @@ pub fn recv_many(
     let space = control_space(max_fds) + if creds { dgram::cred_space() } else { 0 };
     let mut control = control_areas(n, space);
     // SAFETY: plain C structs, all-zero is their empty value.
-    let mut iovs: SmallVec<[libc::iovec; 16]> = (0..n).map(|_| unsafe { zeroed() }).collect();
-    let mut hdrs: SmallVec<[libc::mmsghdr; 16]> = (0..n).map(|_| unsafe { zeroed() }).collect();
+    let mut iovs: SmallVec<[libc::iovec; MAX_BATCH]> =
+        (0..n).map(|_| unsafe { zeroed() }).collect();
+    let mut hdrs: SmallVec<[libc::mmsghdr; MAX_BATCH]> =
+        (0..n).map(|_| unsafe { zeroed() }).collect();
     let mut names: SmallVec<[libc::sockaddr_un; 4]> = (0..if how.from { n } else { 0 })
         // SAFETY: as above.
         .map(|_| unsafe { zeroed() })
@@ -140,8 +142,10 @@ pub fn send_many(
     let mut control: SmallVec<[u64; 256]> =
         SmallVec::from_elem(0, spaces.iter().sum::<usize>() / 8);
     // SAFETY: plain C structs, all-zero is their empty value.
-    let mut iovs: SmallVec<[libc::iovec; 16]> = (0..n).map(|_| unsafe { zeroed() }).collect();
-    let mut hdrs: SmallVec<[libc::mmsghdr; 16]> = (0..n).map(|_| unsafe { zeroed() }).collect();
+    let mut iovs: SmallVec<[libc::iovec; MAX_BATCH]> =
+        (0..n).map(|_| unsafe { zeroed() }).collect();
+    let mut hdrs: SmallVec<[libc::mmsghdr; MAX_BATCH]> =
+        (0..n).map(|_| unsafe { zeroed() }).collect();
     for i in 0..n {
         iovs[i].iov_base = datas[i].as_ptr() as *mut _;
         iovs[i].iov_len = datas[i].len();
