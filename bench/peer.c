@@ -78,6 +78,14 @@ static void fdpass(long count, int nfds, int type) {
 // The same workload, BATCH messages per recvmmsg/sendmmsg call: what a C program gains from
 // batching (the kernel's per-message work stays).
 #define BATCH 32
+static void send_batches(int fd, struct mmsghdr *h, long count) {
+  for (long i = 0; i < count;) {
+    int want = count - i < BATCH ? (int)(count - i) : BATCH;
+    int r = sendmmsg(fd, h, want, MSG_NOSIGNAL);
+    if (r <= 0) die("sendmmsg");
+    i += r;
+  }
+}
 static void fdpass_mmsg(long count, int nfds, int type) {
   int sv[2];
   if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv)) die("socketpair");
@@ -116,12 +124,7 @@ static void fdpass_mmsg(long count, int nfds, int type) {
     for (int j = 0; j < nfds; j++) ((int *)CMSG_DATA(c))[j] = devnull;
   }
   long long t0 = now();
-  for (long i = 0; i < count;) {
-    int want = count - i < BATCH ? (int)(count - i) : BATCH;
-    int r = sendmmsg(sv[0], h, want, MSG_NOSIGNAL);
-    if (r <= 0) die("sendmmsg");
-    i += r;
-  }
+  send_batches(sv[0], h, count);
   long long got;
   readn(sv[0], (char *)&got, sizeof got);
   long long ns = now() - t0;
@@ -205,12 +208,7 @@ static void dgram_mmsg(long count) {
     _exit(0);
   }
   long long t0 = now();
-  for (long i = 0; i < count;) {
-    int want = count - i < BATCH ? (int)(count - i) : BATCH;
-    int r = sendmmsg(sv[0], h, want, MSG_NOSIGNAL);
-    if (r <= 0) die("sendmmsg");
-    i += r;
-  }
+  send_batches(sv[0], h, count);
   long long got;
   if (recv(sv[0], &got, sizeof got, 0) != sizeof got) die("recv");
   report(count, now() - t0);

@@ -157,6 +157,12 @@ function devnullFds(n) {
   return { fds: Array(n).fill(fd), done: () => fs.closeSync(fd) }
 }
 
+/** Sends COUNT copies of `msg` with sendfdsMany, 32 per call. */
+async function sendBatches(fd, msg) {
+  const batch = Array(32).fill(msg)
+  for (let i = 0; i < count; i += 32) await nu.sendfdsMany(fd, count - i >= 32 ? batch : batch.slice(0, count - i))
+}
+
 /** A SOCK_DGRAM socketpair (the public API binds or connects datagram sockets by address). */
 function dgramPair() {
   const binding = require(path.join(__dirname, '..', 'binding.js'))
@@ -164,17 +170,24 @@ function dgramPair() {
 }
 const DGRAM = Buffer.alloc(64)
 
+/** Times `send(fd)` of COUNT datagrams over a SOCK_DGRAM socketpair to a child, to its count. */
+async function timedDgramSend(childRole, send) {
+  const { fd, exited } = withChild(childRole, [], dgramPair())
+  await nu.recvfrom(fd, 1) // the child is up
+  const t0 = process.hrtime.bigint()
+  await send(fd)
+  const got = (await nu.recvfrom(fd, 8)).data.readBigInt64LE()
+  report(Number(got), t0)
+  nu.close(fd)
+  await exited
+}
+
 const roles = {
   // 64-byte datagrams, parent -> child, Promise API: send / recvfrom, one await each.
-  async 'dgram-async'() {
-    const { fd, exited } = withChild('dgram-recv-async-child', [], dgramPair())
-    await nu.recvfrom(fd, 1) // the child is up
-    const t0 = process.hrtime.bigint()
-    for (let i = 0; i < count; i++) await nu.send(fd, DGRAM)
-    const got = (await nu.recvfrom(fd, 8)).data.readBigInt64LE()
-    report(Number(got), t0)
-    nu.close(fd)
-    await exited
+  'dgram-async'() {
+    return timedDgramSend('dgram-recv-async-child', async (fd) => {
+      for (let i = 0; i < count; i++) await nu.send(fd, DGRAM)
+    })
   },
   async 'dgram-recv-async-child'() {
     await nu.send(CHANNEL, ONE)
@@ -211,9 +224,8 @@ const roles = {
     const { done: exited } = start(process.execPath, [...process.execArgv, __filename, 'dgram-events-child', String(count), theirs, mine], { stdio: ['ignore', 'inherit', 'inherit'] })
     await nu.recvfrom(rx, 1) // the child is bound
     const tx = nu.dgramSocket({ connect: `\0${theirs}` })
-    const batch = Array.from({ length: 32 }, () => ({ data: DGRAM }))
     const t0 = process.hrtime.bigint()
-    if (many) for (let i = 0; i < count; i += 32) await nu.sendfdsMany(tx, count - i >= 32 ? batch : batch.slice(0, count - i))
+    if (many) await sendBatches(tx, { data: DGRAM })
     else for (let i = 0; i < count; i++) await nu.send(tx, DGRAM)
     const got = (await nu.recvfrom(rx, 8)).data.readBigInt64LE()
     report(Number(got), t0)
@@ -223,16 +235,8 @@ const roles = {
   },
   // Batched, beyond Hare: sendfdsMany of 32 datagrams per call; the child takes them with
   // recvfromMany (up to MAX_BATCH per call) or, with ARG "events", the evented socket.
-  async 'dgram-many'() {
-    const { fd, exited } = withChild('dgram-recv-many-child', [], dgramPair())
-    await nu.recvfrom(fd, 1) // the child is up
-    const batch = Array.from({ length: 32 }, () => ({ data: DGRAM }))
-    const t0 = process.hrtime.bigint()
-    for (let i = 0; i < count; i += 32) await nu.sendfdsMany(fd, count - i >= 32 ? batch : batch.slice(0, count - i))
-    const got = (await nu.recvfrom(fd, 8)).data.readBigInt64LE()
-    report(Number(got), t0)
-    nu.close(fd)
-    await exited
+  'dgram-many'() {
+    return timedDgramSend('dgram-recv-many-child', (fd) => sendBatches(fd, { data: DGRAM }))
   },
   async 'dgram-recv-many-child'() {
     await nu.send(CHANNEL, ONE)
@@ -277,9 +281,8 @@ const roles = {
     const { fds, done } = devnullFds(Number(arg))
     const { fd, exited } = withChild('fdrecv-many-child', [arg], nu.socketpair(nu.seqpacket))
     await awaitByte(fd)
-    const batch = Array.from({ length: 32 }, () => ({ data: ONE, fds }))
     const t0 = process.hrtime.bigint()
-    for (let i = 0; i < count; i += 32) await nu.sendfdsMany(fd, count - i >= 32 ? batch : batch.slice(0, count - i))
+    await sendBatches(fd, { data: ONE, fds })
     const received = await awaitCount(fd)
     report(count, t0, { fds: received })
     nu.close(fd)
@@ -308,10 +311,7 @@ const roles = {
 
   // fd passing, batched: sendfdsMany of 32 messages, recvfdsMany of up to MAX_BATCH, closeFds.
   'fdpass-many'() {
-    return timedFdSend('fdrecv-many-child', async (fd, fds) => {
-      const batch = Array.from({ length: 32 }, () => ({ data: ONE, fds }))
-      for (let i = 0; i < count; i += 32) await nu.sendfdsMany(fd, count - i >= 32 ? batch : batch.slice(0, count - i))
-    })
+    return timedFdSend('fdrecv-many-child', (fd, fds) => sendBatches(fd, { data: ONE, fds }))
   },
   async 'fdrecv-many-child'() {
     const max = Number(arg)
