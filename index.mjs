@@ -39,6 +39,7 @@ export const {
   recvfiles,
   recvfrom,
   recvfromSync,
+  recvfromMany,
   recvmsg,
   recvmsgSync,
   registerproto,
