@@ -15,7 +15,7 @@ import { UnixServer, UnixSocket } from './lib/stream';
 import type { UnixServerOptions, UnixSocketOptions } from './lib/stream';
 export { AbortError, invalid };
 export type { ErrnoError };
-export { createSocket, dgramSocket, localaddr, recvfrom, recvfromSync, recvfromMany, send, sendSync, sendto, sendtoSync, UnixDgramSocket, } from './lib/dgram';
+export { createSocket, dgramSocket, localaddr, recvfrom, recvfromMany, recvfromSync, send, sendSync, sendto, sendtoSync, UnixDgramSocket, } from './lib/dgram';
 export type { Datagram, DgramSocketOptions, RecvOptions, RemoteInfo, SendOptions, UnixDgramOptions } from './lib/dgram';
 export { listenFds, notify, notifyBarrier } from './lib/systemd';
 export type { ListenFd, NotifyOptions } from './lib/systemd';
