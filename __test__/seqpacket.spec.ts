@@ -82,3 +82,27 @@ test.serial('Python interop over SOCK_SEQPACKET: fds both ways, boundaries and t
   closeSync(file)
   t.is(fdCount(), before)
 })
+
+test.serial('batched on seqpacket: sendfdsMany and recvfromMany keep each message and its fds', async (t) => {
+  const before = fdCount()
+  const [a, b] = nu.socketpair(nu.seqpacket)
+  const file = openSync(__filename, 'r')
+  await nu.sendfdsMany(a, [
+    { data: Buffer.from('first'), fds: [file] },
+    { data: Buffer.from('second, cut') },
+    { data: Buffer.from('third'), fds: [file, file] },
+  ])
+  const got = await nu.recvfromMany(b, 8, 6, { maxFds: 2 })
+  t.deepEqual(
+    got.map((m) => [m.data.toString(), m.fds.length, m.dataTruncated, m.address]),
+    [
+      ['first', 1, false, null],
+      ['second', 0, true, null],
+      ['third', 2, false, null],
+    ],
+  )
+  got.forEach((m) => nu.closeFds(m.fds))
+  ;[a, b].forEach((fd) => nu.close(fd))
+  closeSync(file)
+  t.is(fdCount(), before)
+})
