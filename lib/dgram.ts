@@ -20,6 +20,7 @@ import {
 
 const MAX_FDS: number = binding.MAX_FDS
 const MAX_BATCH: number = binding.MAX_BATCH
+const NO_GROUPS: number[] = []
 /** Items before the fds in a receive's result layout (see dgram.rs `HEAD`). */
 const HEAD = 6 + 108
 
@@ -193,8 +194,9 @@ function addressed<T>(p: number | Promise<T>, address: string | undefined): numb
   })
 }
 
-async function sendAsync(sock: number, s: Send, address: string | undefined): Promise<number> {
-  const groups = s.fds.length ? [s.fds.length] : []
+/** The send of {@link sendto} / {@link send}: a number when it completed at once (no promise of its own). */
+function sendAsync(sock: number, s: Send, address: string | undefined): number | Promise<number> {
+  const groups = s.fds.length ? [s.fds.length] : NO_GROUPS
   let r: number | Promise<number>
   try {
     r = operate('sendto', 'sendmsg', s.signal, (t) =>
@@ -307,17 +309,21 @@ function datagram(data: Buffer, bytes: number, items: ArrayLike<number>, at: num
 }
 
 /**
- * The datagrams of a batch, `[n, (bytes, flags, nfds, pid, uid, gid, addrLen, ...addr, ...fds)
- * × n]` from `items[at]`, message `i` in `data` at `i × slot`.
+ * The datagram of a batch layout `(bytes, flags, nfds, pid, uid, gid, addrLen, ...addr, ...fds)`
+ * at `items[at]`, its bytes at the start of `data`.
  */
+function datagramAt(data: Buffer, items: ArrayLike<number>, at: number): Datagram {
+  const addrLen = items[at + 6]
+  return datagramOf(data, items[at], items, at + 1, addressAt(items, at + 7, addrLen), at + 7 + addrLen)
+}
+
+/** The datagrams of a batch, `[n, ...layout × n]` from `items[at]`, message `i` in `data` at `i × slot`. */
 function datagrams(items: ArrayLike<number>, at: number, data: Buffer, slot: number): Datagram[] {
   const n = items[at++]
   const out: Datagram[] = new Array(n)
   for (let i = 0; i < n; i++) {
-    const addrLen = items[at + 6]
-    const msg = data.subarray(i * slot, (i + 1) * slot)
-    out[i] = datagramOf(msg, items[at], items, at + 1, addressAt(items, at + 7, addrLen), at + 7 + addrLen)
-    at += 7 + addrLen + items[at + 2]
+    out[i] = datagramAt(data.subarray(i * slot, (i + 1) * slot), items, at)
+    at += 7 + items[at + 6] + items[at + 2]
   }
   return out
 }
@@ -359,9 +365,7 @@ export async function recvfrom(sock: number, maxBytes: number, options?: RecvOpt
   const r = operate('recvfrom', 'recvmsg', o.signal, (t) =>
     binding.recvfromAsync(sock, data, o.maxFds, o.creds, t, gotFrom),
   )
-  if (typeof r === 'number') return datagram(data, r, gotFrom, 0)
-  const items = await r
-  return datagram(data, items[0], items, 1)
+  return typeof r === 'number' ? datagram(data, r, gotFrom, 0) : datagramAt(data, await r, 0)
 }
 
 /** Blocking {@link recvfrom} (`EAGAIN` on a non-blocking socket with nothing queued). */

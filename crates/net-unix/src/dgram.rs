@@ -111,10 +111,12 @@ impl From {
         self.rcv.bytes as i32
     }
 
-    /// `[bytes, ...layout]`, what a waiting receive resolves with.
+    /// What a waiting receive resolves with: one message of a batch with senders (see
+    /// [`From::push_many`]), no longer than its address; each item becomes an element of a JS
+    /// array, which is what a wait costs most.
     pub fn into_items(self) -> Vec<i32> {
-        let mut items = vec![0; 1 + HEAD + self.rcv.fds.len()];
-        items[0] = self.write_into(&mut items[1..]);
+        let mut items = Vec::with_capacity(self.many_len());
+        self.push_many(&mut items);
         items
     }
 }
