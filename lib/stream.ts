@@ -36,8 +36,15 @@ const IOV_MAX = 1024
 const ACCEPT_RETRY_MS = 50
 const NO_FDS: number[] = []
 
-/** The dup'ed fds a chunk written by `writeWithFds` carries, keyed by the chunk's own Buffer. */
-const fdsOf = new WeakMap<object, number[]>()
+/**
+ * The dup'ed fds a chunk written by `writeWithFds` carries: a property of the chunk's own Buffer
+ * (not a WeakMap entry, an ephemeron per chunk that made a large part of the sender's GC time).
+ */
+const kFds: unique symbol = Symbol('net-unix.fds')
+type FdChunk = Uint8Array & { [kFds]?: number[] }
+function fdsOf(chunk: Uint8Array): number[] | undefined {
+  return (chunk as FdChunk)[kFds]
+}
 
 /** The settled value of a receive that waited: `[bytes, truncated, ...fds]`. */
 type RecvItems = number[]
@@ -422,8 +429,8 @@ export class UnixSocket extends Duplex {
     }
     const dups = dupAll(fds)
     // A Buffer object of its own, so the fds cannot attach to another write of the same bytes.
-    const own = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    fdsOf.set(own, dups)
+    const own: Buffer & FdChunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    own[kFds] = dups
     this.#unsent.add(dups)
     return this.write(own, cb)
   }
@@ -456,14 +463,14 @@ export class UnixSocket extends Duplex {
    */
   #flush(chunks: Buffer[], from: number, cb: (err?: Error | null) => void): void {
     if (from >= chunks.length) return cb()
-    if (chunks.length === 1) return this.#sendRun(chunks, fdsOf.get(chunks[0]), cb)
-    if (from + 1 < chunks.length && fdsOf.has(chunks[from]) && fdsOf.has(chunks[from + 1])) {
+    if (chunks.length === 1) return this.#sendRun(chunks, fdsOf(chunks[0]), cb)
+    if (from + 1 < chunks.length && fdsOf(chunks[from]) && fdsOf(chunks[from + 1])) {
       return this.#sendMany(chunks, from, cb)
     }
     let to = from + 1
-    while (to < chunks.length && to - from < IOV_MAX && !fdsOf.has(chunks[to])) to++
+    while (to < chunks.length && to - from < IOV_MAX && !fdsOf(chunks[to])) to++
     const run = to - from === 1 && from === 0 && chunks.length === 1 ? chunks : chunks.slice(from, to)
-    this.#sendRun(run, fdsOf.get(chunks[from]), (err) => (err ? cb(err) : this.#flush(chunks, to, cb)))
+    this.#sendRun(run, fdsOf(chunks[from]), (err) => (err ? cb(err) : this.#flush(chunks, to, cb)))
   }
 
   /**
@@ -476,7 +483,7 @@ export class UnixSocket extends Duplex {
     const fdList: number[] = []
     let to = from
     for (; to < end; to++) {
-      const fds = fdsOf.get(chunks[to])
+      const fds = fdsOf(chunks[to])
       if (!fds) break
       counts[to - from] = fds.length
       for (const fd of fds) fdList.push(fd)
@@ -507,7 +514,7 @@ export class UnixSocket extends Duplex {
   #sentMany(chunks: Buffer[], from: number, n: number, lastBytes: number, cb: (err?: Error | null) => void): void {
     const sent: number[] = []
     for (let i = from; i < from + n; i++) {
-      const dups = fdsOf.get(chunks[i]) as number[]
+      const dups = fdsOf(chunks[i]) as number[]
       if (this.#unsent.delete(dups)) for (const fd of dups) sent.push(fd)
     }
     if (sent.length > 0) binding.closeAll(sent)
