@@ -14,10 +14,11 @@ import {
   createServer,
   listen,
   recvfds,
+  sendmsgSync,
   seqpacket,
   socketpair,
 } from '../index.js'
-import { fdCount, fdFlags, inode, O_CLOEXEC, runNode, tmpPath } from './helpers'
+import { fdCount, fdFlags, inode, msgOf, O_CLOEXEC, runNode, tmpPath } from './helpers'
 
 /** A file holding `text`, opened for reading. */
 function fileWith(text: string): number {
@@ -277,6 +278,26 @@ test.serial('destroy() during a batched write closes every dup, sent or not', as
   close(fdB) // drops the fds still queued in the kernel
   await closed(a)
   t.is(fdCount(), before)
+})
+
+test.serial('after a short read the next one waits for readiness, and bytes already there still come', async (t) => {
+  const [fdA, fdB] = socketpair()
+  const b = new UnixSocket({ fd: fdB })
+  const got: string[] = []
+  const done = new Promise<void>((resolve) => {
+    b.on('data', (d: Buffer) => {
+      got.push(d.toString())
+      // Sent before the read loop asks again: that read waits without trying first, and the
+      // (level-triggered) readiness must still report these bytes.
+      if (got.length < 3) sendmsgSync(fdA, msgOf(`m${got.length}`))
+      else resolve()
+    })
+  })
+  sendmsgSync(fdA, msgOf('m0'))
+  await done
+  t.deepEqual(got, ['m0', 'm1', 'm2'])
+  close(fdA)
+  await closed(b)
 })
 
 test.serial("backpressure: write() returns false past the high-water mark and 'drain' follows", async (t) => {

@@ -137,6 +137,12 @@ export class UnixSocket extends Duplex {
   #poolUsed = 0
   /** The last read delivered fds: read the next ones in a batch (stream sockets only). */
   #batch = false
+  /**
+   * The last read came back shorter than its buffer with no fds: the socket is very likely
+   * drained, so the next read waits for readiness instead of paying a `recvmsg` that says
+   * `EAGAIN` (what libuv does for `net`).
+   */
+  #drained = false
   /** Whether batched reads are safe: `undefined` until the first fds came (seqpacket: no). */
   #canBatch: boolean | undefined
   /** Dups made by `writeWithFds` that no `sendmsg` has carried yet (closed on destroy). */
@@ -268,7 +274,7 @@ export class UnixSocket extends Duplex {
   #readOne(): ReadStep {
     const at = this.#room(MIN_READ_ROOM)
     const buf = this.#pool.subarray(at)
-    const r = binding.recvmsgAsync(this.#fd, buf, MAX_FDS, 0, got)
+    const r = binding.recvmsgAsync(this.#fd, buf, MAX_FDS, 0, got, this.#drained)
     if (typeof r !== 'number') {
       r.then(
         (items) => this.#readSettled(buf, items),
@@ -277,6 +283,7 @@ export class UnixSocket extends Duplex {
       return WAITING
     }
     let more: boolean
+    this.#drained = r > 0 && r < buf.length && got[1] === 0
     if (r < 0) more = this.#received(buf, r, null, false)
     else if (got[1] === 0) more = this.#received(buf, r, null, (got[0] & 1) !== 0)
     else {
@@ -361,6 +368,7 @@ export class UnixSocket extends Duplex {
       return
     }
     if (fds) this.#batch = this.#batchable()
+    this.#drained = items[0] > 0 && items[0] < buf.length && !fds
     if (this.#received(buf, items[0], fds, (items[1] & 1) !== 0)) this.#readLoop()
     else this.#reading = false
   }
