@@ -7,7 +7,7 @@ import type { DuplexOptions } from 'node:stream'
 import { EventEmitter } from 'node:events'
 import { unlinkSync } from 'node:fs'
 import { binding } from './binding'
-import { SOCK_CLOEXEC } from './constants'
+import { SOCK_CLOEXEC, SOCK_STREAM } from './constants'
 import { argTypeError, check, errnoError, outOfRange } from './errors'
 import { encodeAddr } from './address'
 import { asyncUnavailable, got, unsupported } from './promises'
@@ -17,17 +17,43 @@ const MAX_FDS: number = binding.MAX_FDS
 /** Bytes one receive may fill; a pool slice with less room left is replaced. */
 const READ_POOL = 64 * 1024
 const MIN_READ_ROOM = 16 * 1024
+/**
+ * Batched reads (`recvmmsg`): Linux ends a stream read at each skb that carries fds, so a run of
+ * fd-carrying messages costs one `recvmsg` each; one batch takes up to `BATCH_SLOTS` of them,
+ * each read into its own slot of `BATCH_SLOT` bytes (longer messages continue in the next slot).
+ */
+const BATCH_SLOTS: number = binding.MAX_BATCH
+const BATCH_SLOT = 512
+/** `[n, (bytes, truncated, nfds, ...fds) × n]` of a full batch, every slot with `MAX_FDS` fds. */
+const BATCH_OUT = 1 + BATCH_SLOTS * (3 + MAX_FDS)
+/** A batch result array nobody is reading (listeners may start another socket's batch). */
+let spareBatchOut: Int32Array | null = null
+/** Where a `sendmmsg` that completed at once leaves `[messages, lastBytes]`. */
+const sentMany = new Int32Array(2)
 /** Vectors per `sendmsg` (Linux `UIO_MAXIOV`). */
 const IOV_MAX = 1024
 /** Pause before accepting again after an accept error (`EMFILE` would otherwise spin). */
 const ACCEPT_RETRY_MS = 50
 const NO_FDS: number[] = []
 
-/** The dup'ed fds a chunk written by `writeWithFds` carries, keyed by the chunk's own Buffer. */
-const fdsOf = new WeakMap<object, number[]>()
+/**
+ * The dup'ed fds a chunk written by `writeWithFds` carries: a property of the chunk's own Buffer
+ * (not a WeakMap entry, an ephemeron per chunk that made a large part of the sender's GC time).
+ */
+const kFds: unique symbol = Symbol('net-unix.fds')
+type FdChunk = Uint8Array & { [kFds]?: number[] }
+function fdsOf(chunk: Uint8Array): number[] | undefined {
+  return (chunk as FdChunk)[kFds]
+}
 
 /** The settled value of a receive that waited: `[bytes, truncated, ...fds]`. */
 type RecvItems = number[]
+
+/** What one step of the read loop left: read on, stop, or a receive is waiting. */
+type ReadStep = 0 | 1 | 2
+const STOP = 0
+const MORE = 1
+const WAITING = 2
 
 /** @internal Brands the constructor call `createConnection` makes for a socket still connecting. */
 export const kConnecting: unique symbol = Symbol('net-unix.connecting')
@@ -109,6 +135,16 @@ export class UnixSocket extends Duplex {
   #readWanted = false
   #pool = Buffer.allocUnsafe(0)
   #poolUsed = 0
+  /** The last read delivered fds: read the next ones in a batch (stream sockets only). */
+  #batch = false
+  /**
+   * The last read came back shorter than its buffer with no fds: the socket is very likely
+   * drained, so the next read waits for readiness instead of paying a `recvmsg` that says
+   * `EAGAIN` (what libuv does for `net`).
+   */
+  #drained = false
+  /** Whether batched reads are safe: `undefined` until the first fds came (seqpacket: no). */
+  #canBatch: boolean | undefined
   /** Dups made by `writeWithFds` that no `sendmsg` has carried yet (closed on destroy). */
   #unsent = new Set<number[]>()
   #refed = true
@@ -216,28 +252,112 @@ export class UnixSocket extends Duplex {
         this.#reading = false
         return
       }
-      if (this.#pool.length - this.#poolUsed < MIN_READ_ROOM) {
-        this.#pool = Buffer.allocUnsafe(READ_POOL)
-        this.#poolUsed = 0
-      }
-      const buf = this.#pool.subarray(this.#poolUsed)
-      const r = binding.recvmsgAsync(this.#fd, buf, MAX_FDS, 0, got)
-      if (typeof r !== 'number') {
-        r.then(
-          (items) => this.#readSettled(buf, items),
-          (err: Error) => this.#readFailed(err),
-        )
-        return
-      }
-      let more: boolean
-      if (r < 0) more = this.#received(buf, r, null, false)
-      else if (got[1] === 0) more = this.#received(buf, r, null, (got[0] & 1) !== 0)
-      else more = this.#received(buf, r, Array.from(got.subarray(2, 2 + got[1])), (got[0] & 1) !== 0)
-      if (!more) {
+      const r = this.#batch ? this.#readBatch() : this.#readOne()
+      if (r === WAITING) return
+      if (r === STOP) {
         this.#reading = false
         return
       }
     }
+  }
+
+  /** Where in the pool (replaced when it has less than `bytes` left) the next read goes. */
+  #room(bytes: number): number {
+    if (this.#pool.length - this.#poolUsed < bytes) {
+      this.#pool = Buffer.allocUnsafe(READ_POOL)
+      this.#poolUsed = 0
+    }
+    return this.#poolUsed
+  }
+
+  /** One `recvmsg` into the pool. */
+  #readOne(): ReadStep {
+    const at = this.#room(MIN_READ_ROOM)
+    const buf = this.#pool.subarray(at)
+    const r = binding.recvmsgAsync(this.#fd, buf, MAX_FDS, 0, got, this.#drained)
+    if (typeof r !== 'number') {
+      r.then(
+        (items) => this.#readSettled(buf, items),
+        (err: Error) => this.#readFailed(err),
+      )
+      return WAITING
+    }
+    let more: boolean
+    this.#drained = r > 0 && r < buf.length && got[1] === 0
+    if (r < 0) more = this.#received(buf, r, null, false)
+    else if (got[1] === 0) more = this.#received(buf, r, null, (got[0] & 1) !== 0)
+    else {
+      more = this.#received(buf, r, Array.from(got.subarray(2, 2 + got[1])), (got[0] & 1) !== 0)
+      this.#batch = this.#batchable()
+    }
+    return more ? MORE : STOP
+  }
+
+  /** Whether this socket may read in batches: slots would cut a seqpacket record short. */
+  #batchable(): boolean {
+    if (this.#canBatch === undefined) this.#canBatch = this.#fd >= 0 && binding.socketType(this.#fd) === SOCK_STREAM
+    return this.#canBatch
+  }
+
+  /** One `recvmmsg` of up to `BATCH_SLOTS` messages into consecutive pool slots. */
+  #readBatch(): ReadStep {
+    const at = this.#room(BATCH_SLOTS * BATCH_SLOT)
+    const buf = this.#pool.subarray(at, at + BATCH_SLOTS * BATCH_SLOT)
+    const out = spareBatchOut ?? new Int32Array(BATCH_OUT)
+    spareBatchOut = null
+    const r = binding.recvManyAsync(this.#fd, buf, BATCH_SLOT, MAX_FDS, 0, out)
+    if (typeof r !== 'number') {
+      spareBatchOut = out
+      r.then(
+        (items) => this.#batchSettled(buf, items),
+        (err: Error) => this.#readFailed(err),
+      )
+      return WAITING
+    }
+    const more = r < 0 ? this.#received(buf, r, null, false) : this.#receivedBatch(buf, out)
+    spareBatchOut = out
+    return more ? MORE : STOP
+  }
+
+  #batchSettled(buf: Buffer, items: ArrayLike<number>): void {
+    if (this.#receivedBatch(buf, items)) this.#readLoop()
+    else this.#reading = false
+  }
+
+  /**
+   * A batch's messages in order, each as one receive (its fds, then its bytes); once the stream
+   * is destroyed or ended, the fds of the rest are closed. Returns whether to read on.
+   */
+  #receivedBatch(buf: Buffer, items: ArrayLike<number>): boolean {
+    const base = buf.byteOffset - this.#pool.byteOffset
+    let more = true
+    let stopped = false
+    let anyFds = false
+    for (let i = 0, at = 1, n = items[0]; i < n; i++) {
+      const bytes = items[at]
+      const flags = items[at + 1]
+      const nfds = items[at + 2]
+      let fds: number[] | null = null
+      if (nfds > 0) {
+        fds = new Array<number>(nfds)
+        for (let k = 0; k < nfds; k++) fds[k] = items[at + 3 + k]
+        anyFds = true
+      }
+      at += 3 + nfds
+      if (stopped || this.destroyed) {
+        stopped = true
+        if (fds) closeQuietly(fds)
+        continue
+      }
+      this.#poolUsed = base + i * BATCH_SLOT
+      if (!this.#received(buf.subarray(i * BATCH_SLOT), bytes, fds, (flags & 1) !== 0)) {
+        // Backpressure only stops the next read: what this batch read is pushed all the same.
+        more = false
+        stopped = this.destroyed || bytes === 0
+      }
+    }
+    this.#batch = anyFds
+    return more
   }
 
   #readSettled(buf: Buffer, items: RecvItems): void {
@@ -247,6 +367,8 @@ export class UnixSocket extends Duplex {
       this.#reading = false
       return
     }
+    if (fds) this.#batch = this.#batchable()
+    this.#drained = items[0] > 0 && items[0] < buf.length && !fds
     if (this.#received(buf, items[0], fds, (items[1] & 1) !== 0)) this.#readLoop()
     else this.#reading = false
   }
@@ -315,8 +437,8 @@ export class UnixSocket extends Duplex {
     }
     const dups = dupAll(fds)
     // A Buffer object of its own, so the fds cannot attach to another write of the same bytes.
-    const own = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    fdsOf.set(own, dups)
+    const own: Buffer & FdChunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    own[kFds] = dups
     this.#unsent.add(dups)
     return this.write(own, cb)
   }
@@ -349,11 +471,64 @@ export class UnixSocket extends Duplex {
    */
   #flush(chunks: Buffer[], from: number, cb: (err?: Error | null) => void): void {
     if (from >= chunks.length) return cb()
-    if (chunks.length === 1) return this.#sendRun(chunks, fdsOf.get(chunks[0]), cb)
+    if (chunks.length === 1) return this.#sendRun(chunks, fdsOf(chunks[0]), cb)
+    if (from + 1 < chunks.length && fdsOf(chunks[from]) && fdsOf(chunks[from + 1])) {
+      return this.#sendMany(chunks, from, cb)
+    }
     let to = from + 1
-    while (to < chunks.length && to - from < IOV_MAX && !fdsOf.has(chunks[to])) to++
+    while (to < chunks.length && to - from < IOV_MAX && !fdsOf(chunks[to])) to++
     const run = to - from === 1 && from === 0 && chunks.length === 1 ? chunks : chunks.slice(from, to)
-    this.#sendRun(run, fdsOf.get(chunks[from]), (err) => (err ? cb(err) : this.#flush(chunks, to, cb)))
+    this.#sendRun(run, fdsOf(chunks[from]), (err) => (err ? cb(err) : this.#flush(chunks, to, cb)))
+  }
+
+  /**
+   * Sends the run of fd-carrying chunks from `chunks[from]` in one `sendmmsg` (up to
+   * `MAX_BATCH`), one message per chunk with its own fds, then goes on with the rest.
+   */
+  #sendMany(chunks: Buffer[], from: number, cb: (err?: Error | null) => void): void {
+    const end = Math.min(chunks.length, from + BATCH_SLOTS)
+    const counts = new Int32Array(end - from)
+    const fdList: number[] = []
+    let to = from
+    for (; to < end; to++) {
+      const fds = fdsOf(chunks[to])
+      if (!fds) break
+      counts[to - from] = fds.length
+      for (const fd of fds) fdList.push(fd)
+    }
+    const r = binding.sendManyAsync(
+      this.#fd,
+      chunks.slice(from, to),
+      Int32Array.from(fdList),
+      counts.subarray(0, to - from),
+      0,
+      sentMany,
+    )
+    if (typeof r === 'number') {
+      if (r < 0) return cb(errnoError(r, 'sendmmsg'))
+      return this.#sentMany(chunks, from, sentMany[0], sentMany[1], cb)
+    }
+    r.then(
+      (items) => this.#sentMany(chunks, from, items[0], items[1], cb),
+      (err: Error) => cb(err),
+    )
+  }
+
+  /**
+   * After a `sendmmsg` that sent `n` messages, the last of them `lastBytes` long: their dups
+   * are closed in one call; a stream socket may have stopped inside the last message, whose
+   * remaining bytes go alone (its fds went with its first byte) before anything later.
+   */
+  #sentMany(chunks: Buffer[], from: number, n: number, lastBytes: number, cb: (err?: Error | null) => void): void {
+    const sent: number[] = []
+    for (let i = from; i < from + n; i++) {
+      const dups = fdsOf(chunks[i]) as number[]
+      if (this.#unsent.delete(dups)) for (const fd of dups) sent.push(fd)
+    }
+    if (sent.length > 0) binding.closeAll(sent)
+    const last = chunks[from + n - 1]
+    if (lastBytes >= last.byteLength) return this.#flush(chunks, from + n, cb)
+    this.#sendRun([last.subarray(lastBytes)], undefined, (err) => (err ? cb(err) : this.#flush(chunks, from + n, cb)))
   }
 
   /** Sends `bufs` to the last byte, `fds` with the first; partial sends go on without them. */

@@ -148,12 +148,14 @@ unsafe extern "C" fn accept_async(env: Env, info: Info) -> Value {
     }
 }
 
-/// `recvmsgAsync(fd, bufs, maxFds, token, out) -> bytes | -errno | Promise<[bytes, truncated,
-/// ...fds]>`: completed at once, it leaves `[truncated, nfds, ...fds]` in the Int32Array `out`.
+/// `recvmsgAsync(fd, bufs, maxFds, token, out, waitFirst?) -> bytes | -errno |
+/// Promise<[bytes, truncated, ...fds]>`: completed at once, it leaves `[truncated, nfds,
+/// ...fds]` in the Int32Array `out`. With `waitFirst` it is not tried before the socket is
+/// readable (see [`Reactor::submit_with`]).
 unsafe extern "C" fn recvmsg_async(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
-        let [fd, bufs, max_fds, token, out] = js::args(env, info);
+        let [fd, bufs, max_fds, token, out, wait_first] = js::args(env, info);
         let Some(r) = reactor_or_throw(env) else {
             return std::ptr::null_mut();
         };
@@ -162,7 +164,9 @@ unsafe extern "C" fn recvmsg_async(env: Env, info: Info) -> Value {
             max_fds: fd_room(env, max_fds, out),
         };
         let bufs = buf_values(env, bufs);
-        Reactor::submit(r, js::fd(env, fd), js::get_u32(env, token), op, &bufs, out)
+        let wait_first = js::get_bool(env, wait_first).unwrap_or(false);
+        let token = js::get_u32(env, token);
+        Reactor::submit_with(r, js::fd(env, fd), token, op, &bufs, out, wait_first)
     }
 }
 

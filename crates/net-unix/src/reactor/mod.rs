@@ -178,6 +178,25 @@ impl Reactor {
         buf_values: &[Value],
         out: &mut [i32],
     ) -> Value {
+        // SAFETY: as this function's contract.
+        unsafe { Reactor::submit_with(this, fd, token, op, buf_values, out, false) }
+    }
+
+    /// [`Reactor::submit`], or with `wait_first` not tried at once but queued for readiness:
+    /// for a caller that knows the syscall would say `EAGAIN` (a stream read right after a
+    /// short one), which saves that syscall.
+    ///
+    /// # Safety
+    /// As [`Reactor::submit`].
+    pub unsafe fn submit_with(
+        this: *mut Reactor,
+        fd: RawFd,
+        token: u32,
+        op: Op,
+        buf_values: &[Value],
+        out: &mut [i32],
+        wait_first: bool,
+    ) -> Value {
         // SAFETY: the caller passes a live reactor, used only on its JS thread.
         let r = unsafe { &mut *this };
         let env = r.env;
@@ -192,6 +211,9 @@ impl Reactor {
             _ => None,
         };
         let mut route = r.route_of(fd, op.writes());
+        if wait_first && route == Route::Now {
+            route = Route::Watcher;
+        }
         if route == Route::Now {
             // SAFETY: the values are typed arrays of this call, read in this turn.
             let bufs: Bufs = buf_values
