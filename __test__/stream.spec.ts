@@ -173,8 +173,10 @@ test.serial(
     a.end()
     const arrivals: { at: number; files: (number | undefined)[] }[] = []
     let offset = 0
+    // Where the fds belong: the bytes read so far plus those pushed but not yet read (a batch
+    // pushes several reads before 'data' runs).
     b.on('fds', (fds: number[]) => {
-      arrivals.push({ at: offset, files: fds.map((fd) => indexOf.get(inode(fd))) })
+      arrivals.push({ at: offset + b.readableLength, files: fds.map((fd) => indexOf.get(inode(fd))) })
       closeFds(fds)
     })
     const received: Buffer[] = []

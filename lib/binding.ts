@@ -65,7 +65,8 @@ interface RawExports {
     token: number,
     out: Int32Array,
   ): number | Promise<number[]>
-  closeAll(fds: readonly number[] | Int32Array): number
+  // With `owned` (fds of ours known open), runs go in one close_range and nothing is reported.
+  closeAll(fds: readonly number[] | Int32Array, owned?: boolean): number
   // Datagram sockets (dgram.rs): receives leave [flags, nfds, pid, uid, gid, addrLen,
   // addr[108], ...fds] in `out` (or resolve with [bytes, ...that]).
   recvfromAsync(

@@ -537,7 +537,7 @@ export class UnixDgramSocket extends EventEmitter {
         for (; i < all.length; i++) this.#deliver(all[i])
       } finally {
         // A listener threw or closed the socket: nobody gets the fds of the rest.
-        for (i++; i < all.length; i++) if (all[i].fds.length) binding.closeAll(all[i].fds)
+        for (i++; i < all.length; i++) if (all[i].fds.length) binding.closeAll(all[i].fds, true)
       }
       if (n < READ_BATCH) return // the queue is empty (recvmmsg stops there)
       read += n
@@ -546,7 +546,7 @@ export class UnixDgramSocket extends EventEmitter {
 
   #deliver(d: Datagram): void {
     if (this.fd < 0) {
-      if (d.fds.length) binding.closeAll(d.fds)
+      if (d.fds.length) binding.closeAll(d.fds, true)
       return
     }
     const rinfo: RemoteInfo = { size: d.data.length, path: d.address, address: d.address }
@@ -554,7 +554,7 @@ export class UnixDgramSocket extends EventEmitter {
     if (d.cred) rinfo.cred = d.cred
     if (d.dataTruncated) rinfo.dataTruncated = true
     const msg = Buffer.from(d.data) // a copy: the scratch buffer is reused
-    if (!this.emit('message', msg, rinfo) && d.fds.length) binding.closeAll(d.fds)
+    if (!this.emit('message', msg, rinfo) && d.fds.length) binding.closeAll(d.fds, true)
   }
 
   #open(): void {

@@ -60,7 +60,7 @@ export const kConnecting: unique symbol = Symbol('net-unix.connecting')
 
 /** Closes fds in one native call, skipping any that is not open (teardown paths never throw). */
 function closeQuietly(fds: readonly number[]): void {
-  binding.closeAll(fds)
+  binding.closeAll(fds, true)
 }
 
 /** Close-on-exec dups of `fds`, all or none. */
@@ -435,6 +435,18 @@ export class UnixSocket extends Duplex {
     if (bytes.byteLength === 0) {
       throw outOfRange('chunk.byteLength', '>= 1 when fds are sent (the kernel drops fds sent with no data)', 0)
     }
+    if (this.writableLength === 0 && !this.writableCorked && !this.#connecting && this.#fd >= 0) {
+      // Nothing queued ahead: sent now, the caller's own fds are in the kernel before this
+      // returns, which is all the dup below guarantees otherwise (and saves a dup and a close
+      // per fd). What did not go at once (EAGAIN, an error) takes the usual way.
+      const rc = binding.sendtoSync(this.#fd, bytes, null, fds as number[], [fds.length], false, true)
+      if (rc === bytes.byteLength) {
+        if (cb) process.nextTick(cb, null)
+        return true
+      }
+      // Cut short: the fds went with the first byte, the rest follows alone.
+      if (rc > 0) return this.write(bytes.subarray(rc), cb)
+    }
     const dups = dupAll(fds)
     // A Buffer object of its own, so the fds cannot attach to another write of the same bytes.
     const own: Buffer & FdChunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -525,7 +537,7 @@ export class UnixSocket extends Duplex {
       const dups = fdsOf(chunks[i]) as number[]
       if (this.#unsent.delete(dups)) for (const fd of dups) sent.push(fd)
     }
-    if (sent.length > 0) binding.closeAll(sent)
+    if (sent.length > 0) binding.closeAll(sent, true)
     const last = chunks[from + n - 1]
     if (lastBytes >= last.byteLength) return this.#flush(chunks, from + n, cb)
     this.#sendRun([last.subarray(lastBytes)], undefined, (err) => (err ? cb(err) : this.#flush(chunks, from + n, cb)))
@@ -585,7 +597,7 @@ export class UnixSocket extends Duplex {
   }
 
   #release(dups: number[]): void {
-    if (this.#unsent.delete(dups)) for (const fd of dups) binding.close(fd)
+    if (this.#unsent.delete(dups)) binding.closeAll(dups, true)
   }
 
   /** @internal `end()`: everything written is sent, then `shutdown(SHUT_WR)`. */
@@ -607,7 +619,7 @@ export class UnixSocket extends Duplex {
       binding.close(this.#fd)
       this.#fd = -1
     }
-    for (const dups of this.#unsent) for (const fd of dups) binding.close(fd)
+    for (const dups of this.#unsent) binding.closeAll(dups, true)
     this.#unsent.clear()
     cb(err)
   }

@@ -343,15 +343,27 @@ unsafe extern "C" fn send_many_async(env: Env, info: Info) -> Value {
     }
 }
 
-/// `closeAll(fds) -> 0 | -errno`: closes every fd of an array in one call (received fds a
-/// receiver does not keep); the first error is reported after all were tried.
+/// `closeAll(fds, owned?) -> 0 | -errno`: closes every fd of an array in one call (received fds
+/// a receiver does not keep); the first error is reported after all were tried. With `owned`
+/// (fds this library made or received and knows to be open: dups, unclaimed fds), runs of
+/// consecutive numbers go in one `close_range` and no error is reported.
 unsafe extern "C" fn close_all(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
-        let [fds] = js::args(env, info);
+        let [fds, owned] = js::args(env, info);
         let r = Reactor::of(env);
+        let mut fds = js::i32s(env, fds);
+        if js::get_bool(env, owned).unwrap_or(false) {
+            if !r.is_null() {
+                for &fd in fds.iter() {
+                    (*r).forget(fd);
+                }
+            }
+            sock::close_owned(&mut fds);
+            return js::int(env, 0);
+        }
         let mut rc = 0;
-        for fd in js::i32s(env, fds) {
+        for fd in fds {
             let one = if r.is_null() {
                 to_js(sock::close(fd).map(|_| 0))
             } else {

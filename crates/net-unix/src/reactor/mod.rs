@@ -344,6 +344,17 @@ impl Reactor {
     /// # Safety
     /// JS thread, live reactor.
     pub unsafe fn close(&mut self, fd: RawFd) -> i32 {
+        // SAFETY: as this function's contract.
+        unsafe { self.forget(fd) };
+        error::to_js(sock::close(fd).map(|_| 0))
+    }
+
+    /// What closing `fd` ends for the reactor, without the `close` itself: waits on it reject
+    /// with `ERR_SOCKET_CLOSED`, its watcher closes, its unref is dropped.
+    ///
+    /// # Safety
+    /// JS thread, live reactor.
+    pub unsafe fn forget(&mut self, fd: RawFd) {
         self.unrefd.remove(&fd);
         let mut gone: Vec<Waiter> = self.take_later(fd);
         if let Some(&w) = self.watchers.get(&fd) {
@@ -357,7 +368,6 @@ impl Reactor {
                 self.reject(wt, err);
             }
         }
-        error::to_js(sock::close(fd).map(|_| 0))
     }
 
     /// Whether waits on `fd` keep the process alive (they do unless turned off, as a pending
