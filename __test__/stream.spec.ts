@@ -543,3 +543,39 @@ test('an unref()ed socket or server lets the process exit; ref() holds it again'
   t.is(r.code, 0, r.stderr)
   t.is(r.stdout, 'got ping\nexit\n')
 })
+
+test.serial(
+  'writeWithFds on an idle stream: sent inside the call, a long chunk cut short goes on without its fds',
+  async (t) => {
+    const before = fdCount()
+    const [fdA, fdB] = socketpair()
+    const a = new UnixSocket({ fd: fdA })
+    const file = fileWith('idle')
+    const ino = inode(file)
+    const big = Buffer.alloc(4 << 20, 7) // more than the socket buffer: the first send is cut short
+    let called = false
+    t.true(a.writeWithFds(Buffer.from('x'), [file], () => (called = true)))
+    t.false(called, 'the callback comes later, as write() does')
+    a.writeWithFds(big, [file])
+    closeSync(file) // the caller's own: the first went at once, the second was dup'ed
+    a.end()
+    const got: { bytes: number; files: number[] }[] = []
+    for (;;) {
+      const r = await recvfds(fdB, 1 << 16, 4)
+      if (r.data.length === 0) break
+      got.push({ bytes: r.data.length, files: r.fds.map(inode) })
+      closeFds(r.fds)
+    }
+    t.true(called)
+    t.deepEqual(got[0], { bytes: 1, files: [ino] }, 'the first chunk alone, with its fd')
+    t.deepEqual(got[1].files, [ino], "the long chunk's fd with its first byte")
+    t.true(got.slice(2).every((g) => g.files.length === 0))
+    t.is(
+      got.reduce((n, g) => n + g.bytes, 0),
+      1 + big.length,
+    )
+    close(fdB)
+    await closed(a)
+    t.is(fdCount(), before)
+  },
+)
