@@ -252,7 +252,7 @@ const BREAKS = [
   {
     name: 'dgram-batch-leaks-undelivered-fds',
     file: 'lib/dgram.ts',
-    edits: [{ find: '    if (this.fd < 0) {\n      if (d.fds.length) binding.closeAll(d.fds)\n      return\n    }\n', replace: '    if (this.fd < 0) return\n' }],
+    edits: [{ find: '    if (this.fd < 0) {\n      if (d.fds.length) binding.closeAll(d.fds, true)\n      return\n    }\n', replace: '    if (this.fd < 0) return\n' }],
     specs: ['dgram-socket'],
   },
   {
