@@ -254,22 +254,34 @@ pub unsafe fn send_bufs_to(
 /// `poll(2)` with no wait: the revents when `fd` is readable (or writable) or in error now,
 /// `EAGAIN` when not yet, `EBADF` when it is not open.
 fn ready_now(fd: RawFd, writes: bool) -> nix::Result<i16> {
-    let want = if writes {
-        PollFlags::POLLOUT
-    } else {
-        PollFlags::POLLIN
-    };
-    // SAFETY: borrowed only for this call; a closed fd makes poll report POLLNVAL.
-    let b = unsafe { BorrowedFd::borrow_raw(fd) };
-    let mut fds = [PollFd::new(b, want)];
-    error::retry(|| poll(&mut fds, PollTimeout::ZERO))?;
-    let got = fds[0].revents().unwrap_or(PollFlags::empty());
-    if got.contains(PollFlags::POLLNVAL) {
-        Err(Errno::EBADF)
-    } else if got.intersects(want | PollFlags::POLLERR | PollFlags::POLLHUP) {
+    let got = poll_one(fd, writes, PollTimeout::ZERO)?;
+    if got.intersects(interest(writes) | PollFlags::POLLERR | PollFlags::POLLHUP) {
         Ok(got.bits())
     } else {
         Err(Errno::EAGAIN)
+    }
+}
+
+fn interest(writes: bool) -> PollFlags {
+    if writes {
+        PollFlags::POLLOUT
+    } else {
+        PollFlags::POLLIN
+    }
+}
+
+/// One `poll(2)` on `fd` for reading (or writing), retrying `EINTR`: its revents, `EBADF`
+/// when `fd` is not open.
+fn poll_one(fd: RawFd, writes: bool, timeout: PollTimeout) -> nix::Result<PollFlags> {
+    // SAFETY: borrowed only for this call; a closed fd makes poll report POLLNVAL.
+    let b = unsafe { BorrowedFd::borrow_raw(fd) };
+    let mut fds = [PollFd::new(b, interest(writes))];
+    error::retry(|| poll(&mut fds, timeout))?;
+    let got = fds[0].revents().unwrap_or(PollFlags::empty());
+    if got.contains(PollFlags::POLLNVAL) {
+        Err(Errno::EBADF)
+    } else {
+        Ok(got)
     }
 }
 
@@ -304,19 +316,7 @@ pub fn blocking<T>(
 
 /// Blocks until `fd` is readable (or writable), retrying `EINTR`.
 fn wait_ready(fd: RawFd, writes: bool) -> nix::Result<()> {
-    let events = if writes {
-        PollFlags::POLLOUT
-    } else {
-        PollFlags::POLLIN
-    };
-    // SAFETY: borrowed only for this call; a closed fd makes poll report POLLNVAL.
-    let b = unsafe { BorrowedFd::borrow_raw(fd) };
-    let mut fds = [PollFd::new(b, events)];
-    error::retry(|| poll(&mut fds, PollTimeout::NONE))?;
-    match fds[0].revents() {
-        Some(r) if r.contains(PollFlags::POLLNVAL) => Err(Errno::EBADF),
-        _ => Ok(()),
-    }
+    poll_one(fd, writes, PollTimeout::NONE).map(drop)
 }
 
 #[cfg(test)]

@@ -108,6 +108,27 @@ unsafe fn reactor_or_throw(env: Env) -> Option<*mut Reactor> {
     }
 }
 
+/// Submits `op` on the fd and token of a call's arguments to this env's reactor (see
+/// [`Reactor::submit`]), or throws where there is none.
+unsafe fn start(
+    env: Env,
+    fd: Value,
+    token: Value,
+    op: Op,
+    bufs: &[Value],
+    out: &mut [i32],
+    wait_first: bool,
+) -> Value {
+    // SAFETY: JS thread (callers are callbacks); `bufs` and `out` belong to the current call.
+    unsafe {
+        let Some(r) = reactor_or_throw(env) else {
+            return std::ptr::null_mut();
+        };
+        let (fd, token) = (js::fd(env, fd), js::get_u32(env, token));
+        Reactor::submit(r, fd, token, op, bufs, out, wait_first)
+    }
+}
+
 /// `init(makeErrnoError, makeClosedError, scheduleTurn?)`: sets up this env's reactor: on
 /// Node's loop, or with `scheduleTurn` (`() => setImmediate(turn)`) on a poll thread of ours.
 /// Throws where neither can work.
@@ -132,41 +153,27 @@ unsafe extern "C" fn accept_async(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
         let [fd, flags, token] = js::args(env, info);
-        let Some(r) = reactor_or_throw(env) else {
-            return std::ptr::null_mut();
-        };
         let flags = sock_flags(js::get_i32(env, flags).unwrap_or(0));
         let op = Op::Accept { flags };
-        Reactor::submit(
-            r,
-            js::fd(env, fd),
-            js::get_u32(env, token),
-            op,
-            &[],
-            &mut [],
-        )
+        start(env, fd, token, op, &[], &mut [], false)
     }
 }
 
 /// `recvmsgAsync(fd, bufs, maxFds, token, out, waitFirst?) -> bytes | -errno |
 /// Promise<[bytes, truncated, ...fds]>`: completed at once, it leaves `[truncated, nfds,
 /// ...fds]` in the Int32Array `out`. With `waitFirst` it is not tried before the socket is
-/// readable (see [`Reactor::submit_with`]).
+/// readable (see [`Reactor::submit`]).
 unsafe extern "C" fn recvmsg_async(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
         let [fd, bufs, max_fds, token, out, wait_first] = js::args(env, info);
-        let Some(r) = reactor_or_throw(env) else {
-            return std::ptr::null_mut();
-        };
         let out = js::i32s_mut(env, out);
         let op = Op::Recv {
             max_fds: fd_room(env, max_fds, out),
         };
         let bufs = buf_values(env, bufs);
         let wait_first = js::get_bool(env, wait_first).unwrap_or(false);
-        let token = js::get_u32(env, token);
-        Reactor::submit_with(r, js::fd(env, fd), token, op, &bufs, out, wait_first)
+        start(env, fd, token, op, &bufs, out, wait_first)
     }
 }
 
@@ -175,9 +182,6 @@ unsafe extern "C" fn sendmsg_async(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
         let [fd, bufs, fds, groups, token] = js::args(env, info);
-        let Some(r) = reactor_or_throw(env) else {
-            return std::ptr::null_mut();
-        };
         let fds = js::i32s(env, fds);
         let groups = groups_of(env, groups);
         let op = Op::Send {
@@ -185,14 +189,7 @@ unsafe extern "C" fn sendmsg_async(env: Env, info: Info) -> Value {
             groups: &groups,
         };
         let bufs = buf_values(env, bufs);
-        Reactor::submit(
-            r,
-            js::fd(env, fd),
-            js::get_u32(env, token),
-            op,
-            &bufs,
-            &mut [],
-        )
+        start(env, fd, token, op, &bufs, &mut [], false)
     }
 }
 
@@ -296,12 +293,9 @@ unsafe extern "C" fn recv_many_async(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
         let [fd, buf, slot, max_fds, token, out, from, creds] = js::args(env, info);
-        let Some(r) = reactor_or_throw(env) else {
-            return std::ptr::null_mut();
-        };
         let op = Op::RecvMany(many_of(env, slot, max_fds, from, creds));
         let out = js::i32s_mut(env, out);
-        Reactor::submit(r, js::fd(env, fd), js::get_u32(env, token), op, &[buf], out)
+        start(env, fd, token, op, &[buf], out, false)
     }
 }
 
@@ -328,9 +322,6 @@ unsafe extern "C" fn send_many_async(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
         let [fd, bufs, fds, counts, token, out] = js::args(env, info);
-        let Some(r) = reactor_or_throw(env) else {
-            return std::ptr::null_mut();
-        };
         let fds = js::i32s(env, fds);
         let counts = groups_of(env, counts);
         let op = Op::SendMany {
@@ -339,7 +330,7 @@ unsafe extern "C" fn send_many_async(env: Env, info: Info) -> Value {
         };
         let bufs = buf_values(env, bufs);
         let out = js::i32s_mut(env, out);
-        Reactor::submit(r, js::fd(env, fd), js::get_u32(env, token), op, &bufs, out)
+        start(env, fd, token, op, &bufs, out, false)
     }
 }
 
@@ -436,16 +427,13 @@ unsafe extern "C" fn recvfrom_async(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
         let [fd, bufs, max_fds, creds, token, out] = js::args(env, info);
-        let Some(r) = reactor_or_throw(env) else {
-            return std::ptr::null_mut();
-        };
         let out = js::i32s_mut(env, out);
         let op = Op::RecvFrom {
             max_fds: from_room(env, max_fds, out),
             creds: js::get_bool(env, creds).unwrap_or(false),
         };
         let bufs = buf_values(env, bufs);
-        Reactor::submit(r, js::fd(env, fd), js::get_u32(env, token), op, &bufs, out)
+        start(env, fd, token, op, &bufs, out, false)
     }
 }
 
@@ -455,9 +443,6 @@ unsafe extern "C" fn sendto_async(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
         let [fd, bufs, to, fds, groups, creds, token] = js::args(env, info);
-        let Some(r) = reactor_or_throw(env) else {
-            return std::ptr::null_mut();
-        };
         let fds = js::i32s(env, fds);
         let groups = groups_of(env, groups);
         let op = Op::SendTo {
@@ -467,14 +452,7 @@ unsafe extern "C" fn sendto_async(env: Env, info: Info) -> Value {
             creds: js::get_bool(env, creds).unwrap_or(false),
         };
         let bufs = buf_values(env, bufs);
-        Reactor::submit(
-            r,
-            js::fd(env, fd),
-            js::get_u32(env, token),
-            op,
-            &bufs,
-            &mut [],
-        )
+        start(env, fd, token, op, &bufs, &mut [], false)
     }
 }
 
@@ -531,19 +509,9 @@ unsafe extern "C" fn ready_async(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
         let [fd, writes, token] = js::args(env, info);
-        let Some(r) = reactor_or_throw(env) else {
-            return std::ptr::null_mut();
-        };
         let op = Op::Ready {
             writes: js::get_bool(env, writes).unwrap_or(false),
         };
-        Reactor::submit(
-            r,
-            js::fd(env, fd),
-            js::get_u32(env, token),
-            op,
-            &[],
-            &mut [],
-        )
+        start(env, fd, token, op, &[], &mut [], false)
     }
 }

@@ -165,30 +165,14 @@ impl Reactor {
     /// Starts an operation. Tried at once when nothing is queued ahead of it and the per-turn
     /// budget allows: then the result comes back as a number (see [`immediate`]) and no promise
     /// is made. Otherwise it is deferred to the next turn or queued behind a poll watcher (see
-    /// [`route`]) and a promise is returned.
+    /// [`route`]) and a promise is returned. With `wait_first` it is not tried at once but
+    /// queued for readiness: for a caller that knows the syscall would say `EAGAIN` (a stream
+    /// read right after a short one), which saves that syscall.
     ///
     /// # Safety
     /// `this` is a live reactor; `buf_values` are typed arrays of the current call; `out` is
     /// the memory of a typed array of the current call.
     pub unsafe fn submit(
-        this: *mut Reactor,
-        fd: RawFd,
-        token: u32,
-        op: Op,
-        buf_values: &[Value],
-        out: &mut [i32],
-    ) -> Value {
-        // SAFETY: as this function's contract.
-        unsafe { Reactor::submit_with(this, fd, token, op, buf_values, out, false) }
-    }
-
-    /// [`Reactor::submit`], or with `wait_first` not tried at once but queued for readiness:
-    /// for a caller that knows the syscall would say `EAGAIN` (a stream read right after a
-    /// short one), which saves that syscall.
-    ///
-    /// # Safety
-    /// As [`Reactor::submit`].
-    pub unsafe fn submit_with(
         this: *mut Reactor,
         fd: RawFd,
         token: u32,
