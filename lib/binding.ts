@@ -67,8 +67,8 @@ interface RawExports {
   ): number | Promise<number[]>
   // With `owned` (fds of ours known open), runs go in one close_range and nothing is reported.
   closeAll(fds: readonly number[] | Int32Array, owned?: boolean): number
-  // Datagram sockets (dgram.rs): receives leave [flags, nfds, pid, uid, gid, addrLen,
-  // addr[108], ...fds] in `out` (or resolve with [bytes, ...that]).
+  // Datagram sockets (dgram.rs): receives leave [bytes, flags, nfds, pid, uid, gid, addrLen,
+  // ...addr, ...fds] in `out` (or resolve with it), one message of recvManyAsync's `from` layout.
   recvfromAsync(
     fd: number,
     bufs: Uint8Array | Uint8Array[],

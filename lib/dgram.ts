@@ -21,8 +21,8 @@ import {
 const MAX_FDS: number = binding.MAX_FDS
 const MAX_BATCH: number = binding.MAX_BATCH
 const NO_GROUPS: number[] = []
-/** Items before the fds in a receive's result layout (see dgram.rs `HEAD`). */
-const HEAD = 6 + 108
+/** The most items before the fds in a receive's result layout (see dgram.rs `HEAD`). */
+const HEAD = 7 + 108
 
 /** Credentials of a datagram's sender (`SCM_CREDENTIALS`), or of a connected peer. */
 export interface Credentials {
@@ -303,11 +303,6 @@ function datagramOf(
   return d
 }
 
-/** A {@link Datagram} from `bytes` and the layout in `items` from `at`. */
-function datagram(data: Buffer, bytes: number, items: ArrayLike<number>, at: number): Datagram {
-  return datagramOf(data, bytes, items, at, addressAt(items, at + 6, items[at + 5]), at + HEAD)
-}
-
 /**
  * The datagram of a batch layout `(bytes, flags, nfds, pid, uid, gid, addrLen, ...addr, ...fds)`
  * at `items[at]`, its bytes at the start of `data`.
@@ -365,15 +360,15 @@ export async function recvfrom(sock: number, maxBytes: number, options?: RecvOpt
   const r = operate('recvfrom', 'recvmsg', o.signal, (t) =>
     binding.recvfromAsync(sock, data, o.maxFds, o.creds, t, gotFrom),
   )
-  return typeof r === 'number' ? datagram(data, r, gotFrom, 0) : datagramAt(data, await r, 0)
+  return datagramAt(data, typeof r === 'number' ? gotFrom : await r, 0)
 }
 
 /** Blocking {@link recvfrom} (`EAGAIN` on a non-blocking socket with nothing queued). */
 export function recvfromSync(sock: number, maxBytes: number, options?: Omit<RecvOptions, 'signal'>): Datagram {
   const o = recvArgs(sock, maxBytes, options)
   const data = Buffer.allocUnsafe(maxBytes)
-  const n = check(binding.recvfromSync(sock, data, o.maxFds, o.creds, gotFrom, false), 'recvmsg')
-  return datagram(data, n, gotFrom, 0)
+  check(binding.recvfromSync(sock, data, o.maxFds, o.creds, gotFrom, false), 'recvmsg')
+  return datagramAt(data, gotFrom, 0)
 }
 
 /** Where a batched receive that completed at once leaves its layout; grown on demand. */

@@ -21,9 +21,9 @@ use std::os::fd::{BorrowedFd, IntoRawFd, RawFd};
 
 /// Room for an address in the result layout: `sun_path` (108 bytes).
 pub const ADDR_ROOM: usize = 108;
-/// Items before the fds in the result layout:
-/// `[flags, nfds, pid, uid, gid, addrLen, addr[ADDR_ROOM]]`.
-pub const HEAD: usize = 6 + ADDR_ROOM;
+/// The most items before the fds in the result layout (see [`From::push_many`]):
+/// `[bytes, flags, nfds, pid, uid, gid, addrLen, ...addr]` with the longest address.
+pub const HEAD: usize = 7 + ADDR_ROOM;
 /// `flags` bit 2: credentials arrived (bits 0 and 1 are [`Received::flag_bits`]).
 const HAS_CRED: i32 = 4;
 
@@ -63,27 +63,27 @@ impl From {
         }
     }
 
-    /// Items of this message in a batch with senders: `[bytes, flags, nfds, pid, uid, gid,
-    /// addrLen, ...addr, ...fds]`.
+    /// Items of this message in the result layout, `[bytes, flags, nfds, pid, uid, gid,
+    /// addrLen, ...addr, ...fds]`: one receive's, and one message's of a batch with senders.
     pub fn many_len(&self) -> usize {
         7 + self.addr.len() + self.rcv.fds.len()
     }
 
     /// Appends [`From::many_len`] items; the fds become the caller's.
     pub fn push_many(self, out: &mut Vec<i32>) {
-        let [flags, nfds, pid, uid, gid, alen] = self.head();
-        out.extend_from_slice(&[self.rcv.bytes as i32, flags, nfds, pid, uid, gid, alen]);
+        out.extend_from_slice(&self.head());
         out.extend(self.addr.iter().map(|&b| b as i32));
         out.extend(self.rcv.fds.into_iter().map(IntoRawFd::into_raw_fd));
     }
 
-    fn head(&self) -> [i32; 6] {
+    /// `[bytes, flags, nfds, pid, uid, gid, addrLen]`.
+    fn head(&self) -> [i32; 7] {
         let (pid, uid, gid) = self.cred.unwrap_or((0, 0, 0));
         let flags = self.rcv.flag_bits() | if self.cred.is_some() { HAS_CRED } else { 0 };
-        let n = self.rcv.fds.len() as i32;
         [
+            self.rcv.bytes as i32,
             flags,
-            n,
+            self.rcv.fds.len() as i32,
             pid,
             uid as i32,
             gid as i32,
@@ -91,29 +91,30 @@ impl From {
         ]
     }
 
-    /// Writes the layout ([`HEAD`] items, then the fds) into `out` and returns the byte count;
-    /// the fds become the caller's (those beyond the room in `out` are closed, and reported).
+    /// Writes the result layout into `out` (no allocation: a receive that completed at once)
+    /// and returns the byte count; the fds become the caller's (those beyond the room in `out`
+    /// are closed, and reported as truncated).
     pub fn write_into(mut self, out: &mut [i32]) -> i32 {
-        let room = out.len().saturating_sub(HEAD);
+        let at = 7 + self.addr.len();
+        let room = out.len().saturating_sub(at);
         if self.rcv.fds.len() > room {
             self.rcv.fds.truncate(room);
             self.rcv.truncated = true;
         }
-        if out.len() >= HEAD {
-            out[..6].copy_from_slice(&self.head());
-            for (slot, b) in out[6..HEAD].iter_mut().zip(&self.addr) {
+        if out.len() >= at {
+            out[..7].copy_from_slice(&self.head());
+            for (slot, b) in out[7..at].iter_mut().zip(&self.addr) {
                 *slot = *b as i32;
             }
-            for (slot, fd) in out[HEAD..].iter_mut().zip(self.rcv.fds.drain(..)) {
+            for (slot, fd) in out[at..].iter_mut().zip(self.rcv.fds.drain(..)) {
                 *slot = fd.into_raw_fd();
             }
         }
         self.rcv.bytes as i32
     }
 
-    /// What a waiting receive resolves with: one message of a batch with senders (see
-    /// [`From::push_many`]), no longer than its address; each item becomes an element of a JS
-    /// array, which is what a wait costs most.
+    /// What a waiting receive resolves with, the same layout; each item becomes an element of
+    /// a JS array, which is what a wait costs most, so no room is kept for a longer address.
     pub fn into_items(self) -> Vec<i32> {
         let mut items = Vec::with_capacity(self.many_len());
         self.push_many(&mut items);
@@ -451,7 +452,8 @@ mod tests {
         assert_eq!(uid, nix::unistd::getuid().as_raw());
         let mut out = [0i32; HEAD];
         assert_eq!(f.write_into(&mut out), 1);
-        assert_eq!(out[0] & HAS_CRED, HAS_CRED);
+        assert_eq!(out[0], 1, "the layout starts with the byte count");
+        assert_eq!(out[1] & HAS_CRED, HAS_CRED);
     }
 
     #[test]

@@ -421,8 +421,8 @@ unsafe fn addr_arg<'a>(env: Env, v: Value) -> Option<&'a [u8]> {
     }
 }
 
-/// `recvfromAsync(fd, bufs, maxFds, creds, token, out) -> bytes | -errno | Promise<[bytes,
-/// ...layout]>`: completed at once, it leaves the layout (see [`dgram::HEAD`]) in `out`.
+/// `recvfromAsync(fd, bufs, maxFds, creds, token, out) -> bytes | -errno | Promise<layout>`:
+/// completed at once, it leaves the layout (see [`dgram::From::push_many`]) in `out`.
 unsafe extern "C" fn recvfrom_async(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
