@@ -279,37 +279,25 @@ function addressAt(items: ArrayLike<number>, at: number, len: number): string | 
   return a.toString('utf8')
 }
 
-/** A {@link Datagram} of `bytes` in `data`; `flags, nfds, pid, uid, gid` from `items[at]`, the fds from `fdsAt`. */
-function datagramOf(
-  data: Buffer,
-  bytes: number,
-  items: ArrayLike<number>,
-  at: number,
-  address: string | null,
-  fdsAt: number,
-): Datagram {
-  const flags = items[at]
-  const nfds = items[at + 1]
+/**
+ * The datagram of the layout `(bytes, flags, nfds, pid, uid, gid, addrLen, ...addr, ...fds)` at
+ * `items[at]`, its bytes in `data` from `from`.
+ */
+function datagramAt(data: Buffer, from: number, items: ArrayLike<number>, at: number): Datagram {
+  const flags = items[at + 1]
+  const nfds = items[at + 2]
+  const addrLen = items[at + 6]
   const fds: number[] = new Array(nfds)
-  for (let i = 0; i < nfds; i++) fds[i] = items[fdsAt + i]
+  for (let i = 0, f = at + 7 + addrLen; i < nfds; i++) fds[i] = items[f + i]
   const d: Datagram = {
-    data: data.subarray(0, bytes),
-    address,
+    data: data.subarray(from, from + items[at]),
+    address: addressAt(items, at + 7, addrLen),
     fds,
     truncated: (flags & 1) !== 0,
     dataTruncated: (flags & 2) !== 0,
   }
-  if (flags & 4) d.cred = { pid: items[at + 2], uid: items[at + 3] >>> 0, gid: items[at + 4] >>> 0 }
+  if (flags & 4) d.cred = { pid: items[at + 3], uid: items[at + 4] >>> 0, gid: items[at + 5] >>> 0 }
   return d
-}
-
-/**
- * The datagram of a batch layout `(bytes, flags, nfds, pid, uid, gid, addrLen, ...addr, ...fds)`
- * at `items[at]`, its bytes at the start of `data`.
- */
-function datagramAt(data: Buffer, items: ArrayLike<number>, at: number): Datagram {
-  const addrLen = items[at + 6]
-  return datagramOf(data, items[at], items, at + 1, addressAt(items, at + 7, addrLen), at + 7 + addrLen)
 }
 
 /** The datagrams of a batch, `[n, ...layout × n]` from `items[at]`, message `i` in `data` at `i × slot`. */
@@ -317,7 +305,7 @@ function datagrams(items: ArrayLike<number>, at: number, data: Buffer, slot: num
   const n = items[at++]
   const out: Datagram[] = new Array(n)
   for (let i = 0; i < n; i++) {
-    out[i] = datagramAt(data.subarray(i * slot, (i + 1) * slot), items, at)
+    out[i] = datagramAt(data, i * slot, items, at)
     at += 7 + items[at + 6] + items[at + 2]
   }
   return out
@@ -325,7 +313,7 @@ function datagrams(items: ArrayLike<number>, at: number, data: Buffer, slot: num
 
 /** Room a batch of `n` messages with up to `maxFds` fds each may take in the many layout. */
 function batchRoom(n: number, maxFds: number): number {
-  return 1 + n * (7 + 108 + maxFds)
+  return 1 + n * (HEAD + maxFds)
 }
 
 function recvArgs(
@@ -360,7 +348,7 @@ export async function recvfrom(sock: number, maxBytes: number, options?: RecvOpt
   const r = operate('recvfrom', 'recvmsg', o.signal, (t) =>
     binding.recvfromAsync(sock, data, o.maxFds, o.creds, t, gotFrom),
   )
-  return datagramAt(data, typeof r === 'number' ? gotFrom : await r, 0)
+  return datagramAt(data, 0, typeof r === 'number' ? gotFrom : await r, 0)
 }
 
 /** Blocking {@link recvfrom} (`EAGAIN` on a non-blocking socket with nothing queued). */
@@ -368,7 +356,7 @@ export function recvfromSync(sock: number, maxBytes: number, options?: Omit<Recv
   const o = recvArgs(sock, maxBytes, options)
   const data = Buffer.allocUnsafe(maxBytes)
   check(binding.recvfromSync(sock, data, o.maxFds, o.creds, gotFrom, false), 'recvmsg')
-  return datagramAt(data, gotFrom, 0)
+  return datagramAt(data, 0, gotFrom, 0)
 }
 
 /** Where a batched receive that completed at once leaves its layout; grown on demand. */
