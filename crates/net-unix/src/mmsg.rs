@@ -8,6 +8,7 @@ use crate::error::retry;
 use crate::msg::{control_space, MAX_FDS};
 use nix::errno::Errno;
 use smallvec::SmallVec;
+use std::cell::RefCell;
 use std::mem::{size_of, zeroed};
 use std::os::fd::RawFd;
 
@@ -15,13 +16,16 @@ use std::os::fd::RawFd;
 /// per-call buffers small).
 pub const MAX_BATCH: usize = 64;
 
-/// Zeroed control areas for `n` messages of `space` bytes each (`CMSG_SPACE` is a multiple of
-/// 8, so `u64` words keep every area aligned for `cmsghdr`), exactly as large as asked.
-fn control_areas(n: usize, space: usize) -> SmallVec<[u64; 256]> {
-    SmallVec::from_elem(0, n * space / 8)
+thread_local! {
+    /// The control areas of batched receives, kept across calls (a stream socket's batch asks
+    /// room for 253 fds in each of 64 slots: 66 KB, which zeroing per call made a cost of its
+    /// own). Zeroed once when grown; each message's area is read only as far as the kernel
+    /// says it wrote (`msg_controllen`), so what an earlier call left there is never read.
+    static CONTROL: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The bytes of area `i` of [`control_areas`].
+/// The bytes of area `i` of control areas of `space` bytes each (`CMSG_SPACE` is a multiple of
+/// 8, so `u64` words keep every area aligned for `cmsghdr`).
 fn area(words: &mut [u64], i: usize, space: usize) -> &mut [u8] {
     let area = &mut words[i * space / 8..(i + 1) * space / 8];
     // SAFETY: plain memory; viewing `u64`s as bytes is always valid, and `space` bytes fit.
@@ -47,11 +51,24 @@ pub fn recv_many(
     how: &Many,
     dontwait: bool,
 ) -> nix::Result<Vec<From>> {
+    CONTROL.with_borrow_mut(|words| recv_many_with(fd, slots, how, dontwait, words))
+}
+
+fn recv_many_with(
+    fd: RawFd,
+    slots: &mut [&mut [u8]],
+    how: &Many,
+    dontwait: bool,
+    words: &mut Vec<u64>,
+) -> nix::Result<Vec<From>> {
     let n = slots.len().min(MAX_BATCH);
     let max_fds = how.max_fds.min(MAX_FDS);
     let creds = how.from && how.creds;
     let space = control_space(max_fds) + if creds { dgram::cred_space() } else { 0 };
-    let mut control = control_areas(n, space);
+    if words.len() < n * space / 8 {
+        words.resize(n * space / 8, 0);
+    }
+    let control = &mut words[..n * space / 8];
     // SAFETY: plain C structs, all-zero is their empty value.
     let mut iovs: SmallVec<[libc::iovec; MAX_BATCH]> =
         (0..n).map(|_| unsafe { zeroed() }).collect();
@@ -70,7 +87,7 @@ pub fn recv_many(
         h.msg_iov = &mut iovs[i];
         h.msg_iovlen = 1;
         if space > 0 {
-            h.msg_control = area(&mut control, i, space).as_mut_ptr().cast();
+            h.msg_control = area(control, i, space).as_mut_ptr().cast();
             h.msg_controllen = space as _;
         }
         if how.from {
@@ -98,8 +115,10 @@ pub fn recv_many(
     })? as usize;
     let mut out = Vec::with_capacity(got);
     for (i, h) in hdrs.iter().enumerate().take(got) {
+        #[allow(clippy::unnecessary_cast)] // socklen_t (u32) on musl
+        let written = (h.msg_hdr.msg_controllen as usize).min(space);
         let control = if space > 0 {
-            area(&mut control, i, space)
+            &mut area(control, i, space)[..written]
         } else {
             &mut []
         };
