@@ -489,8 +489,7 @@ export class UnixSocket extends Duplex {
     }
     let to = from + 1
     while (to < chunks.length && to - from < IOV_MAX && !fdsOf(chunks[to])) to++
-    const run = to - from === 1 && from === 0 && chunks.length === 1 ? chunks : chunks.slice(from, to)
-    this.#sendRun(run, fdsOf(chunks[from]), (err) => (err ? cb(err) : this.#flush(chunks, to, cb)))
+    this.#sendRun(chunks.slice(from, to), fdsOf(chunks[from]), (err) => (err ? cb(err) : this.#flush(chunks, to, cb)))
   }
 
   /**
