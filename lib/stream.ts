@@ -1,7 +1,9 @@
 // UnixSocket (a stream.Duplex over a connected Unix socket that carries fds) and UnixServer: the
-// surface that protocol libraries written for Node streams build on (API.md §7). Reads and
-// writes go through the same readiness core as the Promise API: the syscall is tried first, a
-// number comes back when it completed at once, and a promise only when it has to wait.
+// surface that protocol libraries written for Node streams build on (API.md §7). Both go
+// through the same readiness core as the Promise API. Writes try the syscall first and get a
+// number back when it completed at once, a promise only when it has to wait; reads are the
+// core's persistent read (`readStart`), as libuv's `uv_read_start` is for `net`: one callback
+// per read, answered with the buffer for the next one.
 import { Duplex } from 'node:stream'
 import type { DuplexOptions } from 'node:stream'
 import { EventEmitter } from 'node:events'
@@ -10,24 +12,27 @@ import { binding } from './binding'
 import { SOCK_CLOEXEC, SOCK_STREAM } from './constants'
 import { argTypeError, check, errnoError, outOfRange } from './errors'
 import { encodeAddr } from './address'
-import { asyncUnavailable, got, unsupported } from './promises'
+import { asyncUnavailable, unsupported } from './promises'
 import { bytesOf, validateFd, validateFds, validateFunction, validateInteger } from './validators'
 
 const MAX_FDS: number = binding.MAX_FDS
-/** Bytes one receive may fill; a pool slice with less room left is replaced. */
-const READ_POOL = 64 * 1024
-const MIN_READ_ROOM = 16 * 1024
 /**
  * Batched reads (`recvmmsg`): Linux ends a stream read at each skb that carries fds, so a run of
- * fd-carrying messages costs one `recvmsg` each; one batch takes up to `BATCH_SLOTS` of them,
- * each read into its own slot of `BATCH_SLOT` bytes (longer messages continue in the next slot).
+ * fd-carrying messages costs one `recvmsg` each; after a read that delivered fds, the core reads
+ * up to `BATCH_SLOTS` of them at once, each into its own slot of `BATCH_SLOT` bytes (longer
+ * messages continue in the next slot).
  */
 const BATCH_SLOTS: number = binding.MAX_BATCH
 const BATCH_SLOT = 512
-/** `[n, (bytes, truncated, nfds, ...fds) × n]` of a full batch, every slot with `MAX_FDS` fds. */
-const BATCH_OUT = 1 + BATCH_SLOTS * (3 + MAX_FDS)
-/** A batch result array nobody is reading (listeners may start another socket's batch). */
-let spareBatchOut: Int32Array | null = null
+/** Bytes one read may fill; a pool with less room left than a batch needs is replaced. */
+const READ_POOL = 64 * 1024
+const MIN_READ_ROOM = BATCH_SLOTS * BATCH_SLOT
+/**
+ * Where every socket's reads leave `[n, (bytes, truncated, nfds, ...fds) × n]`, room for a full
+ * batch with `MAX_FDS` fds in every slot. One for all: a read's callback has taken it all
+ * before the core reads for anyone else.
+ */
+const readOut = new Int32Array(1 + BATCH_SLOTS * (3 + MAX_FDS))
 /** Where a `sendmmsg` that completed at once leaves `[messages, lastBytes]`. */
 const sentMany = new Int32Array(2)
 /** Vectors per `sendmsg` (Linux `UIO_MAXIOV`). */
@@ -45,15 +50,6 @@ type FdChunk = Uint8Array & { [kFds]?: number[] }
 function fdsOf(chunk: Uint8Array): number[] | undefined {
   return (chunk as FdChunk)[kFds]
 }
-
-/** The settled value of a receive that waited: `[bytes, truncated, ...fds]`. */
-type RecvItems = number[]
-
-/** What one step of the read loop left: read on, stop, or a receive is waiting. */
-type ReadStep = 0 | 1 | 2
-const STOP = 0
-const MORE = 1
-const WAITING = 2
 
 /** @internal Brands the constructor call `createConnection` makes for a socket still connecting. */
 export const kConnecting: unique symbol = Symbol('net-unix.connecting')
@@ -131,19 +127,14 @@ export class UnixSocket extends Duplex {
   /** Work that waits for the connection: writes, `end()`, the first read. */
   #afterConnect: (() => void)[] = []
   #abortConnect: AbortController | undefined
+  /** The core's persistent read is on. */
   #reading = false
   #readWanted = false
   #pool = Buffer.allocUnsafe(0)
   #poolUsed = 0
-  /** The last read delivered fds: read the next ones in a batch (stream sockets only). */
-  #batch = false
-  /**
-   * The last read came back shorter than its buffer with no fds: the socket is very likely
-   * drained, so the next read waits for readiness instead of paying a `recvmsg` that says
-   * `EAGAIN` (what libuv does for `net`).
-   */
-  #drained = false
-  /** Whether batched reads are safe: `undefined` until the first fds came (seqpacket: no). */
+  /** The pool's rest the core reads into next. */
+  #readBuf = this.#pool
+  /** Whether batched reads are safe: `undefined` until the first read (seqpacket: no). */
   #canBatch: boolean | undefined
   /** Dups made by `writeWithFds` that no `sendmsg` has carried yet (closed on destroy). */
   #unsent = new Set<number[]>()
@@ -233,7 +224,7 @@ export class UnixSocket extends Duplex {
   // -------------------------------------------------------------------------------------------
   // Reading
 
-  /** @internal */
+  /** @internal Starts the core's persistent read, which goes on until `#onRead` says stop. */
   override _read(): void {
     if (this.#reading) return
     if (this.#connecting) {
@@ -241,107 +232,55 @@ export class UnixSocket extends Duplex {
       return
     }
     if (this.#fd < 0) return
-    this.#reading = true
-    this.#readLoop()
+    // Slots would cut a seqpacket record short: only stream sockets read in batches.
+    this.#canBatch ??= binding.socketType(this.#fd) === SOCK_STREAM
+    const rc = binding.readStart(this.#fd, this.#nextBuffer(), this.#canBatch ? BATCH_SLOT : 0, readOut, this.#onRead)
+    if (rc < 0) this.destroy(errnoError(rc, 'recvmsg'))
+    else this.#reading = true
   }
 
-  /** Receives while the core completes at once (its per-turn budget bounds this), then waits. */
-  #readLoop(): void {
-    for (;;) {
-      if (this.destroyed) {
-        this.#reading = false
-        return
-      }
-      const r = this.#batch ? this.#readBatch() : this.#readOne()
-      if (r === WAITING) return
-      if (r === STOP) {
-        this.#reading = false
-        return
-      }
+  /** The core's callback after each read: the buffer for the next one, or `null` to stop. */
+  #onRead = (n: number): Buffer | null => {
+    let more = false
+    try {
+      more = this.#receivedMany(n)
+    } finally {
+      // A throwing listener stops the read too (the core reports it as uncaught).
+      if (!more) this.#reading = false
     }
+    return more ? this.#nextBuffer() : null
   }
 
-  /** Where in the pool (replaced when it has less than `bytes` left) the next read goes. */
-  #room(bytes: number): number {
-    if (this.#pool.length - this.#poolUsed < bytes) {
+  /** The pool's rest, replaced when it has less room left than a batch needs. */
+  #nextBuffer(): Buffer {
+    if (this.#pool.length - this.#poolUsed < MIN_READ_ROOM) {
       this.#pool = Buffer.allocUnsafe(READ_POOL)
       this.#poolUsed = 0
     }
-    return this.#poolUsed
-  }
-
-  /** One `recvmsg` into the pool. */
-  #readOne(): ReadStep {
-    const at = this.#room(MIN_READ_ROOM)
-    const buf = this.#pool.subarray(at)
-    const r = binding.recvmsgAsync(this.#fd, buf, MAX_FDS, 0, got, this.#drained)
-    if (typeof r !== 'number') {
-      r.then(
-        (items) => this.#readSettled(buf, items),
-        (err: Error) => this.#readFailed(err),
-      )
-      return WAITING
-    }
-    let more: boolean
-    this.#drained = r > 0 && r < buf.length && got[1] === 0
-    if (r < 0) more = this.#received(buf, r, null, false)
-    else if (got[1] === 0) more = this.#received(buf, r, null, (got[0] & 1) !== 0)
-    else {
-      more = this.#received(buf, r, Array.from(got.subarray(2, 2 + got[1])), (got[0] & 1) !== 0)
-      this.#batch = this.#batchable()
-    }
-    return more ? MORE : STOP
-  }
-
-  /** Whether this socket may read in batches: slots would cut a seqpacket record short. */
-  #batchable(): boolean {
-    if (this.#canBatch === undefined) this.#canBatch = this.#fd >= 0 && binding.socketType(this.#fd) === SOCK_STREAM
-    return this.#canBatch
-  }
-
-  /** One `recvmmsg` of up to `BATCH_SLOTS` messages into consecutive pool slots. */
-  #readBatch(): ReadStep {
-    const at = this.#room(BATCH_SLOTS * BATCH_SLOT)
-    const buf = this.#pool.subarray(at, at + BATCH_SLOTS * BATCH_SLOT)
-    const out = spareBatchOut ?? new Int32Array(BATCH_OUT)
-    spareBatchOut = null
-    const r = binding.recvManyAsync(this.#fd, buf, BATCH_SLOT, MAX_FDS, 0, out)
-    if (typeof r !== 'number') {
-      spareBatchOut = out
-      r.then(
-        (items) => this.#batchSettled(buf, items),
-        (err: Error) => this.#readFailed(err),
-      )
-      return WAITING
-    }
-    const more = r < 0 ? this.#received(buf, r, null, false) : this.#receivedBatch(buf, out)
-    spareBatchOut = out
-    return more ? MORE : STOP
-  }
-
-  #batchSettled(buf: Buffer, items: ArrayLike<number>): void {
-    if (this.#receivedBatch(buf, items)) this.#readLoop()
-    else this.#reading = false
+    this.#readBuf = this.#pool.subarray(this.#poolUsed)
+    return this.#readBuf
   }
 
   /**
-   * A batch's messages in order, each as one receive (its fds, then its bytes); once the stream
-   * is destroyed or ended, the fds of the rest are closed. Returns whether to read on.
+   * A read's `n` messages in order (`readOut`; message `i` in slot `i` of the buffer, a
+   * single read's one message at its start), each as one receive: its fds, then its bytes.
+   * Once the stream is destroyed or ended, the fds of the rest are closed. Returns whether to
+   * read on.
    */
-  #receivedBatch(buf: Buffer, items: ArrayLike<number>): boolean {
+  #receivedMany(n: number): boolean {
+    const buf = this.#readBuf
+    if (n < 0) return this.#received(buf, n, null, false)
     const base = buf.byteOffset - this.#pool.byteOffset
     let more = true
     let stopped = false
-    let anyFds = false
-    for (let i = 0, at = 1, n = items[0]; i < n; i++) {
-      const bytes = items[at]
-      const flags = items[at + 1]
-      const nfds = items[at + 2]
+    for (let i = 0, at = 1; i < n; i++) {
+      const bytes = readOut[at]
+      const flags = readOut[at + 1]
+      const nfds = readOut[at + 2]
       let fds: number[] | null = null
       if (nfds > 0) {
         fds = new Array<number>(nfds)
-        for (let k = 0; k < nfds; k++) fds[k] = items[at + 3 + k]
-        anyFds = true
+        for (let k = 0; k < nfds; k++) fds[k] = readOut[at + 3 + k]
       }
       at += 3 + nfds
       if (stopped || this.destroyed) {
@@ -351,31 +290,12 @@ export class UnixSocket extends Duplex {
       }
       this.#poolUsed = base + i * BATCH_SLOT
       if (!this.#received(buf.subarray(i * BATCH_SLOT), bytes, fds, (flags & 1) !== 0)) {
-        // Backpressure only stops the next read: what this batch read is pushed all the same.
+        // Backpressure only stops the next read: what this one read is pushed all the same.
         more = false
         stopped = this.destroyed || bytes === 0
       }
     }
-    this.#batch = anyFds
     return more
-  }
-
-  #readSettled(buf: Buffer, items: RecvItems): void {
-    const fds = items.length > 2 ? items.slice(2) : null
-    if (this.destroyed) {
-      if (fds) closeQuietly(fds)
-      this.#reading = false
-      return
-    }
-    if (fds) this.#batch = this.#batchable()
-    this.#drained = items[0] > 0 && items[0] < buf.length && !fds
-    if (this.#received(buf, items[0], fds, (items[1] & 1) !== 0)) this.#readLoop()
-    else this.#reading = false
-  }
-
-  #readFailed(err: Error): void {
-    this.#reading = false
-    if (!this.destroyed) this.destroy(err)
   }
 
   /**

@@ -269,6 +269,36 @@ pub unsafe fn array_of(env: Env, items: &[i32]) -> Value {
     a
 }
 
+/// Calls the function `f` with `argv` and `this` undefined from a loop callback: its result,
+/// or what it threw (taken, so no later Node-API call sees it pending).
+///
+/// # Safety
+/// See the module docs; `f` is a function.
+pub unsafe fn call_catching(env: Env, f: Value, argv: &[Value]) -> Result<Value, Value> {
+    let mut out = null_mut();
+    // SAFETY: see the module docs; argv is a valid slice.
+    let st = unsafe {
+        sys::napi_call_function(env, undefined(env), f, argv.len(), argv.as_ptr(), &mut out)
+    };
+    if st == sys::Status::napi_ok {
+        return Ok(out);
+    }
+    let mut err = null_mut();
+    // SAFETY: see the module docs.
+    unsafe { sys::napi_get_and_clear_last_exception(env, &mut err) };
+    Err(err)
+}
+
+/// Reports `err` as Node does an exception thrown by an I/O callback: `'uncaughtException'`,
+/// or the process ends.
+///
+/// # Safety
+/// See the module docs; called from a loop callback (no JS on the stack).
+pub unsafe fn fatal_exception(env: Env, err: Value) {
+    // SAFETY: see the module docs.
+    unsafe { sys::napi_fatal_exception(env, err) };
+}
+
 /// Throws an `Error` with `msg`; returns null, what a callback returns after throwing.
 ///
 /// # Safety

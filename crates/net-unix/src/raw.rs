@@ -23,7 +23,7 @@ type Cb = unsafe extern "C" fn(Env, Info) -> Value;
 /// # Safety
 /// Module init, on the JS thread of `env`.
 pub unsafe fn register(env: Env, exports: Value) {
-    let table: [(&str, Cb); 20] = [
+    let table: [(&str, Cb); 21] = [
         ("init", init),
         ("acceptAsync", accept_async),
         ("recvmsgAsync", recvmsg_async),
@@ -44,6 +44,7 @@ pub unsafe fn register(env: Env, exports: Value) {
         ("recvfromSync", recvfrom_sync),
         ("sendtoSync", sendto_sync),
         ("readyAsync", ready_async),
+        ("readStart", read_start),
     ];
     for (name, f) in table {
         // SAFETY: module init on the JS thread.
@@ -513,5 +514,29 @@ unsafe extern "C" fn ready_async(env: Env, info: Info) -> Value {
             writes: js::get_bool(env, writes).unwrap_or(false),
         };
         start(env, fd, token, op, &[], &mut [], false)
+    }
+}
+
+/// `readStart(fd, buf, slot, out, onRead) -> 0 | -errno`: reads `fd` whenever it is readable
+/// until `onRead(n)` returns something other than a typed array (see the reactor's `reader`):
+/// `n` messages, or a negative errno, in the layout `[n, (bytes, flags, nfds, ...fds) × n]` in
+/// the Int32Array `out`, which has room for `MAX_BATCH` messages of `MAX_FDS` fds when `slot`
+/// (the size of a batched read's slots; 0: never batched) is not 0; the returned typed array
+/// is where the next read goes. Closing `fd` through `close` ends it.
+unsafe extern "C" fn read_start(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [fd, buf, slot, out, on_read] = js::args(env, info);
+        let Some(r) = reactor_or_throw(env) else {
+            return std::ptr::null_mut();
+        };
+        if !js::is_function(env, on_read) || !js::is_typedarray(env, buf) {
+            return js::throw(env, "readStart: a buffer and a function are required");
+        }
+        let slot = js::get_u32(env, slot) as usize;
+        js::int(
+            env,
+            (*r).read_start(js::fd(env, fd), buf, slot, out, on_read),
+        )
     }
 }

@@ -298,7 +298,7 @@ impl Reactor {
     ///
     /// # Safety
     /// `this` is live; called from the loop on the JS thread, no borrow of the reactor live.
-    pub(super) unsafe fn in_callback_scope(this: *mut Reactor, f: impl FnOnce(&mut Reactor)) {
+    pub(super) unsafe fn in_callback_scope(this: *mut Reactor, f: impl FnOnce(*mut Reactor)) {
         // SAFETY: as the function's contract.
         let scope = match unsafe { &(*this).backend } {
             Backend::Uv(l) => {
@@ -306,8 +306,9 @@ impl Reactor {
             }
             Backend::Thread(_) => None,
         };
-        // SAFETY: no other borrow of the reactor is live during a loop callback.
-        f(unsafe { &mut *this });
+        // `f` borrows the reactor only between the JS calls it makes (a reader's callback may
+        // call back into it).
+        f(this);
         // Microtasks run here and may call back into the reactor: no borrow of it lives past this.
         drop(scope);
     }
@@ -357,6 +358,6 @@ pub(super) unsafe extern "C" fn on_thread_event(
     // SAFETY: a live watcher of a live reactor; one-shot: the report disarmed it.
     unsafe {
         (*w).armed = 0;
-        Reactor::in_callback_scope(r, |r| r.ready(w, 0, events));
+        Reactor::readiness(r, w, 0, events);
     }
 }

@@ -11,11 +11,13 @@
 //!
 //! - `waiter`: a queued operation and how it settles;
 //! - `watcher`: the poll handles, their queues, readiness, and reaping idle ones;
-//! - `turn`: the per-turn budget and the next-turn list.
+//! - `turn`: the per-turn budget and the next-turn list;
+//! - `reader`: a stream's persistent read, with one JS callback per read.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod backend;
+mod reader;
 mod thread;
 mod turn;
 mod waiter;
@@ -54,6 +56,9 @@ pub struct Reactor {
     fast_this_turn: u32,
     /// Operations that found this turn's budget spent, tried again after the next turn's timers.
     later: VecDeque<Later>,
+    /// Persistent reads started so far: each one's id, so a callback that closed its socket
+    /// (and maybe started another on the same number) is noticed.
+    readers_started: u64,
 }
 
 /// Where an operation goes: tried now, retried next turn, or queued on the fd's poll watcher.
@@ -139,6 +144,7 @@ impl Reactor {
             idle: Vec::new(),
             fast_this_turn: 0,
             later: VecDeque::new(),
+            readers_started: 0,
         }));
         // SAFETY: `r` is the reactor's final address; JS thread of env.
         unsafe {

@@ -6,6 +6,7 @@
 //! the peer within that turn.
 
 use super::backend::{reactor_of, Handle};
+use super::reader::Reader;
 use super::waiter::{Ran, Waiter};
 use super::Reactor;
 use crate::{sock, uv};
@@ -29,6 +30,8 @@ pub(super) struct Watcher {
     pub ident: (u64, u64),
     pub readers: VecDeque<Waiter>,
     pub writers: VecDeque<Waiter>,
+    /// A stream's persistent read (`readStart`): served after `readers`, whenever readable.
+    pub reader: Option<Reader>,
     /// The events libuv is asked for. An idle watcher may stay armed (no syscall to stop it)
     /// until an event comes for nobody.
     pub armed: c_int,
@@ -53,7 +56,7 @@ impl Watcher {
     }
 
     pub fn wanted(&self) -> c_int {
-        let r = if self.readers.is_empty() {
+        let r = if self.readers.is_empty() && self.reader.is_none() {
             0
         } else {
             uv::READABLE
@@ -73,26 +76,10 @@ impl Reactor {
     /// # Safety
     /// JS thread, live reactor.
     pub(super) unsafe fn enqueue(&mut self, fd: RawFd, w: Waiter) -> Result<(), (Errno, Waiter)> {
-        let ident = match sock::identity(fd) {
-            Ok(id) => id,
+        // SAFETY: as this function's contract.
+        let watcher = match unsafe { self.watcher_for(fd) } {
+            Ok(watcher) => watcher,
             Err(e) => return Err((e, w)),
-        };
-        if let Some(&old) = self.watchers.get(&fd) {
-            // SAFETY: watchers in the map are live.
-            if unsafe { (*old).ident } != ident {
-                // The number was closed behind our back and reused: the old waiters belong to a
-                // socket nobody can name any more.
-                // SAFETY: as above.
-                unsafe { self.fail_all(old, Errno::EBADF) };
-            }
-        }
-        let watcher = match self.watchers.get(&fd) {
-            Some(&w) => w,
-            // SAFETY: JS thread.
-            None => match unsafe { self.new_watcher(fd, ident) } {
-                Ok(nw) => nw,
-                Err(e) => return Err((e, w)),
-            },
         };
         if w.token != 0 {
             self.tokens.insert(w.token, fd);
@@ -103,6 +90,26 @@ impl Reactor {
             self.rearm(watcher, false);
         }
         Ok(())
+    }
+
+    /// The watcher of the socket `fd` names now, made (or a stale one replaced) as needed.
+    ///
+    /// # Safety
+    /// JS thread, live reactor.
+    pub(super) unsafe fn watcher_for(&mut self, fd: RawFd) -> Result<*mut Watcher, Errno> {
+        let ident = sock::identity(fd)?;
+        if let Some(&old) = self.watchers.get(&fd) {
+            // SAFETY: watchers in the map are live.
+            if unsafe { (*old).ident } == ident {
+                return Ok(old);
+            }
+            // The number was closed behind our back and reused: the old waiters belong to a
+            // socket nobody can name any more.
+            // SAFETY: as above.
+            unsafe { self.fail_all(old, Errno::EBADF) };
+        }
+        // SAFETY: JS thread.
+        unsafe { self.new_watcher(fd, ident) }
     }
 
     /// A watcher on a dup of `fd`, registered under `fd`.
@@ -127,6 +134,7 @@ impl Reactor {
             ident,
             readers: VecDeque::new(),
             writers: VecDeque::new(),
+            reader: None,
             armed: 0,
             idle: false,
             holds,
@@ -186,6 +194,9 @@ impl Reactor {
         self.idle.retain(|&x| x != w);
         // SAFETY: as above; unlinked from the map and the idle list.
         unsafe {
+            if let Some(rd) = (*w).reader.take() {
+                rd.delete(self.env);
+            }
             (*w).idle = true;
             self.sync_hold(w);
             self.backend_close(w)
@@ -261,11 +272,18 @@ impl Reactor {
         self.want_reap(false);
     }
 
-    /// Readiness for one watcher: serve its queues, settle, re-arm.
+    /// Readiness for one watcher: serve its queues, settle, and re-arm unless told not to (its
+    /// reader reads next, and re-arms after).
     ///
     /// # Safety
     /// JS thread, inside a callback scope; `w` is live.
-    pub(super) unsafe fn ready(&mut self, w: *mut Watcher, status: c_int, events: c_int) {
+    pub(super) unsafe fn ready(
+        &mut self,
+        w: *mut Watcher,
+        status: c_int,
+        events: c_int,
+        rearm: bool,
+    ) {
         // SAFETY: as the function's contract.
         unsafe {
             let mut done = Vec::new();
@@ -276,8 +294,10 @@ impl Reactor {
             if events & uv::WRITABLE != 0 || status < 0 {
                 self.drain(w, true, &mut done);
             }
-            if status < 0 && done.is_empty() {
-                // libuv stopped the handle on POLLERR; a pending socket error ends the head waiters.
+            let queued = !(*w).readers.is_empty() || !(*w).writers.is_empty();
+            if status < 0 && done.is_empty() && queued {
+                // libuv stopped the handle on POLLERR; a pending socket error ends the head
+                // waiters (taking it, so with none it is left for the reader's read).
                 let err = (*w)
                     .poll_fd
                     .as_ref()
@@ -302,7 +322,9 @@ impl Reactor {
                 self.settle(wt, result);
             }
             // Settling ran no JS yet (microtasks run when the scope closes), so `w` is live.
-            self.rearm(w, status < 0);
+            if rearm {
+                self.rearm(w, status < 0);
+            }
         }
     }
 }
@@ -312,13 +334,13 @@ pub(super) unsafe extern "C" fn on_ready(handle: *mut c_void, status: c_int, eve
     // SAFETY: the handle's data is its live watcher (set in `backend_link`, freed on close).
     let w = unsafe { (uv::get().expect("loaded").handle_get_data)(handle) } as *mut Watcher;
     // SAFETY: libuv calls this on the JS thread; the watcher's reactor is live.
-    unsafe { Reactor::in_callback_scope((*w).reactor, |r| r.ready(w, status, events)) };
+    unsafe { Reactor::readiness((*w).reactor, w, status, events) };
 }
 
 /// The end of a turn in which watchers went idle: close those still idle.
 pub(super) unsafe extern "C" fn on_reap(handle: *mut c_void) {
     // SAFETY: the handle is the reactor's; libuv calls this on the JS thread.
-    unsafe { Reactor::in_callback_scope(reactor_of(handle), |r| r.reap()) };
+    unsafe { Reactor::in_callback_scope(reactor_of(handle), |r| (*r).reap()) };
 }
 
 pub(super) unsafe extern "C" fn on_closed(handle: *mut c_void) {

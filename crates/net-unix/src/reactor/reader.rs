@@ -1,0 +1,261 @@
+//! A stream's persistent read, as libuv's `uv_read_start` is for `net`: while it is on, the
+//! socket stays watched, and each readiness is read at once and handed to one JS callback: no
+//! promise, no identity check and no re-registration per read. The callback answers with the
+//! buffer for the next read, or with anything else to stop (backpressure, EOF, an error).
+//!
+//! Every read is a `recvmmsg`: one slot (the whole buffer) until a read delivers fds, then, on
+//! a reader started with a slot size, up to `MAX_BATCH` messages in slots of that size (Linux
+//! ends a stream read at each message that carries fds). A read that leaves the socket drained
+//! (fewer bytes or messages than there was room for) waits for the next readiness instead of
+//! paying a read that says `EAGAIN`.
+
+use super::watcher::Watcher;
+use super::Reactor;
+use crate::io::{self, Done, Op};
+use crate::js::{self, Env, Value};
+use crate::mmsg::{Many, MAX_BATCH};
+use crate::msg::MAX_FDS;
+use crate::{error, uv};
+use nix::errno::Errno;
+use std::ffi::c_int;
+use std::os::fd::RawFd;
+
+/// Reads per readiness (libuv's bound for a stream), so one busy socket cannot starve the loop.
+const READS_PER_READY: usize = 32;
+
+pub(super) struct Reader {
+    id: u64,
+    on_read: js::Ref,
+    buf: js::Ref,
+    out: js::Ref,
+    /// Slot size of batched reads; 0: never batched (seqpacket: a slot would cut a record).
+    slot: usize,
+    /// The last read delivered fds: the next one is batched.
+    batch: bool,
+}
+
+/// One read's result as JS gets it (the message count or a negative errno) and whether the
+/// socket is very likely drained.
+struct Outcome {
+    n: i32,
+    drained: bool,
+}
+
+impl Reader {
+    /// # Safety
+    /// JS thread of `env`, which made the references.
+    pub unsafe fn delete(self, env: Env) {
+        for r in [self.on_read, self.buf, self.out] {
+            // SAFETY: as the function's contract.
+            unsafe { r.delete(env) };
+        }
+    }
+
+    /// One read of `fd` into the current buffer, its result written to `out` in the layout of
+    /// [`Done::into_items`]; `None` when there was nothing to read.
+    ///
+    /// # Safety
+    /// JS thread of `env`, inside a handle scope.
+    unsafe fn read(&mut self, env: Env, fd: RawFd) -> Option<Outcome> {
+        // SAFETY: as the function's contract; both arrays are used only during this call.
+        let (buf, out) = unsafe {
+            (
+                js::bytes(env, self.buf.get(env)),
+                js::i32s_mut(env, self.out.get(env)),
+            )
+        };
+        let len = buf.1;
+        if len == 0 {
+            // Detached, or not a buffer: nothing to read into.
+            return Some(Outcome {
+                n: error::neg(Errno::ENOBUFS),
+                drained: true,
+            });
+        }
+        let batched = self.batch && self.slot > 0 && len >= 2 * self.slot;
+        let slot = if batched { self.slot } else { len };
+        let room = if batched {
+            (len / slot).min(MAX_BATCH)
+        } else {
+            1
+        };
+        let how = Many {
+            slot,
+            max_fds: MAX_FDS,
+            from: false,
+            creds: false,
+        };
+        // SAFETY: the buffer was fetched in this turn and is not used past the call.
+        let result = unsafe { io::attempt(fd, &Op::RecvMany(how), &[buf]) };
+        let drained = match &result {
+            Err(Errno::EAGAIN) => return None,
+            Ok(Done::RecvMany(rs, _)) => {
+                let fds = rs.iter().any(|m| !m.rcv.fds.is_empty());
+                self.batch = fds;
+                if batched {
+                    rs.len() < room
+                } else {
+                    !fds && rs.first().is_none_or(|m| m.rcv.bytes < len)
+                }
+            }
+            _ => true,
+        };
+        Some(Outcome {
+            n: super::immediate(result, out),
+            drained,
+        })
+    }
+}
+
+impl Reactor {
+    /// Starts the persistent read of `fd` (see the module docs): `on_read(n)` gets each read's
+    /// message count (or a negative errno), the messages in `out`, and returns the next buffer.
+    /// 0, or a negative errno (`EALREADY` when one is on already).
+    ///
+    /// # Safety
+    /// JS thread, live reactor; the values belong to the current call.
+    pub unsafe fn read_start(
+        &mut self,
+        fd: RawFd,
+        buf: Value,
+        slot: usize,
+        out: Value,
+        on_read: Value,
+    ) -> i32 {
+        let env = self.env;
+        // SAFETY: as this function's contract.
+        let w = match unsafe { self.watcher_for(fd) } {
+            Ok(w) => w,
+            Err(e) => return error::neg(e),
+        };
+        // SAFETY: just found or made, so live.
+        let wt = unsafe { &mut *w };
+        if wt.reader.is_some() {
+            return error::neg(Errno::EALREADY);
+        }
+        self.readers_started += 1;
+        // SAFETY: JS thread; values of the current call.
+        wt.reader = Some(unsafe {
+            Reader {
+                id: self.readers_started,
+                on_read: js::Ref::new(env, on_read),
+                buf: js::Ref::new(env, buf),
+                out: js::Ref::new(env, out),
+                slot,
+                batch: false,
+            }
+        });
+        // SAFETY: a live watcher.
+        unsafe { self.rearm(w, false) };
+        0
+    }
+
+    /// The reader `id` of the watcher `w` of `fd`, if both are still there (a callback may have
+    /// closed the socket, and with it the watcher).
+    fn reader_of<'a>(&self, w: *mut Watcher, fd: RawFd, id: u64) -> Option<&'a mut Reader> {
+        if self.watchers.get(&fd) != Some(&w) {
+            return None;
+        }
+        // SAFETY: in the map, so live; the reference is dropped before any JS runs.
+        unsafe { (*w).reader.as_mut().filter(|rd| rd.id == id) }
+    }
+
+    /// Readiness for one watcher, from either backend: its queued operations, then its reader.
+    ///
+    /// # Safety
+    /// JS thread, called from the loop; `this` and `w` are live.
+    pub(super) unsafe fn readiness(
+        this: *mut Reactor,
+        w: *mut Watcher,
+        status: c_int,
+        events: c_int,
+    ) {
+        // SAFETY: as the function's contract.
+        let (fd, reader) = unsafe {
+            let wt = &*w;
+            let readable = events & uv::READABLE != 0 || status < 0;
+            (
+                wt.user_fd,
+                wt.reader.as_ref().filter(|_| readable).map(|rd| rd.id),
+            )
+        };
+        // SAFETY: as the function's contract; each borrow of the reactor ends before JS runs.
+        unsafe {
+            Reactor::in_callback_scope(this, |this| {
+                (*this).ready(w, status, events, reader.is_none());
+                if let Some(id) = reader {
+                    Reactor::read_ready(this, w, fd, id);
+                    let r = &mut *this;
+                    if r.watchers.get(&fd) == Some(&w) {
+                        r.rearm(w, status < 0);
+                    }
+                }
+            })
+        };
+    }
+
+    /// Serves the reader after readiness while the socket has data, the callback asks for
+    /// more, and the per-readiness bound allows. An exception from the callback stops the
+    /// reader and goes to `'uncaughtException'`, as from Node's own I/O callbacks.
+    ///
+    /// # Safety
+    /// JS thread, inside a callback scope; `this` is live and not borrowed.
+    unsafe fn read_ready(this: *mut Reactor, w: *mut Watcher, fd: RawFd, id: u64) {
+        for _ in 0..READS_PER_READY {
+            // SAFETY: no other borrow of the reactor is live.
+            let r = unsafe { &mut *this };
+            let env = r.env;
+            let Some(rd) = r.reader_of(w, fd, id) else {
+                return;
+            };
+            // SAFETY: the watcher is live (`reader_of`); JS thread, handle scope open.
+            let Some(outcome) = (unsafe { rd.read(env, (*w).poll_fd_raw()) }) else {
+                return;
+            };
+            // SAFETY: as above.
+            let (on_read, n) = unsafe { (rd.on_read.get(env), js::int(env, outcome.n)) };
+            // SAFETY: JS thread; no borrow of the reactor or watcher lives across the call.
+            let answer = unsafe { js::call_catching(env, on_read, &[n]) };
+            // SAFETY: no other borrow of the reactor is live.
+            let r = unsafe { &mut *this };
+            let next = match answer {
+                // SAFETY: JS thread.
+                Ok(v) if unsafe { js::is_typedarray(env, v) } => Some(v),
+                _ => None,
+            };
+            match (r.reader_of(w, fd, id), next) {
+                (Some(rd), Some(buf)) => {
+                    // SAFETY: JS thread; references of this env.
+                    unsafe {
+                        std::mem::replace(&mut rd.buf, js::Ref::new(env, buf)).delete(env);
+                    }
+                }
+                // SAFETY: the watcher is live (`reader_of` found it).
+                (Some(_), None) => unsafe { r.read_stop(w) },
+                (None, _) => {}
+            }
+            if let Err(e) = answer {
+                // SAFETY: JS thread, no borrow live (this runs `'uncaughtException'` handlers).
+                unsafe { js::fatal_exception(env, e) };
+                return;
+            }
+            if next.is_none() || outcome.drained {
+                return;
+            }
+        }
+    }
+
+    /// Ends the reader of `w`.
+    ///
+    /// # Safety
+    /// JS thread; `w` is live.
+    unsafe fn read_stop(&mut self, w: *mut Watcher) {
+        // SAFETY: as the function's contract.
+        unsafe {
+            if let Some(rd) = (*w).reader.take() {
+                rd.delete(self.env);
+            }
+            self.rearm(w, false);
+        }
+    }
+}
