@@ -105,16 +105,12 @@ interface RawExports {
   ): number
   // Resolves (or returns at once) when fd is readable (or writable): poll(2) revents.
   readyAsync(fd: number, writes: boolean, token: number): number | Promise<number>
-  // A stream's persistent read: onRead(n) after each read, n messages (or -errno) in `out` as
-  // [n, (bytes, flags, nfds, ...fds) x n], message i in slot i of the buffer (slot 0: never
-  // batched); it returns the next buffer, or null to stop. 0 or -errno (EALREADY: already on).
-  readStart(
-    fd: number,
-    buf: Uint8Array,
-    slot: number,
-    out: Int32Array,
-    onRead: (n: number) => Uint8Array | null,
-  ): number
+  // Where every persistent read goes: pool[at[0]..]; the result in `out` as [n, (bytes, flags,
+  // nfds, ...fds) x n], message i in slot i of the pool's rest.
+  setReadPool(pool: Uint8Array, at: Int32Array, out: Int32Array): void
+  // A stream's persistent read: onRead(n) after each read (n messages, or -errno) returns true
+  // to read on (slot: a batch's slot size; 0: never batched). 0 or -errno (EALREADY: already on).
+  readStart(fd: number, slot: number, onRead: (n: number) => boolean): number
 }
 
 export const binding = generated as typeof generated & RawExports

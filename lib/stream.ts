@@ -24,15 +24,26 @@ const MAX_FDS: number = binding.MAX_FDS
  */
 const BATCH_SLOTS: number = binding.MAX_BATCH
 const BATCH_SLOT = 512
-/** Bytes one read may fill; a pool with less room left than a batch needs is replaced. */
+/**
+ * The read pool: every socket's reads go into `readPool` from `readAt[0]` on (one pool for all:
+ * a read's callback is done with it before the core reads for anyone else, and a socket that
+ * only waits holds no buffer). Pushed chunks are views of it, so it is replaced, never reused,
+ * once less room is left than a batch needs.
+ */
 const READ_POOL = 64 * 1024
 const MIN_READ_ROOM = BATCH_SLOTS * BATCH_SLOT
-/**
- * Where every socket's reads leave `[n, (bytes, truncated, nfds, ...fds) × n]`, room for a full
- * batch with `MAX_FDS` fds in every slot. One for all: a read's callback has taken it all
- * before the core reads for anyone else.
- */
+let readPool = Buffer.allocUnsafe(0)
+const readAt = new Int32Array(1)
+/** Where each read leaves `[n, (bytes, truncated, nfds, ...fds) × n]`: a full batch's room. */
 const readOut = new Int32Array(1 + BATCH_SLOTS * (3 + MAX_FDS))
+
+/** A fresh read pool when the current one has too little room left. */
+function readRoom(): void {
+  if (readPool.length - readAt[0] >= MIN_READ_ROOM) return
+  readPool = Buffer.allocUnsafe(READ_POOL)
+  readAt[0] = 0
+  binding.setReadPool(readPool, readAt, readOut)
+}
 /** Where a `sendmmsg` that completed at once leaves `[messages, lastBytes]`. */
 const sentMany = new Int32Array(2)
 /** Vectors per `sendmsg` (Linux `UIO_MAXIOV`). */
@@ -130,10 +141,6 @@ export class UnixSocket extends Duplex {
   /** The core's persistent read is on. */
   #reading = false
   #readWanted = false
-  #pool = Buffer.allocUnsafe(0)
-  #poolUsed = 0
-  /** The pool's rest the core reads into next. */
-  #readBuf = this.#pool
   /** Whether batched reads are safe: `undefined` until the first read (seqpacket: no). */
   #canBatch: boolean | undefined
   /** Dups made by `writeWithFds` that no `sendmsg` has carried yet (closed on destroy). */
@@ -234,43 +241,35 @@ export class UnixSocket extends Duplex {
     if (this.#fd < 0) return
     // Slots would cut a seqpacket record short: only stream sockets read in batches.
     this.#canBatch ??= binding.socketType(this.#fd) === SOCK_STREAM
-    const rc = binding.readStart(this.#fd, this.#nextBuffer(), this.#canBatch ? BATCH_SLOT : 0, readOut, this.#onRead)
+    readRoom()
+    const rc = binding.readStart(this.#fd, this.#canBatch ? BATCH_SLOT : 0, this.#onRead)
     if (rc < 0) this.destroy(errnoError(rc, 'recvmsg'))
     else this.#reading = true
   }
 
-  /** The core's callback after each read: the buffer for the next one, or `null` to stop. */
-  #onRead = (n: number): Buffer | null => {
+  /** The core's callback after each read: whether to read on. */
+  #onRead = (n: number): boolean => {
     let more = false
     try {
       more = this.#receivedMany(n)
     } finally {
       // A throwing listener stops the read too (the core reports it as uncaught).
       if (!more) this.#reading = false
+      readRoom()
     }
-    return more ? this.#nextBuffer() : null
-  }
-
-  /** The pool's rest, replaced when it has less room left than a batch needs. */
-  #nextBuffer(): Buffer {
-    if (this.#pool.length - this.#poolUsed < MIN_READ_ROOM) {
-      this.#pool = Buffer.allocUnsafe(READ_POOL)
-      this.#poolUsed = 0
-    }
-    this.#readBuf = this.#pool.subarray(this.#poolUsed)
-    return this.#readBuf
+    return more
   }
 
   /**
-   * A read's `n` messages in order (`readOut`; message `i` in slot `i` of the buffer, a
+   * A read's `n` messages in order (`readOut`; message `i` in slot `i` of the pool's rest, a
    * single read's one message at its start), each as one receive: its fds, then its bytes.
    * Once the stream is destroyed or ended, the fds of the rest are closed. Returns whether to
    * read on.
    */
   #receivedMany(n: number): boolean {
-    const buf = this.#readBuf
+    const buf = readPool.subarray(readAt[0])
     if (n < 0) return this.#received(buf, n, null, false)
-    const base = buf.byteOffset - this.#pool.byteOffset
+    const base = readAt[0]
     let more = true
     let stopped = false
     for (let i = 0, at = 1; i < n; i++) {
@@ -288,7 +287,7 @@ export class UnixSocket extends Duplex {
         if (fds) closeQuietly(fds)
         continue
       }
-      this.#poolUsed = base + i * BATCH_SLOT
+      readAt[0] = base + i * BATCH_SLOT
       if (!this.#received(buf.subarray(i * BATCH_SLOT), bytes, fds, (flags & 1) !== 0)) {
         // Backpressure only stops the next read: what this one read is pushed all the same.
         more = false
@@ -324,7 +323,7 @@ export class UnixSocket extends Duplex {
       this.read(0) // as net: 'end' (and the end of this side without allowHalfOpen) with no consumer
       return false
     }
-    this.#poolUsed += n
+    readAt[0] += n // before any listener runs: the bytes pushed are never read over
     return this.push(buf.subarray(0, n))
   }
 

@@ -23,7 +23,7 @@ type Cb = unsafe extern "C" fn(Env, Info) -> Value;
 /// # Safety
 /// Module init, on the JS thread of `env`.
 pub unsafe fn register(env: Env, exports: Value) {
-    let table: [(&str, Cb); 21] = [
+    let table: [(&str, Cb); 22] = [
         ("init", init),
         ("acceptAsync", accept_async),
         ("recvmsgAsync", recvmsg_async),
@@ -44,6 +44,7 @@ pub unsafe fn register(env: Env, exports: Value) {
         ("recvfromSync", recvfrom_sync),
         ("sendtoSync", sendto_sync),
         ("readyAsync", ready_async),
+        ("setReadPool", set_read_pool),
         ("readStart", read_start),
     ];
     for (name, f) in table {
@@ -517,26 +518,37 @@ unsafe extern "C" fn ready_async(env: Env, info: Info) -> Value {
     }
 }
 
-/// `readStart(fd, buf, slot, out, onRead) -> 0 | -errno`: reads `fd` whenever it is readable
-/// until `onRead(n)` returns something other than a typed array (see the reactor's `reader`):
-/// `n` messages, or a negative errno, in the layout `[n, (bytes, flags, nfds, ...fds) × n]` in
-/// the Int32Array `out`, which has room for `MAX_BATCH` messages of `MAX_FDS` fds when `slot`
-/// (the size of a batched read's slots; 0: never batched) is not 0; the returned typed array
-/// is where the next read goes. Closing `fd` through `close` ends it.
-unsafe extern "C" fn read_start(env: Env, info: Info) -> Value {
+/// `setReadPool(pool, at, out)`: every persistent read of this env goes into `pool` from
+/// `at[0]` on (the Int32Array `at` is read before each read), and leaves `[n, (bytes, flags,
+/// nfds, ...fds) × n]` in the Int32Array `out`, which has room for `MAX_BATCH` messages of
+/// `MAX_FDS` fds; message `i` of a batch is in slot `i` of the pool's rest.
+unsafe extern "C" fn set_read_pool(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
-        let [fd, buf, slot, out, on_read] = js::args(env, info);
+        let [pool, at, out] = js::args(env, info);
         let Some(r) = reactor_or_throw(env) else {
             return std::ptr::null_mut();
         };
-        if !js::is_function(env, on_read) || !js::is_typedarray(env, buf) {
-            return js::throw(env, "readStart: a buffer and a function are required");
+        (*r).set_read_pool(pool, at, out);
+        js::undefined(env)
+    }
+}
+
+/// `readStart(fd, slot, onRead) -> 0 | -errno`: reads `fd` into the read pool whenever it is
+/// readable until `onRead(n)` (`n` messages, or a negative errno) returns anything but `true`
+/// (see the reactor's `reader`). `slot` is the slot size of a batched read (0: never batched).
+/// Closing `fd` through `close` ends it.
+unsafe extern "C" fn read_start(env: Env, info: Info) -> Value {
+    // SAFETY: a callback on the JS thread; see the module docs.
+    unsafe {
+        let [fd, slot, on_read] = js::args(env, info);
+        let Some(r) = reactor_or_throw(env) else {
+            return std::ptr::null_mut();
+        };
+        if !js::is_function(env, on_read) {
+            return js::throw(env, "readStart: onRead must be a function");
         }
         let slot = js::get_u32(env, slot) as usize;
-        js::int(
-            env,
-            (*r).read_start(js::fd(env, fd), buf, slot, out, on_read),
-        )
+        js::int(env, (*r).read_start(js::fd(env, fd), slot, on_read))
     }
 }

@@ -1,7 +1,11 @@
 //! A stream's persistent read, as libuv's `uv_read_start` is for `net`: while it is on, the
 //! socket stays watched, and each readiness is read at once and handed to one JS callback: no
-//! promise, no identity check and no re-registration per read. The callback answers with the
-//! buffer for the next read, or with anything else to stop (backpressure, EOF, an error).
+//! promise, no identity check and no re-registration per read. The callback answers `true` to
+//! read on, anything else to stop (backpressure, EOF, an error).
+//!
+//! Every reader of the env reads into one pool (`ReadPool`), from the offset JS keeps in it, and
+//! leaves its result in one array: reads and their callbacks never interleave, and a socket that
+//! only waits holds no buffer (as libuv asks for one only once data is there).
 //!
 //! Every read is a `recvmmsg`: one slot (the whole buffer) until a read delivers fds, then, on
 //! a reader started with a slot size, up to `MAX_BATCH` messages in slots of that size (Linux
@@ -23,11 +27,27 @@ use std::os::fd::RawFd;
 /// Reads per readiness (libuv's bound for a stream), so one busy socket cannot starve the loop.
 const READS_PER_READY: usize = 32;
 
+/// Where every read goes (`setReadPool`): `pool[at[0]..]`, the result in `out`.
+pub(super) struct ReadPool {
+    pool: js::Ref,
+    at: js::Ref,
+    out: js::Ref,
+}
+
+impl ReadPool {
+    /// # Safety
+    /// JS thread of `env`, which made the references.
+    pub unsafe fn delete(self, env: Env) {
+        for r in [self.pool, self.at, self.out] {
+            // SAFETY: as the function's contract.
+            unsafe { r.delete(env) };
+        }
+    }
+}
+
 pub(super) struct Reader {
     id: u64,
     on_read: js::Ref,
-    buf: js::Ref,
-    out: js::Ref,
     /// Slot size of batched reads; 0: never batched (seqpacket: a slot would cut a record).
     slot: usize,
     /// The last read delivered fds: the next one is batched.
@@ -45,28 +65,37 @@ impl Reader {
     /// # Safety
     /// JS thread of `env`, which made the references.
     pub unsafe fn delete(self, env: Env) {
-        for r in [self.on_read, self.buf, self.out] {
-            // SAFETY: as the function's contract.
-            unsafe { r.delete(env) };
-        }
+        // SAFETY: as the function's contract.
+        unsafe { self.on_read.delete(env) };
     }
 
-    /// One read of `fd` into the current buffer, its result written to `out` in the layout of
+    /// One read of `fd` into the pool, its result written to the pool's `out` in the layout of
     /// [`Done::into_items`]; `None` when there was nothing to read.
     ///
     /// # Safety
     /// JS thread of `env`, inside a handle scope.
-    unsafe fn read(&mut self, env: Env, fd: RawFd) -> Option<Outcome> {
-        // SAFETY: as the function's contract; both arrays are used only during this call.
-        let (buf, out) = unsafe {
-            (
-                js::bytes(env, self.buf.get(env)),
-                js::i32s_mut(env, self.out.get(env)),
-            )
+    unsafe fn read(&mut self, env: Env, fd: RawFd, to: Option<&ReadPool>) -> Option<Outcome> {
+        // SAFETY: as the function's contract; the arrays are used only during this call.
+        let (pool, at, out) = unsafe {
+            match to {
+                Some(p) => (
+                    js::bytes(env, p.pool.get(env)),
+                    js::i32s_mut(env, p.at.get(env)),
+                    js::i32s_mut(env, p.out.get(env)),
+                ),
+                None => ((std::ptr::null_mut(), 0), &mut [][..], &mut [][..]),
+            }
+        };
+        let at = at.first().map_or(usize::MAX, |&a| a as usize);
+        let buf = if at < pool.1 {
+            // SAFETY: `at` is inside the pool's memory.
+            (unsafe { pool.0.add(at) }, pool.1 - at)
+        } else {
+            (std::ptr::null_mut(), 0)
         };
         let len = buf.1;
         if len == 0 {
-            // Detached, or not a buffer: nothing to read into.
+            // No pool, or no room left in it: nothing to read into.
             return Some(Outcome {
                 n: error::neg(Errno::ENOBUFS),
                 drained: true,
@@ -108,20 +137,32 @@ impl Reader {
 }
 
 impl Reactor {
-    /// Starts the persistent read of `fd` (see the module docs): `on_read(n)` gets each read's
-    /// message count (or a negative errno), the messages in `out`, and returns the next buffer.
-    /// 0, or a negative errno (`EALREADY` when one is on already).
+    /// Makes `pool[at[0]..]` where every read goes from now on, its result in `out`.
     ///
     /// # Safety
     /// JS thread, live reactor; the values belong to the current call.
-    pub unsafe fn read_start(
-        &mut self,
-        fd: RawFd,
-        buf: Value,
-        slot: usize,
-        out: Value,
-        on_read: Value,
-    ) -> i32 {
+    pub unsafe fn set_read_pool(&mut self, pool: Value, at: Value, out: Value) {
+        let env = self.env;
+        // SAFETY: as this function's contract.
+        unsafe {
+            let new = ReadPool {
+                pool: js::Ref::new(env, pool),
+                at: js::Ref::new(env, at),
+                out: js::Ref::new(env, out),
+            };
+            if let Some(old) = self.read_pool.replace(new) {
+                old.delete(env);
+            }
+        }
+    }
+
+    /// Starts the persistent read of `fd` (see the module docs): `on_read(n)` gets each read's
+    /// message count (or a negative errno), the messages in the pool's `out`, and returns
+    /// whether to read on. 0, or a negative errno (`EALREADY` when one is on already).
+    ///
+    /// # Safety
+    /// JS thread, live reactor; the values belong to the current call.
+    pub unsafe fn read_start(&mut self, fd: RawFd, slot: usize, on_read: Value) -> i32 {
         let env = self.env;
         // SAFETY: as this function's contract.
         let w = match unsafe { self.watcher_for(fd) } {
@@ -139,8 +180,6 @@ impl Reactor {
             Reader {
                 id: self.readers_started,
                 on_read: js::Ref::new(env, on_read),
-                buf: js::Ref::new(env, buf),
-                out: js::Ref::new(env, out),
                 slot,
                 batch: false,
             }
@@ -209,7 +248,8 @@ impl Reactor {
                 return;
             };
             // SAFETY: the watcher is live (`reader_of`); JS thread, handle scope open.
-            let Some(outcome) = (unsafe { rd.read(env, (*w).poll_fd_raw()) }) else {
+            let Some(outcome) = (unsafe { rd.read(env, (*w).poll_fd_raw(), r.read_pool.as_ref()) })
+            else {
                 return;
             };
             // SAFETY: as above.
@@ -218,28 +258,18 @@ impl Reactor {
             let answer = unsafe { js::call_catching(env, on_read, &[n]) };
             // SAFETY: no other borrow of the reactor is live.
             let r = unsafe { &mut *this };
-            let next = match answer {
-                // SAFETY: JS thread.
-                Ok(v) if unsafe { js::is_typedarray(env, v) } => Some(v),
-                _ => None,
-            };
-            match (r.reader_of(w, fd, id), next) {
-                (Some(rd), Some(buf)) => {
-                    // SAFETY: JS thread; references of this env.
-                    unsafe {
-                        std::mem::replace(&mut rd.buf, js::Ref::new(env, buf)).delete(env);
-                    }
-                }
+            // SAFETY: JS thread.
+            let more = matches!(answer, Ok(v) if unsafe { js::get_bool(env, v) } == Some(true));
+            if !more && r.reader_of(w, fd, id).is_some() {
                 // SAFETY: the watcher is live (`reader_of` found it).
-                (Some(_), None) => unsafe { r.read_stop(w) },
-                (None, _) => {}
+                unsafe { r.read_stop(w) };
             }
             if let Err(e) = answer {
                 // SAFETY: JS thread, no borrow live (this runs `'uncaughtException'` handlers).
                 unsafe { js::fatal_exception(env, e) };
                 return;
             }
-            if next.is_none() || outcome.drained {
+            if !more || outcome.drained {
                 return;
             }
         }
