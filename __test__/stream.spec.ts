@@ -317,6 +317,41 @@ test.serial("backpressure: write() returns false past the high-water mark and 'd
   await closed(a, b)
 })
 
+test.serial(
+  "writeWithFds returns false once the kernel's buffer is full, one message queued; 'drain' follows",
+  async (t) => {
+    const before = fdCount()
+    const [fdA, fdB] = socketpair()
+    const a = new UnixSocket({ fd: fdA })
+    const file = fileWith('full')
+    await new Promise((resolve) => setImmediate(resolve)) // a's read has started
+    const open = fdCount()
+    let sent = 0
+    while (a.writeWithFds(Buffer.from([sent & 0xff]), [file])) sent++
+    t.true(sent > 0)
+    t.is(a.writableLength, 1, 'only the message the kernel refused is queued')
+    t.true(a.writableNeedDrain)
+    // The stream's dup of the queued message's fd, and the core's of it while the send waits.
+    t.is(fdCount(), open + 2, 'dups for the queued message alone')
+    closeSync(file)
+    const b = new UnixSocket({ fd: fdB })
+    let fds = 0
+    let bytes = 0
+    b.on('fds', (f: number[]) => {
+      fds += f.length
+      closeFds(f)
+    })
+    b.on('data', (d: Buffer) => (bytes += d.length))
+    await once(a, 'drain')
+    a.end()
+    await once(b, 'end')
+    t.is(bytes, sent + 1)
+    t.is(fds, sent + 1)
+    await closed(a, b)
+    t.is(fdCount(), before)
+  },
+)
+
 test.serial('end() shuts the sending side down; with allowHalfOpen the peer can still answer', async (t) => {
   const [a, b] = pair({ allowHalfOpen: true })
   a.end('question')

@@ -9,7 +9,7 @@ import type { DuplexOptions } from 'node:stream'
 import { EventEmitter } from 'node:events'
 import { unlinkSync } from 'node:fs'
 import { binding } from './binding'
-import { SOCK_CLOEXEC, SOCK_STREAM } from './constants'
+import { EAGAIN, SOCK_CLOEXEC, SOCK_STREAM } from './constants'
 import { argTypeError, check, errnoError, outOfRange } from './errors'
 import { encodeAddr } from './address'
 import { asyncUnavailable, unsupported } from './promises'
@@ -364,14 +364,32 @@ export class UnixSocket extends Duplex {
         return true
       }
       // Cut short: the fds went with the first byte, the rest follows alone.
-      if (rc > 0) return this.write(bytes.subarray(rc), cb)
+      if (rc > 0) return this.#full(this.write(bytes.subarray(rc), cb))
+      if (rc === EAGAIN) return this.#full(this.#writeDup(bytes, fds, cb))
     }
+    return this.#writeDup(bytes, fds, cb)
+  }
+
+  /** Queues `bytes` with dups of `fds`, as `write()` does. */
+  #writeDup(bytes: Uint8Array, fds: readonly number[], cb?: (err?: Error | null) => void): boolean {
     const dups = dupAll(fds)
     // A Buffer object of its own, so the fds cannot attach to another write of the same bytes.
     const own: Buffer & FdChunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     own[kFds] = dups
     this.#unsent.add(dups)
     return this.write(own, cb)
+  }
+
+  /**
+   * The kernel's buffer was full: unless what was queued went at once after all, the caller
+   * should wait for `'drain'` now, not once `writableHighWaterMark` bytes are queued (every
+   * message queued costs a dup per fd, and small fd-carrying messages would queue thousands).
+   */
+  #full(written: boolean): boolean {
+    if (!written || this.writableLength === 0) return written
+    // The queued write is in flight: Writable emits 'drain' when it completes.
+    ;(this as unknown as { _writableState: { needDrain: boolean } })._writableState.needDrain = true
+    return false
   }
 
   /** @internal */
