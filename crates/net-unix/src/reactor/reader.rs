@@ -7,9 +7,10 @@
 //! leaves its result in one array: reads and their callbacks never interleave, and a socket that
 //! only waits holds no buffer (as libuv asks for one only once data is there).
 //!
-//! Every read is a `recvmmsg`: one slot (the whole buffer) until a read delivers fds, then, on
-//! a reader started with a slot size, up to `MAX_BATCH` messages in slots of that size (Linux
-//! ends a stream read at each message that carries fds). A read that leaves the socket drained
+//! A read is one `recvmsg` into the pool's rest until a read delivers fds, then, on a reader
+//! started with a slot size, a `recvmmsg` of up to `MAX_BATCH` messages in slots of that size
+//! (Linux ends a stream read at each message that carries fds). Both leave the batch layout. A
+//! read that leaves the socket drained
 //! (fewer bytes or messages than there was room for) waits for the next readiness instead of
 //! paying a read that says `EAGAIN`.
 
@@ -102,37 +103,47 @@ impl Reader {
             });
         }
         let batched = self.batch && self.slot > 0 && len >= 2 * self.slot;
-        let slot = if batched { self.slot } else { len };
-        let room = if batched {
-            (len / slot).min(MAX_BATCH)
+        let op = if batched {
+            Op::RecvMany(Many {
+                slot: self.slot,
+                max_fds: MAX_FDS,
+                from: false,
+                creds: false,
+            })
         } else {
-            1
-        };
-        let how = Many {
-            slot,
-            max_fds: MAX_FDS,
-            from: false,
-            creds: false,
+            Op::Recv { max_fds: MAX_FDS }
         };
         // SAFETY: the buffer was fetched in this turn and is not used past the call.
-        let result = unsafe { io::attempt(fd, &Op::RecvMany(how), &[buf]) };
-        let drained = match &result {
+        let outcome = match unsafe { io::attempt(fd, &op, &[buf]) } {
             Err(Errno::EAGAIN) => return None,
-            Ok(Done::RecvMany(rs, _)) => {
-                let fds = rs.iter().any(|m| !m.rcv.fds.is_empty());
+            // One message, written straight into the batch layout with no allocation.
+            Ok(Done::Recv(rcv)) if out.len() > 4 => {
+                let fds = !rcv.fds.is_empty();
                 self.batch = fds;
-                if batched {
-                    rs.len() < room
-                } else {
-                    !fds && rs.first().is_none_or(|m| m.rcv.bytes < len)
+                let drained = !fds && rcv.bytes < len;
+                out[0] = 1;
+                out[1] = rcv.write_into(&mut out[2..]);
+                Outcome { n: 1, drained }
+            }
+            Ok(Done::RecvMany(rs, from)) => {
+                self.batch = rs.iter().any(|m| !m.rcv.fds.is_empty());
+                let drained = rs.len() < (len / self.slot).min(MAX_BATCH);
+                Outcome {
+                    n: super::immediate(Ok(Done::RecvMany(rs, from)), out),
+                    drained,
                 }
             }
-            _ => true,
+            Ok(_) => Outcome {
+                // `out` cannot hold a message: its fds are closed (dropped).
+                n: error::neg(Errno::ENOBUFS),
+                drained: true,
+            },
+            Err(e) => Outcome {
+                n: error::neg(e),
+                drained: true,
+            },
         };
-        Some(Outcome {
-            n: super::immediate(result, out),
-            drained,
-        })
+        Some(outcome)
     }
 }
 
