@@ -117,7 +117,7 @@ export function blockedIn(pid: number): number {
   }
 }
 /** x86_64 system call numbers, for {@link blockedIn}. */
-export const SYS = { sendmsg: 46, recvmsg: 47, accept4: 288 } as const
+export const SYS = { sendto: 44, sendmsg: 46, recvmsg: 47, accept4: 288 } as const
 
 /** Bytes `fd` can send before a non-blocking send says `EAGAIN`: fills its buffer with sendmsgSync. */
 export function fillSocket(fd: number): number {

@@ -241,7 +241,7 @@ export class UnixSocket extends Duplex {
     if (this.#fd < 0) return
     // Slots would cut a seqpacket record short: only stream sockets read in batches.
     this.#canBatch ??= binding.socketType(this.#fd) === SOCK_STREAM
-    readRoom()
+    if (readPool.length === 0) readRoom() // the first read of all: later ones leave room
     const rc = binding.readStart(this.#fd, this.#canBatch ? BATCH_SLOT : 0, this.#onRead)
     if (rc < 0) this.destroy(errnoError(rc, 'recvmsg'))
     else this.#reading = true
@@ -267,9 +267,10 @@ export class UnixSocket extends Duplex {
    * read on.
    */
   #receivedMany(n: number): boolean {
-    const buf = readPool.subarray(readAt[0])
-    if (n < 0) return this.#received(buf, n, null, false)
+    // The pool is replaced only after this (readRoom in #onRead), never by a listener.
+    const pool = readPool
     const base = readAt[0]
+    if (n < 0) return this.#received(pool, base, n, null, false)
     let more = true
     let stopped = false
     for (let i = 0, at = 1; i < n; i++) {
@@ -287,8 +288,7 @@ export class UnixSocket extends Duplex {
         if (fds) closeQuietly(fds)
         continue
       }
-      readAt[0] = base + i * BATCH_SLOT
-      if (!this.#received(buf.subarray(i * BATCH_SLOT), bytes, fds, (flags & 1) !== 0)) {
+      if (!this.#received(pool, base + i * BATCH_SLOT, bytes, fds, (flags & 1) !== 0)) {
         // Backpressure only stops the next read: what this one read is pushed all the same.
         more = false
         stopped = this.destroyed || bytes === 0
@@ -298,10 +298,10 @@ export class UnixSocket extends Duplex {
   }
 
   /**
-   * One receive's outcome: fds first (`'fds'`, or closed when nobody listens), then the bytes.
-   * Returns whether to read on.
+   * One receive's outcome: fds first (`'fds'`, or closed when nobody listens), then the bytes
+   * (`n` of them at `pool[at]`). Returns whether to read on.
    */
-  #received(buf: Buffer, n: number, fds: number[] | null, truncated: boolean): boolean {
+  #received(pool: Buffer, at: number, n: number, fds: number[] | null, truncated: boolean): boolean {
     if (n < 0) {
       this.destroy(errnoError(n, 'recvmsg'))
       return false
@@ -323,8 +323,8 @@ export class UnixSocket extends Duplex {
       this.read(0) // as net: 'end' (and the end of this side without allowHalfOpen) with no consumer
       return false
     }
-    readAt[0] += n // before any listener runs: the bytes pushed are never read over
-    return this.push(buf.subarray(0, n))
+    readAt[0] = at + n // before any listener runs: the bytes pushed are never read over
+    return this.push(pool.subarray(at, at + n))
   }
 
   // -------------------------------------------------------------------------------------------

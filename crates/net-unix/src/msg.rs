@@ -93,6 +93,10 @@ pub fn send(
         .map(|g| ControlMessage::ScmRights(g))
         .collect();
     let flags = flags_for(MsgFlags::MSG_NOSIGNAL, dontwait);
+    if let ([buf], []) = (bufs, fd_groups) {
+        // One buffer, no fds: `send`, which spares the kernel the msghdr (a stream's writes).
+        return retry(|| nix::sys::socket::send(fd, buf, flags));
+    }
     retry(|| sendmsg::<()>(fd, bufs, &cmsgs, flags, None))
 }
 
