@@ -614,3 +614,59 @@ test.serial(
     t.is(fdCount(), before)
   },
 )
+
+test("a listener that throws: 'uncaughtException' as with net, and the socket reads on, a batch delivered whole", async (t) => {
+  const r = await runFixture('stream-throw.cjs')
+  t.is(r.code, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout), {
+    data: ['boom', 'after', 'w', 'x', 'y', 'z', 'last'],
+    fds: [1, 1, 1, 1],
+    caught: ['from data', 'from fds'],
+  })
+})
+
+test.serial('sockets that only wait hold no read buffer', async (t) => {
+  const sockets: UnixSocket[] = []
+  const before = process.memoryUsage().arrayBuffers
+  for (let i = 0; i < 150; i++) sockets.push(...pair())
+  await new Promise((resolve) => setImmediate(resolve)) // every read has started
+  const grown = process.memoryUsage().arrayBuffers - before
+  // 64 KiB each would be 18.75 MiB; one shared read pool is all they need.
+  t.true(grown < 1 << 20, `${grown} bytes for 300 waiting sockets`)
+  for (const s of sockets) s.destroy()
+  await closed(...sockets)
+})
+
+test.serial('chunks a consumer keeps stay intact while later reads come in', async (t) => {
+  const [a, b] = pair()
+  const words = ['one', 'two', 'three', 'four']
+  const kept: Buffer[] = []
+  const done = new Promise<void>((resolve) => {
+    b.on('data', (d: Buffer) => {
+      kept.push(d) // held, not copied, as a framing parser does
+      if (kept.length < words.length) a.write(words[kept.length])
+      else resolve()
+    })
+  })
+  a.write(words[0])
+  await done
+  t.deepEqual(
+    kept.map((d) => d.toString()),
+    words,
+  )
+  a.destroy()
+  await closed(a, b)
+})
+
+test.serial('a reader nobody consumes stops reading past its high-water mark', async (t) => {
+  const [a, b] = pair()
+  const chunk = Buffer.alloc(64 * 1024, 2)
+  while (a.write(chunk)); // the kernel's buffer full, and a's queue at its mark
+  for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve))
+  t.true(b.readableLength > 0, 'b read')
+  t.true(b.readableLength <= b.readableHighWaterMark + chunk.length, `b holds ${b.readableLength} bytes`)
+  t.true(a.writableLength > 0, "what b did not read stays queued at a's end")
+  a.destroy()
+  b.destroy()
+  await closed(a, b)
+})

@@ -65,6 +65,10 @@ function fdsOf(chunk: Uint8Array): number[] | undefined {
 /** @internal Brands the constructor call `createConnection` makes for a socket still connecting. */
 export const kConnecting: unique symbol = Symbol('net-unix.connecting')
 
+function rethrow(err: unknown): never {
+  throw err
+}
+
 /** Closes fds in one native call, skipping any that is not open (teardown paths never throw). */
 function closeQuietly(fds: readonly number[]): void {
   binding.closeAll(fds, true)
@@ -247,13 +251,15 @@ export class UnixSocket extends Duplex {
     else this.#reading = true
   }
 
-  /** The core's callback after each read: whether to read on. */
+  /**
+   * The core's callback after each read: whether to read on. What a listener threw goes on to
+   * the core, which reports it as uncaught and reads on, as `net` does.
+   */
   #onRead = (n: number): boolean => {
-    let more = false
+    let more = true
     try {
       more = this.#receivedMany(n)
     } finally {
-      // A throwing listener stops the read too (the core reports it as uncaught).
       if (!more) this.#reading = false
       readRoom()
     }
@@ -263,8 +269,9 @@ export class UnixSocket extends Duplex {
   /**
    * A read's `n` messages in order (`readOut`; message `i` in slot `i` of the pool's rest, a
    * single read's one message at its start), each as one receive: its fds, then its bytes.
-   * Once the stream is destroyed or ended, the fds of the rest are closed. Returns whether to
-   * read on.
+   * Once the stream is destroyed or ended, the fds of the rest are closed. A listener that
+   * throws does not cut the read short: the rest is delivered, then the first error thrown
+   * (any later one goes to `'uncaughtException'` on its own). Returns whether to read on.
    */
   #receivedMany(n: number): boolean {
     // The pool is replaced only after this (readRoom in #onRead), never by a listener.
@@ -273,6 +280,8 @@ export class UnixSocket extends Duplex {
     if (n < 0) return this.#received(pool, base, n, null, false)
     let more = true
     let stopped = false
+    let failed = false
+    let error: unknown
     for (let i = 0, at = 1; i < n; i++) {
       const bytes = readOut[at]
       const flags = readOut[at + 1]
@@ -288,12 +297,18 @@ export class UnixSocket extends Duplex {
         if (fds) closeQuietly(fds)
         continue
       }
-      if (!this.#received(pool, base + i * BATCH_SLOT, bytes, fds, (flags & 1) !== 0)) {
-        // Backpressure only stops the next read: what this one read is pushed all the same.
-        more = false
-        stopped = this.destroyed || bytes === 0
+      try {
+        if (!this.#received(pool, base + i * BATCH_SLOT, bytes, fds, (flags & 1) !== 0)) {
+          // Backpressure only stops the next read: what this one read is pushed all the same.
+          more = false
+          stopped = this.destroyed || bytes === 0
+        }
+      } catch (err) {
+        if (failed) process.nextTick(rethrow, err)
+        else [failed, error] = [true, err]
       }
     }
+    if (failed) throw error
     return more
   }
 
@@ -307,9 +322,22 @@ export class UnixSocket extends Duplex {
       return false
     }
     if (fds) {
-      if (this.listenerCount('fds') > 0) this.emit('fds', fds)
-      else closeQuietly(fds)
+      if (this.listenerCount('fds') === 0) closeQuietly(fds)
+      else {
+        try {
+          this.emit('fds', fds)
+        } catch (err) {
+          // The bytes the fds came with are delivered all the same, then the error goes on.
+          this.#receivedBytes(pool, at, n, truncated)
+          throw err
+        }
+      }
     }
+    return this.#receivedBytes(pool, at, n, truncated)
+  }
+
+  /** The bytes of one receive (after its fds): pushed, or the end, or the error they mean. */
+  #receivedBytes(pool: Buffer, at: number, n: number, truncated: boolean): boolean {
     if (truncated) {
       // fds the sender attached were lost (MSG_CTRUNC, e.g. EMFILE here): the byte stream no
       // longer says which fds belong to which bytes.

@@ -261,6 +261,43 @@ const BREAKS = [
     edits: [{ find: '        let name = names.get(i).map(', replace: '        let name = names.get(usize::MAX).map(' }],
     specs: ['dgram'],
   },
+  // --- UnixSocket and the core's persistent read
+  {
+    name: 'stream-read-overwrites-kept-chunks',
+    file: 'lib/stream.ts',
+    edits: [{ find: '    readAt[0] = at + n // before any listener runs: the bytes pushed are never read over\n', replace: '' }],
+    specs: ['stream'],
+  },
+  {
+    name: 'stream-batches-seqpacket-records',
+    file: 'lib/stream.ts',
+    edits: [{ find: 'this.#canBatch ? BATCH_SLOT : 0', replace: 'BATCH_SLOT' }],
+    specs: ['seqpacket', 'stream'],
+  },
+  {
+    name: 'stream-full-socket-queues-to-the-mark',
+    file: 'lib/stream.ts',
+    edits: [{ find: '      if (rc === EAGAIN) return this.#full(this.#writeDup(bytes, fds, cb))\n', replace: '' }],
+    specs: ['stream'],
+  },
+  {
+    name: 'stream-listener-error-cuts-batch-short',
+    file: 'lib/stream.ts',
+    edits: [{ find: /      try \{\n        if \(!this\.#received\(/, replace: '      {\n        if (!this.#received(' }, { find: /      \} catch \(err\) \{\n        if \(failed\) process\.nextTick\(rethrow, err\)\n        else \[failed, error\] = \[true, err\]\n      \}/, replace: '      }' }],
+    specs: ['stream'],
+  },
+  {
+    name: 'reader-ignores-backpressure',
+    file: 'crates/net-unix/src/reactor/reader.rs',
+    edits: [{ find: '                unsafe { r.read_stop(w) };', replace: '                let _ = w;' }],
+    specs: ['stream'],
+  },
+  {
+    name: 'reader-swallows-listener-errors',
+    file: 'crates/net-unix/src/reactor/reader.rs',
+    edits: [{ find: '                unsafe { js::fatal_exception(env, e) };', replace: '                let _ = e;' }],
+    specs: ['stream'],
+  },
   {
     name: 'cancel-leaves-waiter-queued',
     file: 'crates/net-unix/src/reactor/mod.rs',

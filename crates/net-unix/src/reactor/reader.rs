@@ -245,8 +245,8 @@ impl Reactor {
     }
 
     /// Serves the reader after readiness while the socket has data, the callback asks for
-    /// more, and the per-readiness bound allows. An exception from the callback stops the
-    /// reader and goes to `'uncaughtException'`, as from Node's own I/O callbacks.
+    /// more, and the per-readiness bound allows. An exception from the callback goes to
+    /// `'uncaughtException'` and the reader stays on, as `net`'s read does.
     ///
     /// # Safety
     /// JS thread, inside a callback scope; `this` is live and not borrowed.
@@ -269,8 +269,11 @@ impl Reactor {
             let answer = unsafe { js::call_catching(env, on_read, &[n]) };
             // SAFETY: no other borrow of the reactor is live.
             let r = unsafe { &mut *this };
-            // SAFETY: JS thread.
-            let more = matches!(answer, Ok(v) if unsafe { js::get_bool(env, v) } == Some(true));
+            let more = match answer {
+                // SAFETY: JS thread.
+                Ok(v) => (unsafe { js::get_bool(env, v) }) == Some(true),
+                Err(_) => true,
+            };
             if !more && r.reader_of(w, fd, id).is_some() {
                 // SAFETY: the watcher is live (`reader_of` found it).
                 unsafe { r.read_stop(w) };
