@@ -670,3 +670,10 @@ test.serial('a reader nobody consumes stops reading past its high-water mark', a
   b.destroy()
   await closed(a, b)
 })
+
+test('two copies of the stream module on one addon (modules loaded afresh) each read their own bytes', async (t) => {
+  const r = await runFixture('stream-two-copies.cjs')
+  t.is(r.code, 0, r.stderr)
+  const expected = (p: string) => Array.from({ length: 50 }, (_, i) => `${p}${i},`).join('')
+  t.deepEqual(JSON.parse(r.stdout), [expected('a'), expected('b')])
+})

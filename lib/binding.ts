@@ -105,12 +105,14 @@ interface RawExports {
   ): number
   // Resolves (or returns at once) when fd is readable (or writable): poll(2) revents.
   readyAsync(fd: number, writes: boolean, token: number): number | Promise<number>
-  // Where every persistent read goes: pool[at[0]..]; the result in `out` as [n, (bytes, flags,
-  // nfds, ...fds) x n], message i in slot i of the pool's rest.
-  setReadPool(pool: Uint8Array, at: Int32Array, out: Int32Array): void
-  // A stream's persistent read: onRead(n) after each read (n messages, or -errno) returns true
-  // to read on (slot: a batch's slot size; 0: never batched). 0 or -errno (EALREADY: already on).
-  readStart(fd: number, slot: number, onRead: (n: number) => boolean): number
+  // Where the persistent reads of pool `id` (-1: a new pool) go: pool[at[0]..]; the result in
+  // `out` as [n, (bytes, flags, nfds, ...fds) x n], message i in slot i of the pool's rest.
+  // Returns the pool's id.
+  setReadPool(id: number, pool: Uint8Array, at: Int32Array, out: Int32Array): number
+  // A stream's persistent read into read pool `pool`: onRead(n) after each read (n messages, or
+  // -errno) returns true to read on (slot: a batch's slot size; 0: never batched). 0 or -errno
+  // (EALREADY: already on).
+  readStart(fd: number, pool: number, slot: number, onRead: (n: number) => boolean): number
 }
 
 // A copy with fast properties: the loader's object is in dictionary mode (dozens of exports set

@@ -33,6 +33,8 @@ const BATCH_SLOT = 512
 const READ_POOL = 64 * 1024
 const MIN_READ_ROOM = BATCH_SLOTS * BATCH_SLOT
 let readPool = Buffer.allocUnsafe(0)
+/** The core's id for this copy of the module's pool (a second copy gets its own). */
+let readPoolId = -1
 const readAt = new Int32Array(1)
 /** Where each read leaves `[n, (bytes, truncated, nfds, ...fds) × n]`: a full batch's room. */
 const readOut = new Int32Array(1 + BATCH_SLOTS * (3 + MAX_FDS))
@@ -42,7 +44,7 @@ function readRoom(): void {
   if (readPool.length - readAt[0] >= MIN_READ_ROOM) return
   readPool = Buffer.allocUnsafe(READ_POOL)
   readAt[0] = 0
-  binding.setReadPool(readPool, readAt, readOut)
+  readPoolId = binding.setReadPool(readPoolId, readPool, readAt, readOut)
 }
 /** Where a `sendmmsg` that completed at once leaves `[messages, lastBytes]`. */
 const sentMany = new Int32Array(2)
@@ -246,7 +248,7 @@ export class UnixSocket extends Duplex {
     // Slots would cut a seqpacket record short: only stream sockets read in batches.
     this.#canBatch ??= binding.socketType(this.#fd) === SOCK_STREAM
     if (readPool.length === 0) readRoom() // the first read of all: later ones leave room
-    const rc = binding.readStart(this.#fd, this.#canBatch ? BATCH_SLOT : 0, this.#onRead)
+    const rc = binding.readStart(this.#fd, readPoolId, this.#canBatch ? BATCH_SLOT : 0, this.#onRead)
     if (rc < 0) this.destroy(errnoError(rc, 'recvmsg'))
     else this.#reading = true
   }

@@ -518,37 +518,39 @@ unsafe extern "C" fn ready_async(env: Env, info: Info) -> Value {
     }
 }
 
-/// `setReadPool(pool, at, out)`: every persistent read of this env goes into `pool` from
-/// `at[0]` on (the Int32Array `at` is read before each read), and leaves `[n, (bytes, flags,
-/// nfds, ...fds) × n]` in the Int32Array `out`, which has room for `MAX_BATCH` messages of
-/// `MAX_FDS` fds; message `i` of a batch is in slot `i` of the pool's rest.
+/// `setReadPool(id, pool, at, out) -> id`: the persistent reads started with read pool `id` (a
+/// new one when `id` is -1) go into `pool` from `at[0]` on (the Int32Array `at` is read before
+/// each read), and leave `[n, (bytes, flags, nfds, ...fds) × n]` in the Int32Array `out`, which
+/// has room for `MAX_BATCH` messages of `MAX_FDS` fds; message `i` of a batch is in slot `i` of
+/// the pool's rest.
 unsafe extern "C" fn set_read_pool(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
-        let [pool, at, out] = js::args(env, info);
+        let [id, pool, at, out] = js::args(env, info);
         let Some(r) = reactor_or_throw(env) else {
             return std::ptr::null_mut();
         };
-        (*r).set_read_pool(pool, at, out);
-        js::undefined(env)
+        let id = js::get_i32(env, id).unwrap_or(-1);
+        js::int(env, (*r).set_read_pool(id, pool, at, out))
     }
 }
 
-/// `readStart(fd, slot, onRead) -> 0 | -errno`: reads `fd` into the read pool whenever it is
-/// readable until `onRead(n)` (`n` messages, or a negative errno) returns anything but `true`
+/// `readStart(fd, pool, slot, onRead) -> 0 | -errno`: reads `fd` into read pool `pool` whenever
+/// it is readable until `onRead(n)` (`n` messages, or a negative errno) returns anything but `true`
 /// (see the reactor's `reader`). `slot` is the slot size of a batched read (0: never batched).
 /// Closing `fd` through `close` ends it.
 unsafe extern "C" fn read_start(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
-        let [fd, slot, on_read] = js::args(env, info);
+        let [fd, pool, slot, on_read] = js::args(env, info);
         let Some(r) = reactor_or_throw(env) else {
             return std::ptr::null_mut();
         };
         if !js::is_function(env, on_read) {
             return js::throw(env, "readStart: onRead must be a function");
         }
+        let pool = js::get_u32(env, pool) as usize;
         let slot = js::get_u32(env, slot) as usize;
-        js::int(env, (*r).read_start(js::fd(env, fd), slot, on_read))
+        js::int(env, (*r).read_start(js::fd(env, fd), pool, slot, on_read))
     }
 }

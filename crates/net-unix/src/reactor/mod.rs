@@ -59,8 +59,8 @@ pub struct Reactor {
     /// Persistent reads started so far: each one's id, so a callback that closed its socket
     /// (and maybe started another on the same number) is noticed.
     readers_started: u64,
-    /// Where persistent reads go (`setReadPool`).
-    read_pool: Option<reader::ReadPool>,
+    /// Where persistent reads go (`setReadPool`): one pool per copy of the JS facade.
+    read_pools: Vec<reader::ReadPool>,
 }
 
 /// Where an operation goes: tried now, retried next turn, or queued on the fd's poll watcher.
@@ -147,7 +147,7 @@ impl Reactor {
             fast_this_turn: 0,
             later: VecDeque::new(),
             readers_started: 0,
-            read_pool: None,
+            read_pools: Vec::new(),
         }));
         // SAFETY: `r` is the reactor's final address; JS thread of env.
         unsafe {
@@ -440,7 +440,7 @@ unsafe extern "C" fn teardown(data: *mut c_void) {
         backend,
         make_errno,
         make_closed,
-        read_pool,
+        read_pools,
         ..
     } = *r;
     // SAFETY: JS thread of env, during its cleanup.
@@ -452,7 +452,7 @@ unsafe extern "C" fn teardown(data: *mut c_void) {
         for value in [make_errno, make_closed] {
             value.delete(env);
         }
-        if let Some(p) = read_pool {
+        for p in read_pools {
             p.delete(env);
         }
         sys::napi_set_instance_data(env, null_mut(), None, null_mut());

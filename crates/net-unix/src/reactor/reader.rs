@@ -3,9 +3,11 @@
 //! promise, no identity check and no re-registration per read. The callback answers `true` to
 //! read on, anything else to stop (backpressure, EOF, an error).
 //!
-//! Every reader of the env reads into one pool (`ReadPool`), from the offset JS keeps in it, and
-//! leaves its result in one array: reads and their callbacks never interleave, and a socket that
-//! only waits holds no buffer (as libuv asks for one only once data is there).
+//! The readers of one copy of the JS facade read into one pool (`ReadPool`), from the offset JS
+//! keeps in it, and leave their results in one array: reads and their callbacks never
+//! interleave, and a socket that only waits holds no buffer (as libuv asks for one only once data
+//! is there). A second copy of the facade on the same addon (a test runner that loads modules
+//! afresh per file) registers a pool of its own.
 //!
 //! A read is one `recvmsg` into the pool's rest until a read delivers fds, then, on a reader
 //! started with a slot size, a `recvmmsg` of up to `MAX_BATCH` messages in slots of that size
@@ -48,6 +50,8 @@ impl ReadPool {
 
 pub(super) struct Reader {
     id: u64,
+    /// Its pool, an index into `Reactor::read_pools`.
+    pool: usize,
     on_read: js::Ref,
     /// Slot size of batched reads; 0: never batched (seqpacket: a slot would cut a record).
     slot: usize,
@@ -148,33 +152,55 @@ impl Reader {
 }
 
 impl Reactor {
-    /// Makes `pool[at[0]..]` where every read goes from now on, its result in `out`.
+    /// Makes `pool[at[0]..]` where the reads of pool `id` go from now on, their results in
+    /// `out`; a new pool when `id` is not one. Returns the pool's id.
     ///
     /// # Safety
     /// JS thread, live reactor; the values belong to the current call.
-    pub unsafe fn set_read_pool(&mut self, pool: Value, at: Value, out: Value) {
+    pub unsafe fn set_read_pool(&mut self, id: i32, pool: Value, at: Value, out: Value) -> i32 {
         let env = self.env;
         // SAFETY: as this function's contract.
-        unsafe {
-            let new = ReadPool {
+        let new = unsafe {
+            ReadPool {
                 pool: js::Ref::new(env, pool),
                 at: js::Ref::new(env, at),
                 out: js::Ref::new(env, out),
-            };
-            if let Some(old) = self.read_pool.replace(new) {
-                old.delete(env);
+            }
+        };
+        match usize::try_from(id)
+            .ok()
+            .filter(|&i| i < self.read_pools.len())
+        {
+            Some(i) => {
+                // SAFETY: JS thread; references of this env.
+                unsafe { std::mem::replace(&mut self.read_pools[i], new).delete(env) };
+                id
+            }
+            None => {
+                self.read_pools.push(new);
+                self.read_pools.len() as i32 - 1
             }
         }
     }
 
-    /// Starts the persistent read of `fd` (see the module docs): `on_read(n)` gets each read's
-    /// message count (or a negative errno), the messages in the pool's `out`, and returns
-    /// whether to read on. 0, or a negative errno (`EALREADY` when one is on already).
+    /// Starts the persistent read of `fd` into read pool `pool` (see the module docs):
+    /// `on_read(n)` gets each read's message count (or a negative errno), the messages in the
+    /// pool's `out`, and returns whether to read on. 0, or a negative errno (`EALREADY` when one
+    /// is on already, `EINVAL` for a pool that is not one).
     ///
     /// # Safety
     /// JS thread, live reactor; the values belong to the current call.
-    pub unsafe fn read_start(&mut self, fd: RawFd, slot: usize, on_read: Value) -> i32 {
+    pub unsafe fn read_start(
+        &mut self,
+        fd: RawFd,
+        pool: usize,
+        slot: usize,
+        on_read: Value,
+    ) -> i32 {
         let env = self.env;
+        if pool >= self.read_pools.len() {
+            return error::neg(Errno::EINVAL);
+        }
         // SAFETY: as this function's contract.
         let w = match unsafe { self.watcher_for(fd) } {
             Ok(w) => w,
@@ -190,6 +216,7 @@ impl Reactor {
         wt.reader = Some(unsafe {
             Reader {
                 id: self.readers_started,
+                pool,
                 on_read: js::Ref::new(env, on_read),
                 slot,
                 batch: false,
@@ -259,8 +286,8 @@ impl Reactor {
                 return;
             };
             // SAFETY: the watcher is live (`reader_of`); JS thread, handle scope open.
-            let Some(outcome) = (unsafe { rd.read(env, (*w).poll_fd_raw(), r.read_pool.as_ref()) })
-            else {
+            let pool = r.read_pools.get(rd.pool);
+            let Some(outcome) = (unsafe { rd.read(env, (*w).poll_fd_raw(), pool) }) else {
                 return;
             };
             // SAFETY: as above.
