@@ -13,14 +13,12 @@ interface RawExports {
   setRef(fd: number, on: boolean): number
   // The *Async calls return a number (result or -errno) when they completed at once.
   acceptAsync(fd: number, flags: number, token: number): number | Promise<number>
-  // waitFirst: not tried before the socket is readable (a stream read right after a short one).
   recvmsgAsync(
     fd: number,
     bufs: Uint8Array | Uint8Array[],
     maxFds: number,
     token: number,
     out: Int32Array,
-    waitFirst?: boolean,
   ): number | Promise<number[]>
   sendmsgAsync(
     fd: number,

@@ -119,7 +119,6 @@ unsafe fn start(
     op: Op,
     bufs: &[Value],
     out: &mut [i32],
-    wait_first: bool,
 ) -> Value {
     // SAFETY: JS thread (callers are callbacks); `bufs` and `out` belong to the current call.
     unsafe {
@@ -127,7 +126,7 @@ unsafe fn start(
             return std::ptr::null_mut();
         };
         let (fd, token) = (js::fd(env, fd), js::get_u32(env, token));
-        Reactor::submit(r, fd, token, op, bufs, out, wait_first)
+        Reactor::submit(r, fd, token, op, bufs, out)
     }
 }
 
@@ -157,25 +156,22 @@ unsafe extern "C" fn accept_async(env: Env, info: Info) -> Value {
         let [fd, flags, token] = js::args(env, info);
         let flags = sock_flags(js::get_i32(env, flags).unwrap_or(0));
         let op = Op::Accept { flags };
-        start(env, fd, token, op, &[], &mut [], false)
+        start(env, fd, token, op, &[], &mut [])
     }
 }
 
-/// `recvmsgAsync(fd, bufs, maxFds, token, out, waitFirst?) -> bytes | -errno |
-/// Promise<[bytes, truncated, ...fds]>`: completed at once, it leaves `[truncated, nfds,
-/// ...fds]` in the Int32Array `out`. With `waitFirst` it is not tried before the socket is
-/// readable (see [`Reactor::submit`]).
+/// `recvmsgAsync(fd, bufs, maxFds, token, out) -> bytes | -errno | Promise<[bytes, truncated,
+/// ...fds]>`: completed at once, it leaves `[truncated, nfds, ...fds]` in the Int32Array `out`.
 unsafe extern "C" fn recvmsg_async(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {
-        let [fd, bufs, max_fds, token, out, wait_first] = js::args(env, info);
+        let [fd, bufs, max_fds, token, out] = js::args(env, info);
         let out = js::i32s_mut(env, out);
         let op = Op::Recv {
             max_fds: fd_room(env, max_fds, out),
         };
         let bufs = buf_values(env, bufs);
-        let wait_first = js::get_bool(env, wait_first).unwrap_or(false);
-        start(env, fd, token, op, &bufs, out, wait_first)
+        start(env, fd, token, op, &bufs, out)
     }
 }
 
@@ -191,7 +187,7 @@ unsafe extern "C" fn sendmsg_async(env: Env, info: Info) -> Value {
             groups: &groups,
         };
         let bufs = buf_values(env, bufs);
-        start(env, fd, token, op, &bufs, &mut [], false)
+        start(env, fd, token, op, &bufs, &mut [])
     }
 }
 
@@ -297,7 +293,7 @@ unsafe extern "C" fn recv_many_async(env: Env, info: Info) -> Value {
         let [fd, buf, slot, max_fds, token, out, from, creds] = js::args(env, info);
         let op = Op::RecvMany(many_of(env, slot, max_fds, from, creds));
         let out = js::i32s_mut(env, out);
-        start(env, fd, token, op, &[buf], out, false)
+        start(env, fd, token, op, &[buf], out)
     }
 }
 
@@ -332,7 +328,7 @@ unsafe extern "C" fn send_many_async(env: Env, info: Info) -> Value {
         };
         let bufs = buf_values(env, bufs);
         let out = js::i32s_mut(env, out);
-        start(env, fd, token, op, &bufs, out, false)
+        start(env, fd, token, op, &bufs, out)
     }
 }
 
@@ -435,7 +431,7 @@ unsafe extern "C" fn recvfrom_async(env: Env, info: Info) -> Value {
             creds: js::get_bool(env, creds).unwrap_or(false),
         };
         let bufs = buf_values(env, bufs);
-        start(env, fd, token, op, &bufs, out, false)
+        start(env, fd, token, op, &bufs, out)
     }
 }
 
@@ -454,7 +450,7 @@ unsafe extern "C" fn sendto_async(env: Env, info: Info) -> Value {
             creds: js::get_bool(env, creds).unwrap_or(false),
         };
         let bufs = buf_values(env, bufs);
-        start(env, fd, token, op, &bufs, &mut [], false)
+        start(env, fd, token, op, &bufs, &mut [])
     }
 }
 
@@ -514,7 +510,7 @@ unsafe extern "C" fn ready_async(env: Env, info: Info) -> Value {
         let op = Op::Ready {
             writes: js::get_bool(env, writes).unwrap_or(false),
         };
-        start(env, fd, token, op, &[], &mut [], false)
+        start(env, fd, token, op, &[], &mut [])
     }
 }
 

@@ -174,9 +174,7 @@ impl Reactor {
     /// Starts an operation. Tried at once when nothing is queued ahead of it and the per-turn
     /// budget allows: then the result comes back as a number (see [`immediate`]) and no promise
     /// is made. Otherwise it is deferred to the next turn or queued behind a poll watcher (see
-    /// [`route`]) and a promise is returned. With `wait_first` it is not tried at once but
-    /// queued for readiness: for a caller that knows the syscall would say `EAGAIN` (a stream
-    /// read right after a short one), which saves that syscall.
+    /// [`route`]) and a promise is returned.
     ///
     /// # Safety
     /// `this` is a live reactor; `buf_values` are typed arrays of the current call; `out` is
@@ -188,7 +186,6 @@ impl Reactor {
         op: Op,
         buf_values: &[Value],
         out: &mut [i32],
-        wait_first: bool,
     ) -> Value {
         // SAFETY: the caller passes a live reactor, used only on its JS thread.
         let r = unsafe { &mut *this };
@@ -204,9 +201,6 @@ impl Reactor {
             _ => None,
         };
         let mut route = r.route_of(fd, op.writes());
-        if wait_first && route == Route::Now {
-            route = Route::Watcher;
-        }
         if route == Route::Now {
             // SAFETY: the values are typed arrays of this call, read in this turn.
             let bufs: Bufs = buf_values
