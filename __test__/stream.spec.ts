@@ -677,3 +677,19 @@ test('two copies of the stream module on one addon (modules loaded afresh) each 
   const expected = (p: string) => Array.from({ length: 50 }, (_, i) => `${p}${i},`).join('')
   t.deepEqual(JSON.parse(r.stdout), [expected('a'), expected('b')])
 })
+
+test.serial(
+  "closing a socket's fd through close() under its stream: an 'error' (EBADF), not a read that waits forever",
+  async (t) => {
+    const [fdA, fdB] = socketpair()
+    const a = new UnixSocket({ fd: fdA })
+    a.on('data', () => {})
+    await new Promise((resolve) => setImmediate(resolve)) // a's read has started
+    close(fdA) // the stream's own fd, closed behind its back
+    const [err] = (await once(a, 'error')) as [NodeJS.ErrnoException]
+    t.is(err.code, 'EBADF')
+    t.is(err.syscall, 'recvmsg')
+    await closed(a)
+    close(fdB)
+  },
+)

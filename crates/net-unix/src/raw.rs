@@ -126,7 +126,9 @@ unsafe fn start(
             return std::ptr::null_mut();
         };
         let (fd, token) = (js::fd(env, fd), js::get_u32(env, token));
-        Reactor::submit(r, fd, token, op, bufs, out)
+        let v = Reactor::submit(r, fd, token, op, bufs, out);
+        Reactor::tell_closed_readers(r);
+        v
     }
 }
 
@@ -212,7 +214,9 @@ unsafe extern "C" fn close(env: Env, info: Info) -> Value {
         let rc = if r.is_null() {
             to_js(sock::close(fd).map(|_| 0))
         } else {
-            (*r).close(fd)
+            let rc = (*r).close(fd);
+            Reactor::tell_closed_readers(r);
+            rc
         };
         js::int(env, rc)
     }
@@ -349,6 +353,9 @@ unsafe extern "C" fn close_all(env: Env, info: Info) -> Value {
                 }
             }
             sock::close_owned(&mut fds);
+            if !r.is_null() {
+                Reactor::tell_closed_readers(r);
+            }
             return js::int(env, 0);
         }
         let mut rc = 0;
@@ -361,6 +368,9 @@ unsafe extern "C" fn close_all(env: Env, info: Info) -> Value {
             if rc == 0 {
                 rc = one.min(0);
             }
+        }
+        if !r.is_null() {
+            Reactor::tell_closed_readers(r);
         }
         js::int(env, rc)
     }
@@ -547,6 +557,8 @@ unsafe extern "C" fn read_start(env: Env, info: Info) -> Value {
         }
         let pool = js::get_u32(env, pool) as usize;
         let slot = js::get_u32(env, slot) as usize;
-        js::int(env, (*r).read_start(js::fd(env, fd), pool, slot, on_read))
+        let rc = (*r).read_start(js::fd(env, fd), pool, slot, on_read);
+        Reactor::tell_closed_readers(r);
+        js::int(env, rc)
     }
 }

@@ -61,6 +61,8 @@ pub struct Reactor {
     readers_started: u64,
     /// Where persistent reads go (`setReadPool`): one pool per copy of the JS facade.
     read_pools: Vec<reader::ReadPool>,
+    /// The callbacks of readers whose socket was closed, to be told (`tell_closed_readers`).
+    closed_readers: Vec<js::Ref>,
 }
 
 /// Where an operation goes: tried now, retried next turn, or queued on the fd's poll watcher.
@@ -148,6 +150,7 @@ impl Reactor {
             later: VecDeque::new(),
             readers_started: 0,
             read_pools: Vec::new(),
+            closed_readers: Vec::new(),
         }));
         // SAFETY: `r` is the reactor's final address; JS thread of env.
         unsafe {
@@ -435,6 +438,7 @@ unsafe extern "C" fn teardown(data: *mut c_void) {
         make_errno,
         make_closed,
         read_pools,
+        closed_readers,
         ..
     } = *r;
     // SAFETY: JS thread of env, during its cleanup.
@@ -448,6 +452,9 @@ unsafe extern "C" fn teardown(data: *mut c_void) {
         }
         for p in read_pools {
             p.delete(env);
+        }
+        for f in closed_readers {
+            f.delete(env);
         }
         sys::napi_set_instance_data(env, null_mut(), None, null_mut());
     }

@@ -74,6 +74,11 @@ impl Reader {
         unsafe { self.on_read.delete(env) };
     }
 
+    /// The callback, for telling it that its socket was closed.
+    pub fn into_callback(self) -> js::Ref {
+        self.on_read
+    }
+
     /// One read of `fd` into the pool, its result written to the pool's `out` in the layout of
     /// [`Done::into_items`]; `None` when there was nothing to read.
     ///
@@ -267,6 +272,7 @@ impl Reactor {
                         r.rearm(w, status < 0);
                     }
                 }
+                Reactor::tell_closed_readers(this);
             })
         };
     }
@@ -312,6 +318,28 @@ impl Reactor {
             }
             if !more || outcome.drained {
                 return;
+            }
+        }
+    }
+
+    /// Tells each reader whose socket was closed under it (through `close`, or a reused number
+    /// noticed) with `EBADF` from its read, so that nothing waits on a socket that is gone.
+    ///
+    /// # Safety
+    /// JS thread, inside a callback scope or a call from JS; `this` is live and not borrowed.
+    pub unsafe fn tell_closed_readers(this: *mut Reactor) {
+        loop {
+            // SAFETY: no other borrow of the reactor is live.
+            let (env, f) = unsafe { ((*this).env, (*this).closed_readers.pop()) };
+            let Some(f) = f else { return };
+            // SAFETY: JS thread; no borrow of the reactor lives across the call.
+            unsafe {
+                let n = js::int(env, error::neg(Errno::EBADF));
+                let answer = js::call_catching(env, f.get(env), &[n]);
+                f.delete(env);
+                if let Err(e) = answer {
+                    js::fatal_exception(env, e);
+                }
             }
         }
     }

@@ -129,7 +129,12 @@ impl Reactor {
 /// The turn after the budget was spent, past its timers: retry what was deferred.
 pub(super) unsafe extern "C" fn on_next_turn(handle: *mut c_void) {
     // SAFETY: the handle is the reactor's; libuv calls this on the JS thread.
-    unsafe { Reactor::in_callback_scope(reactor_of(handle), |r| (*r).retry_later()) };
+    unsafe {
+        Reactor::in_callback_scope(reactor_of(handle), |r| {
+            (*r).retry_later();
+            Reactor::tell_closed_readers(r);
+        })
+    };
 }
 
 /// The end of a turn in which operations completed at once: the budget starts again.

@@ -195,7 +195,9 @@ impl Reactor {
         // SAFETY: as above; unlinked from the map and the idle list.
         unsafe {
             if let Some(rd) = (*w).reader.take() {
-                rd.delete(self.env);
+                // Its socket is gone: the reader is told (`tell_closed_readers`) once no borrow
+                // of the reactor is live.
+                self.closed_readers.push(rd.into_callback());
             }
             (*w).idle = true;
             self.sync_hold(w);
