@@ -250,7 +250,17 @@ export class UnixSocket extends Duplex {
     if (readPool.length === 0) readRoom() // the first read of all: later ones leave room
     const rc = binding.readStart(this.#fd, readPoolId, this.#canBatch ? BATCH_SLOT : 0, this.#onRead)
     if (rc < 0) this.destroy(errnoError(rc, 'recvmsg'))
-    else this.#reading = true
+    else this.#readingOn(true)
+  }
+
+  /**
+   * While the core reads on by itself, Readable's `maybeReadMore` (a `nextTick` and a `read(0)`
+   * after every push, to call `_read` again) has nothing to do: marking it as scheduled keeps
+   * it from running. Off again when the read stops, so that `read()` restarts it.
+   */
+  #readingOn(on: boolean): void {
+    this.#reading = on
+    ;(this as unknown as { _readableState: { readingMore: boolean } })._readableState.readingMore = on
   }
 
   /**
@@ -262,7 +272,7 @@ export class UnixSocket extends Duplex {
     try {
       more = this.#receivedMany(n)
     } finally {
-      if (!more) this.#reading = false
+      if (!more) this.#readingOn(false)
       readRoom()
     }
     return more
