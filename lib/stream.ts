@@ -3,7 +3,7 @@
 // through the same readiness core as the Promise API. Writes try the syscall first and get a
 // number back when it completed at once, a promise only when it has to wait; reads are the
 // core's persistent read (`readStart`), as libuv's `uv_read_start` is for `net`: one callback
-// per read, answered with the buffer for the next one.
+// per read, which answers whether to read on.
 import { Duplex } from 'node:stream'
 import type { DuplexOptions } from 'node:stream'
 import { EventEmitter } from 'node:events'
@@ -67,6 +67,7 @@ function fdsOf(chunk: Uint8Array): number[] | undefined {
 /** @internal Brands the constructor call `createConnection` makes for a socket still connecting. */
 export const kConnecting: unique symbol = Symbol('net-unix.connecting')
 
+/** Throws `err` from a tick of its own (`'uncaughtException'`, as any listener error). */
 function rethrow(err: unknown): never {
   throw err
 }
