@@ -318,7 +318,10 @@ export class UnixSocket extends Duplex {
         }
       } catch (err) {
         if (failed) process.nextTick(rethrow, err)
-        else [failed, error] = [true, err]
+        else {
+          failed = true
+          error = err
+        }
       }
     }
     if (failed) throw error

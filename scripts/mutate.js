@@ -283,7 +283,7 @@ const BREAKS = [
   {
     name: 'stream-listener-error-cuts-batch-short',
     file: 'lib/stream.ts',
-    edits: [{ find: /      try \{\n        if \(!this\.#received\(/, replace: '      {\n        if (!this.#received(' }, { find: /      \} catch \(err\) \{\n        if \(failed\) process\.nextTick\(rethrow, err\)\n        else \[failed, error\] = \[true, err\]\n      \}/, replace: '      }' }],
+    edits: [{ find: /      try \{\n        if \(!this\.#received\(/, replace: '      {\n        if (!this.#received(' }, { find: /      \} catch \(err\) \{\n        if \(failed\) process\.nextTick\(rethrow, err\)\n        else \{\n          failed = true\n          error = err\n        \}\n      \}/, replace: '      }' }],
     specs: ['stream'],
   },
   {

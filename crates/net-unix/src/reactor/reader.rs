@@ -12,9 +12,8 @@
 //! A read is one `recvmsg` into the pool's rest until a read delivers fds, then, on a reader
 //! started with a slot size, a `recvmmsg` of up to `MAX_BATCH` messages in slots of that size
 //! (Linux ends a stream read at each message that carries fds). Both leave the batch layout. A
-//! read that leaves the socket drained
-//! (fewer bytes or messages than there was room for) waits for the next readiness instead of
-//! paying a read that says `EAGAIN`.
+//! read that leaves the socket drained (fewer bytes or messages than there was room for) waits
+//! for the next readiness instead of paying a read that says `EAGAIN`.
 
 use super::watcher::Watcher;
 use super::Reactor;
@@ -67,14 +66,7 @@ struct Outcome {
 }
 
 impl Reader {
-    /// # Safety
-    /// JS thread of `env`, which made the references.
-    pub unsafe fn delete(self, env: Env) {
-        // SAFETY: as the function's contract.
-        unsafe { self.on_read.delete(env) };
-    }
-
-    /// The callback, for telling it that its socket was closed.
+    /// The callback: to tell it that its socket was closed, or to delete when it stops.
     pub fn into_callback(self) -> js::Ref {
         self.on_read
     }
@@ -84,17 +76,14 @@ impl Reader {
     ///
     /// # Safety
     /// JS thread of `env`, inside a handle scope.
-    unsafe fn read(&mut self, env: Env, fd: RawFd, to: Option<&ReadPool>) -> Option<Outcome> {
+    unsafe fn read(&mut self, env: Env, fd: RawFd, to: &ReadPool) -> Option<Outcome> {
         // SAFETY: as the function's contract; the arrays are used only during this call.
         let (pool, at, out) = unsafe {
-            match to {
-                Some(p) => (
-                    js::bytes(env, p.pool.get(env)),
-                    js::i32s_mut(env, p.at.get(env)),
-                    js::i32s_mut(env, p.out.get(env)),
-                ),
-                None => ((std::ptr::null_mut(), 0), &mut [][..], &mut [][..]),
-            }
+            (
+                js::bytes(env, to.pool.get(env)),
+                js::i32s_mut(env, to.at.get(env)),
+                js::i32s_mut(env, to.out.get(env)),
+            )
         };
         let at = at.first().map_or(usize::MAX, |&a| a as usize);
         let buf = if at < pool.1 {
@@ -105,7 +94,7 @@ impl Reader {
         };
         let len = buf.1;
         if len == 0 {
-            // No pool, or no room left in it: nothing to read into.
+            // A detached pool, or no room left in it: nothing to read into.
             return Some(Outcome {
                 n: error::neg(Errno::ENOBUFS),
                 drained: true,
@@ -292,7 +281,8 @@ impl Reactor {
                 return;
             };
             // SAFETY: the watcher is live (`reader_of`); JS thread, handle scope open.
-            let pool = r.read_pools.get(rd.pool);
+            // `read_start` checked the index, and pools are never removed.
+            let pool = &r.read_pools[rd.pool];
             let Some(outcome) = (unsafe { rd.read(env, (*w).poll_fd_raw(), pool) }) else {
                 return;
             };
@@ -352,7 +342,7 @@ impl Reactor {
         // SAFETY: as the function's contract.
         unsafe {
             if let Some(rd) = (*w).reader.take() {
-                rd.delete(self.env);
+                rd.into_callback().delete(self.env);
             }
             self.rearm(w, false);
         }
