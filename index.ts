@@ -796,3 +796,14 @@ export function createServer(
   if (typeof options === 'function') return new UnixServer({}, options)
   return new UnixServer(options, connectionListener)
 }
+
+// ---------------------------------------------------------------------------------------------
+// CommonJS exports as plain data properties. TypeScript compiles `export { x } from` to getters,
+// which ignore assignment: `require('unix-dgram').createSocket = mock` (hot-shots' tests) and
+// `sinon.stub(require('net-unix'), 'x')` replace exports, as they can in any CommonJS module.
+// Last in the file, so that every re-export above is covered. (index.mjs's namespace stays
+// read-only, as every ES module's is.)
+for (const [name, d] of Object.entries(Object.getOwnPropertyDescriptors(exports))) {
+  if (d.get)
+    Object.defineProperty(exports, name, { value: d.get(), writable: true, enumerable: true, configurable: true })
+}

@@ -108,8 +108,9 @@ interface RawExports {
   // Returns the pool's id.
   setReadPool(id: number, pool: Uint8Array, at: Int32Array, out: Int32Array): number
   // A stream's persistent read into read pool `pool`: onRead(n) after each read (n messages, or
-  // -errno) returns true to read on (slot: a batch's slot size; 0: never batched). 0 or -errno
-  // (EALREADY: already on).
+  // -errno) returns true to read on (slot: a batch's slot size; 0: a seqpacket socket, never
+  // batched, and -EMSGSIZE with the next message's length in out[0] when the pool's rest is too
+  // short for it). 0 or -errno (EALREADY: already on).
   readStart(fd: number, pool: number, slot: number, onRead: (n: number) => boolean): number
 }
 

@@ -431,13 +431,16 @@ const READS_PER_EVENT = 64
 const READ_BATCH = 16
 
 function congestionError(): Error {
-  // unix-dgram's sentinel: message 'congestion' (hot-shots matches on it).
-  return Object.assign(new Error('congestion'), { code: 'congestion', errno: 1 })
+  // unix-dgram's, field for field: message 'congestion', code 1 (hot-shots matches on either).
+  return Object.assign(new Error('congestion'), { code: 1 })
 }
 
 function socketClosed(): Error {
   return Object.assign(new Error('Not running'), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' })
 }
+
+/** What unix-dgram reports for a call on a closed socket: the kernel's `EBADF` (fd -1). */
+const EBADF = -9
 
 /**
  * An evented Unix datagram socket, in the shape of `node:dgram`'s `Socket` and of the
@@ -463,6 +466,8 @@ export class UnixDgramSocket extends EventEmitter {
   /** @internal */
   constructor(options: UnixDgramOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
     super()
+    // Before the socket exists: a throw here leaves nothing open.
+    if (listener !== undefined) validateFunction(listener, 'listener')
     this.#fds = options.fds === true
     this.#creds = options.credentials === true
     this.fd = check(binding.socketTyped(SOCK_DGRAM, SOCK_NONBLOCK | SOCK_CLOEXEC), 'socket')
@@ -475,10 +480,7 @@ export class UnixDgramSocket extends EventEmitter {
     }
     this.#readiness = new Readiness(this.fd, (status, events) => this.#ready(status, events))
     this.#readiness.start(READABLE) // as unix-dgram: watching from the start, so the socket holds the loop
-    if (listener !== undefined) {
-      validateFunction(listener, 'listener')
-      this.on('message', listener)
-    }
+    if (listener !== undefined) this.on('message', listener)
   }
 
   #arm(events: number): void {
@@ -540,18 +542,14 @@ export class UnixDgramSocket extends EventEmitter {
     if (!this.emit('message', msg, rinfo) && d.fds.length) binding.closeAll(d.fds, true)
   }
 
-  #open(): void {
-    if (this.fd < 0) throw socketClosed()
-  }
-
   /**
    * Binds to `path` (a path or `'\0name'`; none: an abstract name the kernel picks) and emits
    * `'listening'`, or `'error'`, synchronously. An existing path is not removed (`EADDRINUSE`).
    */
   bind(path?: string): this {
-    this.#open()
     const bytes = path === undefined ? undefined : encodeAddr(path, 'path')
-    const rc = bytes ? binding.bindAddr(this.fd, bytes) : binding.autobind(this.fd)
+    let rc = EBADF
+    if (this.fd >= 0) rc = bytes ? binding.bindAddr(this.fd, bytes) : binding.autobind(this.fd)
     if (rc < 0) this.emit('error', errnoError(rc, 'bind', path))
     else this.emit('listening')
     return this
@@ -562,8 +560,8 @@ export class UnixDgramSocket extends EventEmitter {
    * synchronously: with no `'error'` listener, the error is thrown from `connect`.
    */
   connect(path: string): this {
-    this.#open()
-    const rc = binding.connectAddr(this.fd, encodeAddr(path, 'path'))
+    const addr = encodeAddr(path, 'path')
+    const rc = this.fd >= 0 ? binding.connectAddr(this.fd, addr) : EBADF
     if (rc < 0) {
       this.emit('error', errnoError(rc, 'connect', path))
     } else {
@@ -634,7 +632,6 @@ export class UnixDgramSocket extends EventEmitter {
     fds: number[],
     cb: SendCallback | undefined,
   ): void {
-    this.#open()
     let bytes = bytesOf(buf, 'buf')
     if (offset !== undefined || length !== undefined) {
       const from = offset ?? 0
@@ -645,7 +642,9 @@ export class UnixDgramSocket extends EventEmitter {
     }
     const to = path === undefined ? null : encodeAddr(path, 'path')
     if (cb !== undefined) validateFunction(cb, 'callback')
-    const rc = binding.sendtoSync(this.fd, bytes, to, fds, fds.length ? [fds.length] : [], false, true)
+    // A closed socket's send fails as unix-dgram's does (its fd is -1: EBADF), never throws.
+    const rc =
+      this.fd < 0 ? EBADF : binding.sendtoSync(this.fd, bytes, to, fds, fds.length ? [fds.length] : [], false, true)
     let err: Error | undefined
     if (rc === EAGAIN || rc === ENOBUFS) {
       this.#arm(READABLE | WRITABLE)
@@ -657,13 +656,14 @@ export class UnixDgramSocket extends EventEmitter {
     } else if (rc < 0) {
       err = errnoError(rc, 'send', path)
     }
-    if (cb !== undefined) cb(err)
+    // cb() with no argument on success, as unix-dgram calls it.
+    if (cb !== undefined) err ? cb(err) : cb()
     else if (err) this.emit('error', err)
   }
 
   /** The bound address: `{ path }` (`null` when not bound). */
   address(): { path: string | null } {
-    this.#open()
+    if (this.fd < 0) throw socketClosed()
     return { path: localaddr(this.fd) }
   }
 
@@ -724,9 +724,8 @@ export function createSocket(
   const options =
     typeof type === 'object' && type !== null ? (type as UnixDgramOptions) : { type: type as 'unix_dgram' }
   if (options.type !== 'unix_dgram') {
-    const e = new TypeError(
-      `Bad socket type specified. Valid types are: unix_dgram, udp4, udp6. Received ${String(options.type)}`,
-    )
+    // unix-dgram's message; a TypeError with Node's code, as node:dgram throws for a bad type.
+    const e = new TypeError(`Unsupported socket type: ${String(options.type)}`)
     throw Object.assign(e, { code: 'ERR_SOCKET_BAD_TYPE' })
   }
   validateBool(options.fds, 'options.fds')

@@ -39,10 +39,10 @@ const readAt = new Int32Array(1)
 /** Where each read leaves `[n, (bytes, truncated, nfds, ...fds) × n]`: a full batch's room. */
 const readOut = new Int32Array(1 + BATCH_SLOTS * (3 + MAX_FDS))
 
-/** A fresh read pool when the current one has too little room left. */
-function readRoom(): void {
-  if (readPool.length - readAt[0] >= MIN_READ_ROOM) return
-  readPool = Buffer.allocUnsafe(READ_POOL)
+/** A fresh read pool when the current one has less than `room` bytes left. */
+function readRoom(room = MIN_READ_ROOM): void {
+  if (readPool.length - readAt[0] >= room) return
+  readPool = Buffer.allocUnsafe(Math.max(READ_POOL, room))
   readAt[0] = 0
   readPoolId = binding.setReadPool(readPoolId, readPool, readAt, readOut)
 }
@@ -50,6 +50,8 @@ function readRoom(): void {
 const sentMany = new Int32Array(2)
 /** Vectors per `sendmsg` (Linux `UIO_MAXIOV`). */
 const IOV_MAX = 1024
+/** A seqpacket read's answer: the next message is longer than the pool's rest (`readOut[0]`). */
+const EMSGSIZE = -90
 /** Pause before accepting again after an accept error (`EMFILE` would otherwise spin). */
 const ACCEPT_RETRY_MS = 50
 const NO_FDS: number[] = []
@@ -75,6 +77,29 @@ function rethrow(err: unknown): never {
 /** Closes fds in one native call, skipping any that is not open (teardown paths never throw). */
 function closeQuietly(fds: readonly number[]): void {
   binding.closeAll(fds, true)
+}
+
+function closedBeforeConnection(): Error {
+  const e = new Error('Socket closed before the connection was established')
+  return Object.assign(e, { code: 'ERR_SOCKET_CLOSED_BEFORE_CONNECTION' })
+}
+
+/**
+ * 0 when `fd` is a listening stream socket a server can take, else the negative errno `listen`
+ * reports: `EBADF`, `ENOTSOCK`, `EINVAL` (not listening, or not a stream socket, as `net` says).
+ */
+function listenerCheck(fd: number): number {
+  const type = binding.socketType(fd)
+  if (type < 0) return type
+  const listening = binding.acceptsConnections(fd)
+  if (listening < 0) return listening
+  return type === SOCK_STREAM && listening === 1 ? 0 : -22
+}
+
+/** A seqpacket message this stream could not take whole. */
+function messageTooLarge(what: string): Error {
+  const e = new Error(`recvmsg: ${what}; the stream cannot deliver it whole`)
+  return Object.assign(e, { code: 'ERR_SOCKET_MESSAGE_TOO_LARGE', syscall: 'recvmsg' })
 }
 
 /** Close-on-exec dups of `fds`, all or none. */
@@ -144,6 +169,8 @@ export class UnixSocket extends Duplex {
   #connecting = false
   /** Work that waits for the connection: writes, `end()`, the first read. */
   #afterConnect: (() => void)[] = []
+  /** Callbacks of the writes in `#afterConnect`: a failed connect calls them back, as `net`. */
+  #connectWrites: ((err?: Error | null) => void)[] = []
   #abortConnect: AbortController | undefined
   /** The core's persistent read is on. */
   #reading = false
@@ -221,6 +248,7 @@ export class UnixSocket extends Duplex {
         this.#fd = fd
         this.#connecting = false
         if (!this.#refed) binding.setRef(fd, false)
+        this.#connectWrites.length = 0
         for (const run of this.#afterConnect.splice(0)) run()
         this.emit('connect')
         this.emit('ready')
@@ -269,6 +297,7 @@ export class UnixSocket extends Duplex {
    * the core, which reports it as uncaught and reads on, as `net` does.
    */
   #onRead = (n: number): boolean => {
+    if (n === EMSGSIZE) return this.#roomFor(readOut[0])
     let more = true
     try {
       more = this.#receivedMany(n)
@@ -277,6 +306,17 @@ export class UnixSocket extends Duplex {
       readRoom()
     }
     return more
+  }
+
+  /** A pool with room for a seqpacket message of `length` bytes, so that it is read whole. */
+  #roomFor(length: number): boolean {
+    try {
+      readRoom(length)
+      return true
+    } catch {
+      this.destroy(messageTooLarge(`a ${length}-byte message does not fit in a Buffer`))
+      return false
+    }
   }
 
   /**
@@ -290,7 +330,7 @@ export class UnixSocket extends Duplex {
     // The pool is replaced only after this (readRoom in #onRead), never by a listener.
     const pool = readPool
     const base = readAt[0]
-    if (n < 0) return this.#received(pool, base, n, null, false)
+    if (n < 0) return this.#received(pool, base, n, null, 0)
     let more = true
     let stopped = false
     let failed = false
@@ -311,7 +351,7 @@ export class UnixSocket extends Duplex {
         continue
       }
       try {
-        if (!this.#received(pool, base + i * BATCH_SLOT, bytes, fds, (flags & 1) !== 0)) {
+        if (!this.#received(pool, base + i * BATCH_SLOT, bytes, fds, flags)) {
           // Backpressure only stops the next read: what this one read is pushed all the same.
           more = false
           stopped = this.destroyed || bytes === 0
@@ -330,9 +370,10 @@ export class UnixSocket extends Duplex {
 
   /**
    * One receive's outcome: fds first (`'fds'`, or closed when nobody listens), then the bytes
-   * (`n` of them at `pool[at]`). Returns whether to read on.
+   * (`n` of them at `pool[at]`; `flags`: 1 control data cut short, 2 the message itself). Returns
+   * whether to read on.
    */
-  #received(pool: Buffer, at: number, n: number, fds: number[] | null, truncated: boolean): boolean {
+  #received(pool: Buffer, at: number, n: number, fds: number[] | null, flags: number): boolean {
     if (n < 0) {
       this.destroy(errnoError(n, 'recvmsg'))
       return false
@@ -344,17 +385,22 @@ export class UnixSocket extends Duplex {
           this.emit('fds', fds)
         } catch (err) {
           // The bytes the fds came with are delivered all the same, then the error goes on.
-          this.#receivedBytes(pool, at, n, truncated)
+          this.#receivedBytes(pool, at, n, flags)
           throw err
         }
       }
     }
-    return this.#receivedBytes(pool, at, n, truncated)
+    return this.#receivedBytes(pool, at, n, flags)
   }
 
   /** The bytes of one receive (after its fds): pushed, or the end, or the error they mean. */
-  #receivedBytes(pool: Buffer, at: number, n: number, truncated: boolean): boolean {
-    if (truncated) {
+  #receivedBytes(pool: Buffer, at: number, n: number, flags: number): boolean {
+    if (flags & 2) {
+      // MSG_TRUNC: a seqpacket message longer than the read; its rest is gone.
+      this.destroy(messageTooLarge(`a message was cut short to ${n} bytes (MSG_TRUNC)`))
+      return false
+    }
+    if (flags & 1) {
       // fds the sender attached were lost (MSG_CTRUNC, e.g. EMFILE here): the byte stream no
       // longer says which fds belong to which bytes.
       const e = new Error('recvmsg: control data truncated, received fds were lost (MSG_CTRUNC)')
@@ -439,6 +485,7 @@ export class UnixSocket extends Duplex {
   /** @internal */
   override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.#connecting) {
+      this.#connectWrites.push(cb)
       this.#afterConnect.push(() => this._write(chunk, _encoding, cb))
       return
     }
@@ -448,6 +495,7 @@ export class UnixSocket extends Duplex {
   /** @internal */
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
     if (this.#connecting) {
+      this.#connectWrites.push(cb)
       this.#afterConnect.push(() => this._writev(chunks, cb))
       return
     }
@@ -595,6 +643,14 @@ export class UnixSocket extends Duplex {
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.#abortConnect?.abort()
     this.#afterConnect.length = 0
+    const writes = this.#connectWrites.splice(0)
+    if (writes.length > 0) {
+      // As net: once closed, the write waiting for the connection fails (Writable then fails
+      // the ones queued behind it); the dups they carried are closed below.
+      this.once('close', () => {
+        for (const done of writes) done(closedBeforeConnection())
+      })
+    }
     if (this.#fd >= 0) {
       binding.close(this.#fd)
       this.#fd = -1
@@ -745,6 +801,13 @@ export class UnixServer extends EventEmitter {
     if (cb) this.once('listening', cb)
     if (o.fd !== undefined) {
       validateFd(o.fd, 'options.fd')
+      const rc = listenerCheck(o.fd)
+      if (rc < 0) {
+        // As net: one 'error', never 'listening'; the fd stays the caller's.
+        const err = errnoError(rc, 'listen')
+        process.nextTick(() => this.emit('error', err))
+        return this
+      }
       this.#started(o.fd, null)
       return this
     }

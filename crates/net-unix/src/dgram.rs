@@ -369,6 +369,14 @@ pub fn socket_type(fd: i32) -> i32 {
     to_js(socket::getsockopt(&b, sockopt::SockType).map(|t| t as i32))
 }
 
+/// `SO_ACCEPTCONN`: 1 when `fd` is listening, 0 when not, or a negative errno (`-ENOTSOCK`).
+#[napi]
+pub fn accepts_connections(fd: i32) -> i32 {
+    // SAFETY: borrowed only for this call.
+    let b = unsafe { BorrowedFd::borrow_raw(fd) };
+    to_js(socket::getsockopt(&b, sockopt::AcceptConn).map(i32::from))
+}
+
 /// Sets close-on-exec on `fd`; 0 or a negative errno.
 #[napi]
 pub fn set_cloexec(fd: i32) -> i32 {

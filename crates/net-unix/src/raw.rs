@@ -543,8 +543,9 @@ unsafe extern "C" fn set_read_pool(env: Env, info: Info) -> Value {
 
 /// `readStart(fd, pool, slot, onRead) -> 0 | -errno`: reads `fd` into read pool `pool` whenever
 /// it is readable until `onRead(n)` (`n` messages, or a negative errno) returns anything but `true`
-/// (see the reactor's `reader`). `slot` is the slot size of a batched read (0: never batched).
-/// Closing `fd` through `close` ends it.
+/// (see the reactor's `reader`). `slot` is the slot size of a batched read (0: a seqpacket
+/// socket, never batched, each message read whole: `-EMSGSIZE` with its length in `out[0]` asks
+/// for a pool with room for it). Closing `fd` through `close` ends it.
 unsafe extern "C" fn read_start(env: Env, info: Info) -> Value {
     // SAFETY: a callback on the JS thread; see the module docs.
     unsafe {

@@ -14,6 +14,11 @@
 //! (Linux ends a stream read at each message that carries fds). Both leave the batch layout. A
 //! read that leaves the socket drained (fewer bytes or messages than there was room for) waits
 //! for the next readiness instead of paying a read that says `EAGAIN`.
+//!
+//! A reader with no slot size reads a message-framed (seqpacket) socket, where a `recvmsg` into
+//! too small a buffer loses the message's rest for good: it peeks at the next message's length
+//! first (`MSG_PEEK | MSG_TRUNC`), and when the pool's rest is shorter, asks JS for a pool with
+//! room for it (`-EMSGSIZE`, the length in `out[0]`) instead of reading.
 
 use super::watcher::Watcher;
 use super::Reactor;
@@ -23,8 +28,14 @@ use crate::mmsg::{Many, MAX_BATCH};
 use crate::msg::MAX_FDS;
 use crate::{error, uv};
 use nix::errno::Errno;
+use nix::sys::socket::{recv, MsgFlags};
 use std::ffi::c_int;
 use std::os::fd::RawFd;
+
+/// The next message's whole length, left queued (its fds stay in the kernel: no control buffer).
+fn peek_flags() -> MsgFlags {
+    MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT
+}
 
 /// Reads per readiness (libuv's bound for a stream), so one busy socket cannot starve the loop.
 const READS_PER_READY: usize = 32;
@@ -52,7 +63,8 @@ pub(super) struct Reader {
     /// Its pool, an index into `Reactor::read_pools`.
     pool: usize,
     on_read: js::Ref,
-    /// Slot size of batched reads; 0: never batched (seqpacket: a slot would cut a record).
+    /// Slot size of batched reads; 0: a seqpacket socket, never batched (a slot would cut a
+    /// record) and each message read whole (see the module docs).
     slot: usize,
     /// The last read delivered fds: the next one is batched.
     batch: bool,
@@ -99,6 +111,20 @@ impl Reader {
                 n: error::neg(Errno::ENOBUFS),
                 drained: true,
             });
+        }
+        if self.slot == 0 {
+            // An error here is the read's own too: the `recvmsg` below reports it.
+            match error::retry(|| recv(fd, &mut [], peek_flags())) {
+                Err(Errno::EAGAIN) => return None,
+                Ok(need) if need > len && !out.is_empty() => {
+                    out[0] = i32::try_from(need).unwrap_or(i32::MAX);
+                    return Some(Outcome {
+                        n: error::neg(Errno::EMSGSIZE),
+                        drained: false,
+                    });
+                }
+                _ => {}
+            }
         }
         let batched = self.batch && self.slot > 0 && len >= 2 * self.slot;
         let op = if batched {
