@@ -87,7 +87,9 @@ test.serial('connect, bind: outcomes are synchronous; with no error listener con
   s.close()
   s.close() // again: nothing
   other.close()
-  t.throws(() => other.send(Buffer.from('x')), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' })
+  // As unix-dgram: a send on a closed socket is an EBADF 'error' (no callback), never a throw.
+  other.send(Buffer.from('x'))
+  t.like(errors[3], { code: 'EBADF', errno: -9, syscall: 'send' })
   t.throws(() => nu.createSocket('unix_stream' as never), { code: 'ERR_SOCKET_BAD_TYPE' })
   t.is(fdCount(), before)
 })
@@ -202,5 +204,65 @@ test.serial(
     tx.close()
     closeSync(file)
     t.is(fdCount(), before)
+  },
+)
+
+test.serial(
+  'unix-dgram parity: a closed socket reports EBADF to the callback or as an error event, never throws',
+  (t) => {
+    const before = fdCount()
+    const s = nu.createSocket('unix_dgram')
+    s.close()
+    const errors: NodeJS.ErrnoException[] = []
+    s.on('error', (e: NodeJS.ErrnoException) => errors.push(e))
+    const sent: unknown[][] = []
+    t.notThrows(() => s.send(Buffer.from('x'), (...args: unknown[]) => sent.push(args)))
+    t.notThrows(() => s.send(Buffer.from('xy'), 0, 1, abstractName('gone'), (...args: unknown[]) => sent.push(args)))
+    t.notThrows(() => s.sendto(Buffer.from('x'), 0, 1, abstractName('gone')))
+    t.notThrows(() => s.sendWithFds(Buffer.from('x'), [0]))
+    t.notThrows(() => s.bind(abstractName('late')))
+    t.notThrows(() => s.connect(abstractName('late')))
+    t.is(sent.length, 2, 'each callback called synchronously, as unix-dgram does')
+    for (const [err] of sent) t.like(err, { code: 'EBADF', errno: -9, syscall: 'send' })
+    t.deepEqual(
+      errors.map((e) => [e.code, e.errno, e.syscall]),
+      [
+        ['EBADF', -9, 'send'],
+        ['EBADF', -9, 'send'],
+        ['EBADF', -9, 'bind'],
+        ['EBADF', -9, 'connect'],
+      ],
+    )
+    // Bad arguments are still the caller's error, closed socket or not.
+    t.throws(() => s.send('x' as never, 42 as never, 1, 'p', () => {}), { code: 'ERR_INVALID_ARG_TYPE' })
+    t.is(fdCount(), before)
+  },
+)
+
+test.serial(
+  "unix-dgram parity: cb() with no argument on success, the congestion error's fields, a bad type's message",
+  (t) => {
+    const name = abstractName('parity')
+    const rx = nu.dgramSocket({ bind: name })
+    const tx = nu.createSocket('unix_dgram')
+    tx.connect(name)
+    const calls: unknown[][] = []
+    while (calls.length === 0 || calls.at(-1)!.length === 0)
+      tx.send(Buffer.from('x'), (...args: unknown[]) => calls.push(args))
+    t.true(calls.length > 1)
+    t.true(
+      calls.slice(0, -1).every((args) => args.length === 0),
+      'success: cb() with no argument',
+    )
+    const congestion = calls.at(-1)![0] as Error & Record<string, unknown>
+    t.is(congestion.message, 'congestion')
+    t.is(congestion.code, 1, "unix-dgram's code: 1")
+    t.is(congestion.errno, undefined)
+    tx.close()
+    nu.close(rx)
+    t.throws(() => nu.createSocket('bogus' as never), {
+      message: 'Unsupported socket type: bogus',
+      code: 'ERR_SOCKET_BAD_TYPE',
+    })
   },
 )

@@ -8,8 +8,9 @@ import { join } from 'node:path'
 import { ROOT, run } from './helpers'
 
 const HOT_SHOTS = '17.1.1'
+const SINON = '22.1.0'
 
-test('hot-shots over protocol "uds" with unix-dgram overridden by net-unix: metrics, restart, congestion, errors, exit', async (t) => {
+test('hot-shots over protocol "uds" with unix-dgram overridden by net-unix: metrics, restart, congestion, errors, a restart under pending retries, mocks, exit', async (t) => {
   const { version } = require(join(ROOT, 'package.json')) as { version: string }
   const dist = mkdtempSync(join(tmpdir(), 'net-unix-hs-dist-'))
   const packed = await run(process.execPath, [join(ROOT, 'scripts', 'pack-all.js'), '--no-build'], { cwd: ROOT })
@@ -26,7 +27,11 @@ test('hot-shots over protocol "uds" with unix-dgram overridden by net-unix: metr
       name: 'hot-shots-consumer',
       version: '1.0.0',
       private: true,
-      dependencies: { 'hot-shots': HOT_SHOTS, 'net-unix-linux-x64-gnu': `file:${join(dist, 'platform.tgz')}` },
+      dependencies: {
+        'hot-shots': HOT_SHOTS,
+        sinon: SINON,
+        'net-unix-linux-x64-gnu': `file:${join(dist, 'platform.tgz')}`,
+      },
       // A plain alias is not enough: hot-shots' own optional dependency would nest a real copy.
       overrides: {
         'unix-dgram': `file:${join(dist, 'main.tgz')}`,
@@ -54,6 +59,12 @@ test('hot-shots over protocol "uds" with unix-dgram overridden by net-unix: metr
   t.is(flood.delivered, flood.drained, 'what hot-shots saw delivered is what the receiver held')
   t.deepEqual([flood.sent, flood.last], ['ok', 'recovered:1|c'], 'it recovers once the receiver reads')
   t.deepEqual(find('missing').missing, ['ENOENT'], 'no agent socket: errorHandler gets ENOENT')
+  const across = find('retryAcrossRestart').retryAcrossRestart as {
+    outcomes: Record<string, number>
+    errorCodes: string[]
+  }
+  t.true((across?.outcomes.EBADF ?? 0) > 0, `retries pending across the restart got EBADF: ${JSON.stringify(across)}`)
+  t.deepEqual(find('mocked').mocked, { assigned: ['assigned:1|c'], stubbed: ['stubbed:1|c'], restored: true })
   t.deepEqual(lines.at(-1), { exited: true }, 'close() lets the process end by itself')
   for (const dir of [dist, app, sockets]) rmSync(dir, { recursive: true, force: true })
 })
