@@ -266,3 +266,23 @@ test.serial(
     })
   },
 )
+
+test.serial("unix-dgram parity: a full queue at an address (no connect) is EAGAIN, not 'congestion'", (t) => {
+  const name = abstractName('fullat')
+  const rx = nu.dgramSocket({ bind: name })
+  const tx = nu.createSocket('unix_dgram')
+  const outcomes: unknown[][] = []
+  while (outcomes.length === 0 || outcomes.at(-1)!.length === 0) {
+    tx.send(Buffer.from('x'), 0, 1, name, (...args: unknown[]) => outcomes.push(args))
+  }
+  t.like(outcomes.at(-1)![0], { code: 'EAGAIN', errno: -11, syscall: 'send', address: name })
+  let congestion = 0
+  tx.on('congestion', () => congestion++)
+  const errors: NodeJS.ErrnoException[] = []
+  tx.on('error', (e: NodeJS.ErrnoException) => errors.push(e))
+  tx.sendto(Buffer.from('x'), 0, 1, name)
+  t.is(congestion, 0)
+  t.is(errors[0]?.code, 'EAGAIN')
+  tx.close()
+  nu.close(rx)
+})

@@ -545,6 +545,7 @@ export class UnixDgramSocket extends EventEmitter {
   /**
    * Binds to `path` (a path or `'\0name'`; none: an abstract name the kernel picks) and emits
    * `'listening'`, or `'error'`, synchronously. An existing path is not removed (`EADDRINUSE`).
+   * Once closed, the `'error'` is `EBADF`, as in unix-dgram.
    */
   bind(path?: string): this {
     const bytes = path === undefined ? undefined : encodeAddr(path, 'path')
@@ -557,7 +558,8 @@ export class UnixDgramSocket extends EventEmitter {
 
   /**
    * Connects to `path` and emits `'connect'`, or `'error'` (`ENOENT`, `ECONNREFUSED`),
-   * synchronously: with no `'error'` listener, the error is thrown from `connect`.
+   * synchronously: with no `'error'` listener, the error is thrown from `connect`. Once
+   * closed, the `'error'` is `EBADF`, as in unix-dgram.
    */
   connect(path: string): this {
     const addr = encodeAddr(path, 'path')
@@ -573,10 +575,12 @@ export class UnixDgramSocket extends EventEmitter {
 
   /**
    * Sends `buf` (or `length` bytes of it from `offset`) to `path`, or to the connected peer.
-   * Never waits: the outcome goes to `callback` synchronously, as in `unix-dgram` — nothing on
-   * success, an error whose message is `'congestion'` when the peer's queue is full (then
-   * `'writable'` is emitted once it drains), an errno error (`ECONNREFUSED`, `ENOTCONN`,
-   * `EMSGSIZE`, …) otherwise. Without a callback: `'congestion'` `(buf)` or `'error'` events.
+   * Never waits: the outcome goes to `callback` synchronously, as in `unix-dgram` — `callback()`
+   * with no argument on success; when the connected peer's queue is full, unix-dgram's
+   * congestion error (`message: 'congestion'`, `code: 1`), then `'writable'` once it drains; an
+   * errno error (`syscall: 'send'`) otherwise: `ECONNREFUSED`, `ENOTCONN`, `EMSGSIZE`, `EAGAIN`
+   * (a full queue at `path`: nothing says when it drains), `EBADF` once closed (never a throw,
+   * as in unix-dgram). Without a callback: `'congestion'` `(buf)` or `'error'` events.
    */
   send(buf: ArrayBufferView | ArrayBuffer, ...args: unknown[]): void {
     let i = 0
@@ -646,7 +650,9 @@ export class UnixDgramSocket extends EventEmitter {
     const rc =
       this.fd < 0 ? EBADF : binding.sendtoSync(this.fd, bytes, to, fds, fds.length ? [fds.length] : [], false, true)
     let err: Error | undefined
-    if (rc === EAGAIN || rc === ENOBUFS) {
+    if ((rc === EAGAIN || rc === ENOBUFS) && to === null) {
+      // Only the connected peer's queue has a 'writable' to wait for (poll says nothing of
+      // another address's): a full queue elsewhere is the errno error, as in unix-dgram.
       this.#arm(READABLE | WRITABLE)
       if (cb === undefined) {
         this.emit('congestion', buf)
