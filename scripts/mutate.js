@@ -309,6 +309,213 @@ const BREAKS = [
     ],
     specs: ['abort'],
   },
+  // --- Issue 21: the December 2026 audit (../shared/research/mutation-2026-12.md), S1..B5
+  // UnixSocket and UnixServer
+  {
+    name: 'stream-writev-past-IOV_MAX',
+    file: 'lib/stream.ts',
+    edits: [{ find: 'to - from < IOV_MAX && ', replace: '' }],
+    specs: ['edges'],
+  },
+  {
+    name: 'stream-end-waits-for-a-consumer',
+    file: 'lib/stream.ts',
+    edits: [{ find: "      this.read(0) // as net: 'end'", replace: "      // as net: 'end'" }],
+    specs: ['stream'],
+  },
+  {
+    name: 'server-drops-socket-options',
+    file: 'lib/stream.ts',
+    edits: [{ find: 'new UnixSocket({ ...this.#options, fd })', replace: 'new UnixSocket({ fd })' }],
+    specs: ['stream-interop', 'stream'],
+  },
+  {
+    name: 'server-accepts-without-cloexec',
+    file: 'lib/stream.ts',
+    edits: [{ find: 'binding.acceptAsync(fd, SOCK_CLOEXEC, 0)', replace: 'binding.acceptAsync(fd, 0, 0)' }],
+    specs: ['fdflags'],
+  },
+  {
+    name: 'stream-peercred-uid-gid-swapped',
+    file: 'lib/stream.ts',
+    edits: [{ find: 'return { pid: r[0], uid: r[1], gid: r[2] }', replace: 'return { pid: r[0], uid: r[2], gid: r[1] }' }],
+    specs: ['identity'],
+  },
+  {
+    name: 'stream-unref-lost-on-connect',
+    file: 'lib/stream.ts',
+    edits: [{ find: '        if (!this.#refed) binding.setRef(fd, false)\n        for (const run of this.#afterConnect', replace: '        for (const run of this.#afterConnect' }],
+    specs: ['edges', 'stream'],
+  },
+  {
+    name: 'stream-sent-fds-kept-until-destroy',
+    file: 'lib/stream.ts',
+    edits: [{ find: '      if (fds) this.#release(fds)\n      return done()', replace: '      return done()' }],
+    specs: ['fdcounts'],
+  },
+  // The core's persistent read
+  {
+    name: 'read-pool-references-leaked',
+    file: 'crates/net-unix/src/reactor/reader.rs',
+    edits: [{ find: 'unsafe { std::mem::replace(&mut self.read_pools[i], new).delete(env) };', replace: 'self.read_pools[i] = new;' }],
+    specs: ['edges'],
+  },
+  {
+    name: 'reader-EAGAIN-is-an-error',
+    file: 'crates/net-unix/src/reactor/reader.rs',
+    edits: [{ find: '            Err(Errno::EAGAIN) => return None,\n            // One message', replace: '            // One message' }],
+    specs: ['edges'],
+  },
+  {
+    name: 'read-stop-leaves-watcher-armed',
+    file: 'crates/net-unix/src/reactor/reader.rs',
+    edits: [{ find: '            self.rearm(w, false);\n', replace: '' }],
+    specs: ['stream', 'backends'],
+    equivalent:
+      'the watcher stays armed for READABLE after read_stop, but the next readiness finds no reader and ready() re-arms it to what is wanted: one extra wakeup, no behaviour a test can tell (the audit measured 0 vs 1 ms CPU for a paused reader)',
+  },
+  // Datagrams
+  {
+    name: 'dgram-message-is-a-view-of-scratch',
+    file: 'lib/dgram.ts',
+    edits: [{ find: 'const msg = Buffer.from(d.data) // a copy: the scratch buffer is reused', replace: 'const msg = d.data' }],
+    specs: ['edges'],
+  },
+  {
+    name: 'dgram-unheard-fds-leaked',
+    file: 'lib/dgram.ts',
+    edits: [{ find: "if (!this.emit('message', msg, rinfo) && d.fds.length) binding.closeAll(d.fds, true)", replace: "this.emit('message', msg, rinfo)" }],
+    specs: ['fdcounts'],
+  },
+  {
+    name: 'dgram-stays-armed-for-writable',
+    file: 'lib/dgram.ts',
+    edits: [{ find: "      this.#arm(READABLE)\n      this.emit('writable')", replace: "      this.emit('writable')" }],
+    specs: ['edges'],
+  },
+  {
+    name: 'dgram-cred-uid-gid-swapped',
+    file: 'crates/net-unix/src/dgram.rs',
+    edits: [{ find: '            uid as i32,\n            gid as i32,', replace: '            gid as i32,\n            uid as i32,' }],
+    specs: ['identity'],
+  },
+  {
+    name: 'recv-many-truncated-only-on-MSG_CTRUNC',
+    file: 'crates/net-unix/src/dgram.rs',
+    edits: [{ find: '        let extra = fds.len() > max_fds;', replace: '        let extra = false;' }],
+    specs: ['mmsg'],
+  },
+  {
+    name: 'dgram-failed-connect-keeps-bind-file',
+    file: 'lib/dgram.ts',
+    edits: [{ find: 'if (rc < 0 && bindTo && bindTo[0] !== 0) unlinkQuietly', replace: 'if (rc < 0 && bindTo && bindTo[0] === -1) unlinkQuietly' }],
+    specs: ['fdcounts'],
+  },
+  {
+    name: 'dgram-socket-ignores-NOCLOEXEC',
+    file: 'lib/dgram.ts',
+    edits: [{ find: "validateFlag(o.flags, 'options.flags')) ^ SOCK_CLOEXEC", replace: "validateFlag(o.flags, 'options.flags')) | SOCK_CLOEXEC" }],
+    specs: ['fdflags'],
+  },
+  {
+    name: 'dgram-batch-walk-skips-address',
+    file: 'lib/dgram.ts',
+    edits: [{ find: 'at += 7 + items[at + 6] + items[at + 2]', replace: 'at += 7 + items[at + 2]' }],
+    specs: ['dgram'],
+  },
+  // systemd
+  {
+    name: 'listenfds-not-cloexec',
+    file: 'lib/systemd.ts',
+    edits: [{ find: "    check(binding.setCloexec(fd), 'fcntl')\n", replace: '' }],
+    specs: ['fdflags'],
+  },
+  {
+    name: 'listenfds-ignores-LISTEN_PID',
+    file: 'lib/systemd.ts',
+    edits: [{ find: ' || Number(pid) !== process.pid) return []', replace: ') return []' }],
+    specs: ['edges'],
+  },
+  {
+    name: 'failed-barrier-leaks-pipe',
+    file: 'lib/systemd.ts',
+    edits: [{ find: '  } catch (e) {\n    binding.close(readEnd)\n    throw e\n  } finally {', replace: '  } finally {' }],
+    specs: ['fdcounts'],
+  },
+  {
+    name: 'listenfds-keeps-environment',
+    file: 'lib/systemd.ts',
+    edits: [{ find: 'const unset = options?.unsetEnvironment ?? true', replace: 'const unset = options?.unsetEnvironment ?? false' }],
+    specs: ['systemd'],
+  },
+  {
+    name: 'notify-closes-socket-on-success-only',
+    file: 'lib/systemd.ts',
+    edits: [{ find: "    if (typeof r !== 'number') await r\n    return true\n  } finally {\n    binding.close(fd)\n  }", replace: "    if (typeof r !== 'number') await r\n    binding.close(fd)\n    return true\n  } finally {\n  }" }],
+    specs: ['systemd'],
+  },
+  // The poll-thread backend (Bun, Deno)
+  {
+    name: 'poll-thread-HUP-not-readable',
+    file: 'crates/net-unix/src/reactor/thread.rs',
+    edits: [{ find: 'if flags.intersects(EpollFlags::EPOLLIN | err) {', replace: 'if flags.intersects(EpollFlags::EPOLLIN) {' }],
+    specs: ['backends'],
+  },
+  {
+    name: 'poll-thread-report-leaves-armed',
+    file: 'crates/net-unix/src/reactor/backend.rs',
+    edits: [{ find: '        (*w).armed = 0;\n        Reactor::readiness(r, w, 0, events);', replace: '        Reactor::readiness(r, w, 0, events);' }],
+    specs: ['runtime', 'backends'],
+  },
+  {
+    name: 'poll-thread-refs-at-second-watcher',
+    file: 'crates/net-unix/src/reactor/thread.rs',
+    edits: [{ find: 'if before == 0 && self.busy == 1 {', replace: 'if before == 1 && self.busy == 2 {' }],
+    specs: ['runtime', 'backends'],
+  },
+  {
+    name: 'poll-thread-ends-on-EINTR',
+    file: 'crates/net-unix/src/reactor/thread.rs',
+    edits: [{ find: '            Err(Errno::EINTR) => continue,\n            Err(_) => return,', replace: '            Err(_) => return,' }],
+    specs: ['backends'],
+  },
+  {
+    name: 'poll-thread-turn-not-rescheduled',
+    file: 'crates/net-unix/src/reactor/backend.rs',
+    edits: [{ find: '        if let Backend::Thread(p) = &mut self.backend {\n            p.turn_came();\n        }\n', replace: '' }],
+    specs: ['runtime', 'backends'],
+  },
+  // Batches (sendmmsg, recvmmsg)
+  {
+    name: 'sendmmsg-without-MSG_NOSIGNAL',
+    file: 'crates/net-unix/src/mmsg.rs',
+    edits: [{ find: '    let mut flags = libc::MSG_NOSIGNAL;', replace: '    let mut flags = 0;' }],
+    specs: ['mmsg'],
+  },
+  {
+    name: 'recvmmsg-without-MSG_CMSG_CLOEXEC',
+    file: 'crates/net-unix/src/mmsg.rs',
+    edits: [{ find: '    let mut flags = libc::MSG_CMSG_CLOEXEC;', replace: '    let mut flags = 0;' }],
+    specs: ['mmsg', 'fdflags'],
+  },
+  {
+    name: 'closefds-bypasses-reactor',
+    file: 'crates/net-unix/src/raw.rs',
+    edits: [{ find: '            let one = if r.is_null() {\n                to_js(sock::close(fd).map(|_| 0))\n            } else {\n                (*r).close(fd)\n            };', replace: '            let one = to_js(sock::close(fd).map(|_| 0));' }],
+    specs: ['edges'],
+  },
+  {
+    name: 'sendfdsmany-fd-offset-per-batch',
+    file: 'index.ts',
+    edits: [{ find: 'fdAt += counts[sent + k]', replace: 'fdAt += counts[k]' }],
+    specs: ['batch'],
+  },
+  {
+    name: 'recvmmsg-parses-whole-control-area',
+    file: 'crates/net-unix/src/mmsg.rs',
+    edits: [{ find: 'let written = (h.msg_hdr.msg_controllen as usize).min(space);', replace: 'let written = space;' }],
+    specs: ['batch'],
+  },
 ]
 
 /**
