@@ -17,7 +17,9 @@ test('a UnixServer connection and a createConnection socket are close-on-exec an
   await once(server, 'listening')
   const accepted = once(server, 'connection')
   const client = nu.createConnection(name)
-  const [[conn]] = (await within(Promise.all([accepted, once(client, 'connect')]), 10000, 'connect')) as [[nu.UnixSocket]]
+  const [[conn]] = (await within(Promise.all([accepted, once(client, 'connect')]), 10000, 'connect')) as [
+    [nu.UnixSocket],
+  ]
   t.deepEqual(fdMode(conn.fd), CLOEXEC_BLOCKING, 'accepted by UnixServer')
   t.deepEqual(fdMode(client.fd), CLOEXEC_BLOCKING, 'createConnection')
   conn.destroy()

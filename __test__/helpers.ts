@@ -32,7 +32,6 @@ export function fdCount(): number {
   }).length
 }
 
-
 /**
  * Resolves once a whole loop turn has ended: net-unix closes a socket's idle watcher (and its
  * dup of the fd) at the end of the turn in which its last operation settled.

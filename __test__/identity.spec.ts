@@ -23,7 +23,10 @@ test('a peer running as uid 1000, gid 2000: UnixSocket#peercred, peercred() and 
 
   // The Promise API's accept, and the client's side: a UnixSocket connected to a server of that user.
   const l = nu.listen(abstractName('id2'))
-  const again = startAsOther(pythonPath(), ['-c', peerSource.replace(JSON.stringify(name), JSON.stringify(nu.localaddr(l)))])
+  const again = startAsOther(pythonPath(), [
+    '-c',
+    peerSource.replace(JSON.stringify(name), JSON.stringify(nu.localaddr(l))),
+  ])
   const fd = await within(nu.accept(l), 10000, 'accept')
   t.deepEqual(nu.peercred(fd), { pid: again.child.pid, ...OTHER }, 'peercred() of an accept()ed socket')
   nu.closeFds([fd, l])
@@ -54,7 +57,10 @@ test('datagram credentials (SCM_CREDENTIALS) of a sender running as uid 1000, gi
 for i in range(3): s.sendto(b'hi', ${JSON.stringify(name)})
 s.sendto(b'ev', ${JSON.stringify(evName)})`,
   ])
-  const [, rinfo] = (await within(once(ev, 'message'), 10000, "the evented socket's 'message'")) as [Buffer, nu.RemoteInfo]
+  const [, rinfo] = (await within(once(ev, 'message'), 10000, "the evented socket's 'message'")) as [
+    Buffer,
+    nu.RemoteInfo,
+  ]
   const pid = sender.child.pid
   t.is((await sender.done).code, 0)
   t.deepEqual(rinfo.cred, { pid, ...OTHER }, "createSocket's rinfo.cred")
