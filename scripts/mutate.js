@@ -4,10 +4,14 @@
 // behaviour the docs promise, in a scratch copy of this checkout (node_modules shared by a
 // symlink, a cargo target dir of its own under target/mutate). Per break: build what changed
 // (the addon for Rust, tsc for TypeScript), run the specs expected to catch it
-// (and `cargo test` for Rust), and when they all pass, the whole ava suite before calling it a
-// survivor. Results go to MUTATION.md; survivors need a reason there (see REASONS). A "caught"
-// names the tests that failed: one that fails for a reason unrelated to the break (a timing test
-// on a loaded machine) shows there.
+// (and `cargo test` for Rust, when those pass), and when they all pass, the whole ava suite
+// before calling it a survivor. Results go to MUTATION.md; survivors need a reason there (see
+// REASONS). A "caught" names the tests that failed: one that fails for a reason unrelated to the
+// break (a timing test on a loaded machine) shows there. A break marked `equivalent` (with why)
+// is one no test can tell from the original: its expected specs run, not the whole suite.
+// To save builds, the TypeScript breaks run first, then the Rust ones: each build of a break
+// replaces the previous break's output of its kind, and the other kind is rebuilt clean once,
+// when the run moves from one kind to the other.
 //
 //   node scripts/mutate.js                 every break, then write MUTATION.md
 //   node scripts/mutate.js --only a,b      just these (MUTATION.md is not rewritten)
@@ -345,7 +349,7 @@ const BREAKS = [
     name: 'stream-unref-lost-on-connect',
     file: 'lib/stream.ts',
     edits: [{ find: '        if (!this.#refed) binding.setRef(fd, false)\n        for (const run of this.#afterConnect', replace: '        for (const run of this.#afterConnect' }],
-    specs: ['edges', 'stream'],
+    specs: ['edges'],
   },
   {
     name: 'stream-sent-fds-kept-until-destroy',
@@ -370,7 +374,7 @@ const BREAKS = [
     name: 'read-stop-leaves-watcher-armed',
     file: 'crates/net-unix/src/reactor/reader.rs',
     edits: [{ find: '            self.rearm(w, false);\n', replace: '' }],
-    specs: ['stream', 'backends'],
+    specs: ['stream'],
     equivalent:
       'the watcher stays armed for READABLE after read_stop, but the next readiness finds no reader and ready() re-arms it to what is wanted: one extra wakeup, no behaviour a test can tell (the audit measured 0 vs 1 ms CPU for a paused reader)',
   },
@@ -465,13 +469,13 @@ const BREAKS = [
     name: 'poll-thread-report-leaves-armed',
     file: 'crates/net-unix/src/reactor/backend.rs',
     edits: [{ find: '        (*w).armed = 0;\n        Reactor::readiness(r, w, 0, events);', replace: '        Reactor::readiness(r, w, 0, events);' }],
-    specs: ['runtime', 'backends'],
+    specs: ['runtime'],
   },
   {
     name: 'poll-thread-refs-at-second-watcher',
     file: 'crates/net-unix/src/reactor/thread.rs',
     edits: [{ find: 'if before == 0 && self.busy == 1 {', replace: 'if before == 1 && self.busy == 2 {' }],
-    specs: ['runtime', 'backends'],
+    specs: ['runtime'],
   },
   {
     name: 'poll-thread-ends-on-EINTR',
@@ -483,7 +487,7 @@ const BREAKS = [
     name: 'poll-thread-turn-not-rescheduled',
     file: 'crates/net-unix/src/reactor/backend.rs',
     edits: [{ find: '        if let Backend::Thread(p) = &mut self.backend {\n            p.turn_came();\n        }\n', replace: '' }],
-    specs: ['runtime', 'backends'],
+    specs: ['runtime'],
   },
   // Batches (sendmmsg, recvmmsg)
   {
@@ -496,7 +500,7 @@ const BREAKS = [
     name: 'recvmmsg-without-MSG_CMSG_CLOEXEC',
     file: 'crates/net-unix/src/mmsg.rs',
     edits: [{ find: '    let mut flags = libc::MSG_CMSG_CLOEXEC;', replace: '    let mut flags = 0;' }],
-    specs: ['mmsg', 'fdflags'],
+    specs: ['fdflags'],
   },
   {
     name: 'closefds-bypasses-reactor',
@@ -632,28 +636,40 @@ function main() {
   if (!baseline.ok) throw new Error(`the unbroken copy fails its specs; fix that first:\n${baseline.out.slice(-4000)}`)
 
   const results = []
-  for (const b of chosen) {
+  const isRust = (b) => b.file.endsWith('.rs')
+  const order = [...chosen.filter((b) => !isRust(b)), ...chosen.filter(isRust)]
+  let dirty = null // the kind ('ts' or 'rust') whose build output is a break's
+  for (const b of order) {
     const file = path.join(scratch, b.file)
     const original = fs.readFileSync(file, 'utf8')
-    const rust = b.file.endsWith('.rs')
+    const rust = isRust(b)
     const t0 = Date.now()
     let verdict
     let by = ''
     const log = []
     try {
+      if (dirty !== null && dirty !== (rust ? 'rust' : 'ts')) {
+        const clean = dirty === 'rust' ? buildNative() : buildTs()
+        if (!clean.ok) throw new Error(`the unbroken copy no longer builds:\n${clean.out}`)
+        dirty = null
+      }
       fs.writeFileSync(file, applyBreak(b, original))
       const built = rust ? buildNative() : buildTs()
+      dirty = rust ? 'rust' : 'ts'
       log.push(built.out)
       if (!built.ok) {
         verdict = 'does not build'
         by = built.out.split('\n').find((l) => /error/.test(l)) ?? ''
       } else {
         const targeted = ava(b.specs)
-        const unit = rust ? cargoTest() : { ok: true, out: '' }
+        // cargo test only decides when the specs did not: it cannot un-catch a break.
+        const unit = rust && targeted.ok ? cargoTest() : { ok: true, out: '' }
         log.push(targeted.out, unit.out)
         if (!targeted.ok || !unit.ok) {
           verdict = 'caught'
           by = [!targeted.ok && failedTests(targeted.out, b.specs), !unit.ok && 'cargo test'].filter(Boolean).join('; ')
+        } else if (b.equivalent) {
+          verdict = 'equivalent'
         } else {
           const full = ava([])
           log.push(full.out)
@@ -665,18 +681,18 @@ function main() {
       fs.writeFileSync(file, original)
     }
     fs.writeFileSync(path.join(logs, `${b.name}.log`), log.join('\n'))
-    const r = { name: b.name, file: b.file, verdict, by, s: Math.round((Date.now() - t0) / 1000) }
+    const r = { name: b.name, file: b.file, verdict, by, s: Math.round((Date.now() - t0) / 1000), at: new Date().toISOString().slice(11, 16) }
     results.push(r)
-    console.log(`${r.verdict.padEnd(15)} ${b.name} (${r.s}s) ${by}`)
-    if (rust) buildNative()
-    else buildTs()
+    console.log(`${r.at} ${r.verdict.padEnd(15)} ${b.name} (${r.s}s) ${by}`)
   }
+  results.sort((x, y) => chosen.findIndex((b) => b.name === x.name) - chosen.findIndex((b) => b.name === y.name))
   fs.rmSync(scratch, { recursive: true, force: true })
 
   const survived = results.filter((r) => r.verdict !== 'caught')
-  console.log(`\n${results.length - survived.length} caught, ${survived.length} not caught`)
+  const equivalent = results.filter((r) => r.verdict === 'equivalent').length
+  console.log(`\n${results.length - survived.length} caught, ${equivalent} equivalent, ${survived.length - equivalent} not caught`)
   if (!args.only) writeReport(results, head)
-  if (survived.some((r) => r.verdict === 'does not build' || !REASONS[r.name])) process.exitCode = 1
+  if (survived.some((r) => r.verdict === 'does not build' || (r.verdict === 'survived' && !REASONS[r.name]))) process.exitCode = 1
 }
 
 /** The names of the failing tests in ava's output, shortened. */
@@ -688,6 +704,8 @@ function failedTests(out, specs) {
 
 function writeReport(results, head) {
   const caught = results.filter((r) => r.verdict === 'caught').length
+  const equivalent = results.filter((r) => r.verdict === 'equivalent')
+  const why = (r) => (r.verdict === 'equivalent' ? `equivalent: ${BREAKS.find((b) => b.name === r.name).equivalent}` : (REASONS[r.name] ?? '**no reason recorded**'))
   const rows = results.map((r) => `| \`${r.name}\` | \`${r.file}\` | ${r.verdict} | ${r.by.replace(/\|/g, '\\|')} |`)
   const left = results.filter((r) => r.verdict !== 'caught')
   const text = `# Mutation run
@@ -696,7 +714,7 @@ function writeReport(results, head) {
 commit ${head} (plus uncommitted changes, if any), built it (addon in release mode without LTO), ran the specs expected
 to catch it (and \`cargo test\` for Rust), then the whole ava suite when those passed.
 
-**${caught} of ${results.length} breaks caught.**
+Run ${new Date().toISOString().slice(0, 10)}: **${results.length} breaks, ${caught} caught**${equivalent.length ? `, ${equivalent.length} equivalent (marked so, not run against the whole suite)` : ''}.
 
 | break | file | verdict | caught by |
 |---|---|---|---|
@@ -704,7 +722,7 @@ ${rows.join('\n')}
 
 ## Survivors and why they are left
 
-${left.length === 0 ? 'None.' : left.map((r) => `- \`${r.name}\`: ${REASONS[r.name] ?? '**no reason recorded**'}`).join('\n')}
+${left.length === 0 ? 'None.' : left.map((r) => `- \`${r.name}\`: ${why(r)}`).join('\n')}
 `
   fs.writeFileSync(path.join(ROOT, 'MUTATION.md'), text)
   console.log('wrote MUTATION.md')
