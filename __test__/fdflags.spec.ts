@@ -126,3 +126,53 @@ for (const [runtime, [cmd, ...args]] of Object.entries(runtimes)) {
     t.deepEqual(got.after, CLOEXEC_BLOCKING)
   })
 }
+
+test('the Promise and sync API: listen, connect, connectSync, accept, acceptSync, socketpair, recvfds and recvfrom fds, with and without flags', async (t) => {
+  const name = abstractName('ffp')
+  const l = nu.listen(name)
+  const inheritableListener = nu.listen(abstractName('ffi'), nu.sockflag.NOCLOEXEC)
+  const viaPromise = await nu.connect(name)
+  const accepted = await nu.accept(l)
+  const viaSync = nu.connectSync(name)
+  const acceptedSync = nu.acceptSync(l, nu.sockflag.NONBLOCK)
+  const [p, q] = nu.socketpair()
+  const [np, nq] = nu.socketpair(nu.sockflag.NONBLOCK, nu.sockflag.NOCLOEXEC)
+  const file = openSync(__filename, 'r')
+  await nu.sendfds(p, Buffer.from('x'), [file])
+  const { fds: streamFds } = await nu.recvfds(q, 1, 1)
+  const rx = nu.dgramSocket({ bind: abstractName('ffr') })
+  const tx = nu.dgramSocket()
+  nu.sendtoSync(tx, Buffer.from('y'), nu.localaddr(rx)!, { fds: [file] })
+  const { fds: dgramFds } = nu.recvfromSync(rx, 1, { maxFds: 1 })
+  for (const [what, fd] of Object.entries({
+    l,
+    viaPromise,
+    accepted,
+    viaSync,
+    p,
+    q,
+    streamFd: streamFds[0],
+    dgramFd: dgramFds[0],
+  }))
+    t.deepEqual(fdMode(fd), CLOEXEC_BLOCKING, what)
+  t.deepEqual(fdMode(inheritableListener), { cloexec: false, nonblock: false }, 'listen NOCLOEXEC')
+  t.deepEqual(fdMode(acceptedSync), { cloexec: true, nonblock: true }, 'acceptSync NONBLOCK')
+  t.deepEqual(fdMode(np), { cloexec: false, nonblock: true }, 'socketpair NONBLOCK NOCLOEXEC')
+  nu.closeFds([
+    tx,
+    l,
+    inheritableListener,
+    viaPromise,
+    accepted,
+    viaSync,
+    acceptedSync,
+    p,
+    q,
+    np,
+    nq,
+    rx,
+    ...streamFds,
+    ...dgramFds,
+  ])
+  closeSync(file)
+})
