@@ -8,6 +8,7 @@ import { abstractName, ROOT, run, runNode, turnEnded, within } from './helpers'
 
 test("a message kept from a 'message' listener stays intact while later datagrams come in", async (t) => {
   const rx = nu.createSocket('unix_dgram')
+  t.teardown(() => rx.close())
   const name = abstractName('keep')
   const listening = once(rx, 'listening')
   rx.bind(name)
@@ -29,6 +30,7 @@ test.serial("'writable' fires once per congestion, not on every turn after it", 
   const name = abstractName('wr')
   const rx = nu.dgramSocket({ bind: name })
   const tx = nu.createSocket('unix_dgram')
+  t.teardown(() => tx.close())
   tx.connect(name)
   let sent = 0
   let congested = false
@@ -47,7 +49,9 @@ test.serial("'writable' fires once per congestion, not on every turn after it", 
 test('a 2,000-chunk corked write goes out whole (writev runs capped at IOV_MAX iovecs)', async (t) => {
   const [fa, fb] = nu.socketpair()
   const a = new nu.UnixSocket({ fd: fa })
+  t.teardown(() => a.destroy())
   const b = new nu.UnixSocket({ fd: fb })
+  t.teardown(() => b.destroy())
   let got = ''
   b.on('data', (d: Buffer) => (got += d))
   const errors: Error[] = []
@@ -135,7 +139,9 @@ test('a socket unref()ed while connecting does not hold the process once connect
 test('the persistent read meets EAGAIN after an fd-carrying message and reads on when more comes later', async (t) => {
   const [fa, fb] = nu.socketpair()
   const a = new nu.UnixSocket({ fd: fa })
+  t.teardown(() => a.destroy())
   const b = new nu.UnixSocket({ fd: fb })
+  t.teardown(() => b.destroy())
   const file = openSync(__filename, 'r')
   const errors: Error[] = []
   b.on('error', (e) => errors.push(e))

@@ -10,7 +10,9 @@ import { abstractName, fdBaseline, tmpPath, turnEnded, within } from './helpers'
 test('a long-lived UnixSocket: fd-carrying writes queued behind a large one release their dups once sent, while the socket is open', async (t) => {
   const [fa, fb] = nu.socketpair()
   const a = new nu.UnixSocket({ fd: fa })
+  t.teardown(() => a.destroy())
   const b = new nu.UnixSocket({ fd: fb })
+  t.teardown(() => b.destroy())
   const file = openSync(__filename, 'r')
   let received = 0
   b.on('fds', (fds: number[]) => {
@@ -39,6 +41,7 @@ test('a long-lived UnixSocket: fd-carrying writes queued behind a large one rele
 
 test.serial('an evented datagram socket with fds: true and no listener closes the fds that arrive', async (t) => {
   const rx = nu.createSocket({ type: 'unix_dgram', fds: true })
+  t.teardown(() => rx.close())
   const name = abstractName('nolisten')
   const listening = once(rx, 'listening')
   rx.bind(name)
@@ -81,6 +84,7 @@ test.serial(
     t.true(existsSync(path))
 
     const c = nu.createConnection(tmpPath('nobody.sock'))
+    t.teardown(() => c.destroy())
     const closed = new Promise((resolve) => c.once('close', resolve)) // once() would reject on 'error'
     const err = await within(
       new Promise<NodeJS.ErrnoException>((resolve) => c.once('error', resolve)),

@@ -13,10 +13,12 @@ const CLOEXEC_BLOCKING = { cloexec: true, nonblock: false }
 test('a UnixServer connection and a createConnection socket are close-on-exec and blocking', async (t) => {
   const name = abstractName('ff')
   const server = nu.createServer()
+  t.teardown(() => server.close())
   server.listen(name)
   await once(server, 'listening')
   const accepted = once(server, 'connection')
   const client = nu.createConnection(name)
+  t.teardown(() => client.destroy())
   const [[conn]] = (await within(Promise.all([accepted, once(client, 'connect')]), 10000, 'connect')) as [
     [nu.UnixSocket],
   ]
@@ -35,6 +37,7 @@ test('dgramSocket: close-on-exec unless NOCLOEXEC, blocking unless NONBLOCK; cre
   t.deepEqual(fdMode(inheritable), { cloexec: false, nonblock: false })
   t.deepEqual(fdMode(nonblocking), { cloexec: true, nonblock: true })
   const ev = nu.createSocket('unix_dgram')
+  t.teardown(() => ev.close())
   t.deepEqual(fdMode(ev.fd!), { cloexec: true, nonblock: true })
   nu.closeFds([plain, inheritable, nonblocking])
   ev.close()
@@ -65,6 +68,7 @@ test("fds received through recvmmsg are close-on-exec: recvfdsMany, recvfromMany
 
   // The evented socket reads with recvmmsg: queue the datagrams first, so they come in one batch.
   const ev = nu.createSocket({ type: 'unix_dgram', fds: true })
+  t.teardown(() => ev.close())
   const evName = abstractName('ffe')
   const listening = once(ev, 'listening')
   ev.bind(evName)
@@ -87,6 +91,7 @@ test("fds received through recvmmsg are close-on-exec: recvfdsMany, recvfromMany
   const [c, d] = nu.socketpair()
   for (let i = 0; i < 5; i++) await nu.sendfds(c, Buffer.from(String(i)), [file])
   const reader = new nu.UnixSocket({ fd: d })
+  t.teardown(() => reader.destroy())
   const streamFds: number[] = []
   const five = new Promise<void>((resolve) =>
     reader.on('fds', (fds: number[]) => {

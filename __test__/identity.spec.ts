@@ -8,12 +8,15 @@ import { abstractName, OTHER, pythonPath, startAsOther, within } from './helpers
 test('a peer running as uid 1000, gid 2000: UnixSocket#peercred, peercred() and accept()ed sockets name it', async (t) => {
   const name = abstractName('id')
   const server = nu.createServer()
+  t.teardown(() => server.close())
   server.listen(name)
   await once(server, 'listening')
   // Connects, says so, and stays until we hang up.
   const peerSource = `import socket; s = socket.socket(socket.AF_UNIX); s.connect(${JSON.stringify(name)}); print('in', flush=True); s.recv(1)`
   const peer = startAsOther(pythonPath(), ['-c', peerSource])
+  t.teardown(() => peer.child.kill('SIGKILL'))
   const [conn] = (await within(once(server, 'connection'), 10000, 'the peer connecting')) as [nu.UnixSocket]
+  t.teardown(() => conn.destroy())
   const expected = { pid: peer.child.pid, ...OTHER }
   t.deepEqual(conn.peercred(), expected, 'UnixSocket#peercred')
   t.deepEqual(nu.peercred(conn.fd), expected, 'peercred() of the same socket')
@@ -27,6 +30,7 @@ test('a peer running as uid 1000, gid 2000: UnixSocket#peercred, peercred() and 
     '-c',
     peerSource.replace(JSON.stringify(name), JSON.stringify(nu.localaddr(l))),
   ])
+  t.teardown(() => again.child.kill('SIGKILL'))
   const fd = await within(nu.accept(l), 10000, 'accept')
   t.deepEqual(nu.peercred(fd), { pid: again.child.pid, ...OTHER }, 'peercred() of an accept()ed socket')
   nu.closeFds([fd, l])
@@ -35,8 +39,10 @@ test('a peer running as uid 1000, gid 2000: UnixSocket#peercred, peercred() and 
   const srvName = abstractName('id3')
   const serverSource = `import socket; l = socket.socket(socket.AF_UNIX); l.bind(${JSON.stringify(srvName)}); l.listen(); print('ready', flush=True); c, _ = l.accept(); c.recv(1)`
   const srv = startAsOther(pythonPath(), ['-c', serverSource])
+  t.teardown(() => srv.child.kill('SIGKILL'))
   t.is(await srv.firstLine, 'ready')
   const client = nu.createConnection(srvName)
+  t.teardown(() => client.destroy())
   await once(client, 'connect')
   t.deepEqual(client.peercred(), { pid: srv.child.pid, ...OTHER }, "a client's UnixSocket#peercred")
   client.destroy()
@@ -47,6 +53,7 @@ test('datagram credentials (SCM_CREDENTIALS) of a sender running as uid 1000, gi
   const name = abstractName('idg')
   const rx = nu.dgramSocket({ bind: name, credentials: true })
   const ev = nu.createSocket({ type: 'unix_dgram', credentials: true })
+  t.teardown(() => ev.close())
   const evName = abstractName('idev')
   const listening = once(ev, 'listening')
   ev.bind(evName)
