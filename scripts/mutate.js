@@ -594,6 +594,7 @@ function main() {
 
   // The scratch copy: tracked and new (not ignored) files, node_modules shared.
   const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+  const started = new Date()
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'net-unix-mutate-'))
   const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean)
   for (const f of files) {
@@ -691,7 +692,7 @@ function main() {
   const survived = results.filter((r) => r.verdict !== 'caught')
   const equivalent = results.filter((r) => r.verdict === 'equivalent').length
   console.log(`\n${results.length - survived.length} caught, ${equivalent} equivalent, ${survived.length - equivalent} not caught`)
-  if (!args.only) writeReport(results, head)
+  if (!args.only) writeReport(results, head, started)
   if (survived.some((r) => r.verdict === 'does not build' || (r.verdict === 'survived' && !REASONS[r.name]))) process.exitCode = 1
 }
 
@@ -702,22 +703,24 @@ function failedTests(out, specs) {
   return `${specs.length ? `${specs.join(',')}: ` : ''}${shown || 'ava failed'}${failed.length > 2 ? ` (+${failed.length - 2})` : ''}`
 }
 
-function writeReport(results, head) {
+function writeReport(results, head, started) {
+  const hhmm = (d) => d.toISOString().slice(11, 16)
+  const ended = new Date()
   const caught = results.filter((r) => r.verdict === 'caught').length
   const equivalent = results.filter((r) => r.verdict === 'equivalent')
   const why = (r) => (r.verdict === 'equivalent' ? `equivalent: ${BREAKS.find((b) => b.name === r.name).equivalent}` : (REASONS[r.name] ?? '**no reason recorded**'))
-  const rows = results.map((r) => `| \`${r.name}\` | \`${r.file}\` | ${r.verdict} | ${r.by.replace(/\|/g, '\\|')} |`)
+  const rows = results.map((r) => `| \`${r.name}\` | \`${r.file}\` | ${r.verdict} | ${r.s} | ${r.by.replace(/\|/g, '\\|')} |`)
   const left = results.filter((r) => r.verdict !== 'caught')
   const text = `# Mutation run
 
 \`npm run mutate\` (scripts/mutate.js) applied each named break below to a scratch copy of
 commit ${head} (plus uncommitted changes, if any), built it (addon in release mode without LTO), ran the specs expected
-to catch it (and \`cargo test\` for Rust), then the whole ava suite when those passed.
+to catch it (then \`cargo test\` for Rust), then the whole ava suite when those passed.
 
-Run ${new Date().toISOString().slice(0, 10)}: **${results.length} breaks, ${caught} caught**${equivalent.length ? `, ${equivalent.length} equivalent (marked so, not run against the whole suite)` : ''}.
+Run ${started.toISOString().slice(0, 10)}, ${hhmm(started)}–${hhmm(ended)} UTC (${Math.round((ended - started) / 60000)} min): **${results.length} breaks, ${caught} caught**${equivalent.length ? `, ${equivalent.length} equivalent (marked so, not run against the whole suite)` : ''}.
 
-| break | file | verdict | caught by |
-|---|---|---|---|
+| break | file | verdict | s | caught by |
+|---|---|---|---|---|
 ${rows.join('\n')}
 
 ## Survivors and why they are left
