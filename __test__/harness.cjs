@@ -3,7 +3,7 @@
 // helpers.ts, under tsx), the fixtures and bench/peer.js (plain node) all load the same code.
 // Types are JSDoc, checked by __test__/tsconfig.json (checkJs).
 const { spawn } = require('node:child_process')
-const { mkdtempSync } = require('node:fs')
+const { mkdtempSync, readFileSync } = require('node:fs')
 const { tmpdir } = require('node:os')
 const { join } = require('node:path')
 const { addfiles, addvector, newmsg } = require('../index.js')
@@ -97,4 +97,29 @@ function run(cmd, args, options = {}) {
   return start(cmd, args, options).done
 }
 
-module.exports = { msgOf, abstractName, tmpPath, start, run }
+/**
+ * The `flags:` field of /proc/self/fdinfo for `fd` (octal open flags, incl. O_CLOEXEC).
+ * @param {number} fd
+ * @returns {number}
+ */
+function fdFlags(fd) {
+  const m = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))
+  if (!m) throw new Error(`no flags for fd ${fd}`)
+  return parseInt(m[1], 8)
+}
+const O_CLOEXEC = 0o2000000
+const O_NONBLOCK = 0o4000
+
+/**
+ * What a child would inherit and how a read on `fd` behaves, as the kernel has them: every path
+ * that makes or receives an fd is checked with this one helper (specs, and fixtures under Bun or
+ * Deno), e.g. `deepEqual(fdMode(fd), { cloexec: true, nonblock: false })`.
+ * @param {number} fd
+ * @returns {{ cloexec: boolean, nonblock: boolean }}
+ */
+function fdMode(fd) {
+  const flags = fdFlags(fd)
+  return { cloexec: (flags & O_CLOEXEC) !== 0, nonblock: (flags & O_NONBLOCK) !== 0 }
+}
+
+module.exports = { msgOf, abstractName, tmpPath, start, run, fdFlags, fdMode, O_CLOEXEC, O_NONBLOCK }

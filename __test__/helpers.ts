@@ -1,12 +1,25 @@
 // Shared by the tests: fd accounting, unique addresses, child processes.
-import { type SpawnOptions } from 'node:child_process'
+import type { ExecutionContext } from 'ava'
+import { execFileSync, type SpawnOptions } from 'node:child_process'
 import { fstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { addvector, newmsg, sendmsgSync } from '../index.js'
 import { run, start, type ChildResult, type Started } from './harness.cjs'
 
 // The part bench/peer.js and the fixtures share (plain CommonJS, no tsx there).
-export { abstractName, msgOf, run, start, tmpPath, type ChildResult, type Started } from './harness.cjs'
+export {
+  abstractName,
+  fdFlags,
+  fdMode,
+  msgOf,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  run,
+  start,
+  tmpPath,
+  type ChildResult,
+  type Started,
+} from './harness.cjs'
 
 /** Open fds of this process, less the cache files the tsx loader opens on its own schedule. */
 export function fdCount(): number {
@@ -18,15 +31,6 @@ export function fdCount(): number {
     }
   }).length
 }
-
-/** The `flags:` field of /proc/self/fdinfo for `fd` (octal open flags, incl. O_CLOEXEC). */
-export function fdFlags(fd: number): number {
-  const m = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))
-  if (!m) throw new Error(`no flags for fd ${fd}`)
-  return parseInt(m[1], 8)
-}
-export const O_CLOEXEC = 0o2000000
-export const O_NONBLOCK = 0o4000
 
 /**
  * Resolves once a whole loop turn has ended: net-unix closes a socket's idle watcher (and its
@@ -132,4 +136,41 @@ export function fillSocket(fd: number): number {
       throw e
     }
   }
+}
+
+/**
+ * Open fds counted now, after a loop turn has ended (idle watchers and their dups reaped), and a
+ * check for later: `await fds(t, n, what)` asserts that `n` more fds are open than at the start.
+ * Take it while sockets are open, after error paths and with no listener, not only at the end:
+ * a leak that `destroy()` or `close()` cleans up shows only then.
+ */
+export async function fdBaseline(): Promise<(t: ExecutionContext, open: number, what: string) => Promise<void>> {
+  await turnEnded()
+  const base = fdCount()
+  return async (t, open, what) => {
+    await turnEnded()
+    t.is(fdCount() - base, open, `${what}: fds open beyond the ${base} at the start`)
+  }
+}
+
+/**
+ * A peer whose uid and gid differ from each other and from root's: the suite runs as root
+ * (uid = gid = 0), where a uid/gid swap does not show.
+ */
+export const OTHER = { uid: 1000, gid: 2000 } as const
+
+let python: string | undefined
+/** The python3 binary itself (not a pyenv shim, which needs root's PATH and home). */
+export function pythonPath(): string {
+  python ??= execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim()
+  return python
+}
+
+/**
+ * Starts `interpreter` (an absolute path: `process.execPath`, {@link pythonPath}) as {@link OTHER},
+ * with no supplementary groups, through `setpriv`.
+ */
+export function startAsOther(interpreter: string, args: string[], options: SpawnOptions = {}): Started {
+  const ids = [`--reuid=${OTHER.uid}`, `--regid=${OTHER.gid}`, '--clear-groups']
+  return start('setpriv', [...ids, interpreter, ...args], options)
 }

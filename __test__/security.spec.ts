@@ -4,7 +4,7 @@ import { chmodSync, openSync, closeSync, readlinkSync, statSync, writeFileSync }
 import { dirname } from 'node:path'
 import * as nu from '../index.js'
 import type { SpawnOptions } from 'node:child_process'
-import { fdCount, runNode, runPython, start, startFixture, tmpPath, within } from './helpers'
+import { fdCount, OTHER, runNode, runPython, startAsOther, startFixture, tmpPath, within } from './helpers'
 
 test('listen creates the socket file with the process umask', async (t) => {
   for (const [umask, mode] of [
@@ -71,7 +71,7 @@ test('peercred reports uid and gid as they were at connect time, for peers whose
   chmodSync(dirname(name), 0o755)
   chmodSync(name, 0o777)
   // One child (fixtures/security-dropper.cjs) connects as root, becomes uid 1234 / gid 5678 and
-  // connects again; another is started as uid 4321 / gid 8765 by setpriv. Each waits for its
+  // connects again; another is started as OTHER (uid 1000 / gid 2000) by setpriv. Each waits for its
   // stdin to end.
   const asUser = `
     const s = require('net').connect(process.argv[1], () => console.log(process.pid))
@@ -82,17 +82,13 @@ test('peercred reports uid and gid as they were at connect time, for peers whose
   const first = await within(nu.accept(l), 10000, 'the first connection (as root)')
   const second = await within(nu.accept(l), 10000, 'the second connection (after setuid)')
   const dropperPid = Number(await dropper.firstLine)
-  const other = start(
-    'setpriv',
-    ['--reuid=4321', '--regid=8765', '--clear-groups', process.execPath, '-e', asUser, name],
-    { stdio },
-  )
+  const other = startAsOther(process.execPath, ['-e', asUser, name], { stdio })
   t.teardown(() => other.child.kill('SIGKILL'))
   const third = await within(nu.accept(l), 10000, 'the connection of the setpriv child')
   const otherPid = Number(await other.firstLine)
   t.deepEqual(nu.peercred(first), { pid: dropperPid, uid: 0, gid: 0 }, 'as of connect time, not as the process is now')
   t.deepEqual(nu.peercred(second), { pid: dropperPid, uid: 1234, gid: 5678 })
-  t.deepEqual(nu.peercred(third), { pid: otherPid, uid: 4321, gid: 8765 })
+  t.deepEqual(nu.peercred(third), { pid: otherPid, ...OTHER })
   for (const c of [dropper, other]) c.child.stdin?.end()
   for (const c of [dropper, other]) t.is((await within(c.done, 10000, 'a child')).code, 0)
   ;[first, second, third, l].forEach((fd) => nu.close(fd))

@@ -4,10 +4,14 @@
 // behaviour the docs promise, in a scratch copy of this checkout (node_modules shared by a
 // symlink, a cargo target dir of its own under target/mutate). Per break: build what changed
 // (the addon for Rust, tsc for TypeScript), run the specs expected to catch it
-// (and `cargo test` for Rust), and when they all pass, the whole ava suite before calling it a
-// survivor. Results go to MUTATION.md; survivors need a reason there (see REASONS). A "caught"
-// names the tests that failed: one that fails for a reason unrelated to the break (a timing test
-// on a loaded machine) shows there.
+// (and `cargo test` for Rust, when those pass), and when they all pass, the whole ava suite
+// before calling it a survivor. Results go to MUTATION.md; survivors need a reason there (see
+// REASONS). A "caught" names the tests that failed: one that fails for a reason unrelated to the
+// break (a timing test on a loaded machine) shows there. A break marked `equivalent` (with why)
+// is one no test can tell from the original: its expected specs run, not the whole suite.
+// To save builds, the TypeScript breaks run first, then the Rust ones: each build of a break
+// replaces the previous break's output of its kind, and the other kind is rebuilt clean once,
+// when the run moves from one kind to the other.
 //
 //   node scripts/mutate.js                 every break, then write MUTATION.md
 //   node scripts/mutate.js --only a,b      just these (MUTATION.md is not rewritten)
@@ -309,6 +313,213 @@ const BREAKS = [
     ],
     specs: ['abort'],
   },
+  // --- Issue 21: the December 2026 audit (../shared/research/mutation-2026-12.md), S1..B5
+  // UnixSocket and UnixServer
+  {
+    name: 'stream-writev-past-IOV_MAX',
+    file: 'lib/stream.ts',
+    edits: [{ find: 'to - from < IOV_MAX && ', replace: '' }],
+    specs: ['edges'],
+  },
+  {
+    name: 'stream-end-waits-for-a-consumer',
+    file: 'lib/stream.ts',
+    edits: [{ find: "      this.read(0) // as net: 'end'", replace: "      // as net: 'end'" }],
+    specs: ['stream'],
+  },
+  {
+    name: 'server-drops-socket-options',
+    file: 'lib/stream.ts',
+    edits: [{ find: 'new UnixSocket({ ...this.#options, fd })', replace: 'new UnixSocket({ fd })' }],
+    specs: ['stream-interop', 'stream'],
+  },
+  {
+    name: 'server-accepts-without-cloexec',
+    file: 'lib/stream.ts',
+    edits: [{ find: 'binding.acceptAsync(fd, SOCK_CLOEXEC, 0)', replace: 'binding.acceptAsync(fd, 0, 0)' }],
+    specs: ['fdflags'],
+  },
+  {
+    name: 'stream-peercred-uid-gid-swapped',
+    file: 'lib/stream.ts',
+    edits: [{ find: 'return { pid: r[0], uid: r[1], gid: r[2] }', replace: 'return { pid: r[0], uid: r[2], gid: r[1] }' }],
+    specs: ['identity'],
+  },
+  {
+    name: 'stream-unref-lost-on-connect',
+    file: 'lib/stream.ts',
+    edits: [{ find: '        if (!this.#refed) binding.setRef(fd, false)\n        for (const run of this.#afterConnect', replace: '        for (const run of this.#afterConnect' }],
+    specs: ['edges'],
+  },
+  {
+    name: 'stream-sent-fds-kept-until-destroy',
+    file: 'lib/stream.ts',
+    edits: [{ find: '      if (fds) this.#release(fds)\n      return done()', replace: '      return done()' }],
+    specs: ['fdcounts'],
+  },
+  // The core's persistent read
+  {
+    name: 'read-pool-references-leaked',
+    file: 'crates/net-unix/src/reactor/reader.rs',
+    edits: [{ find: 'unsafe { std::mem::replace(&mut self.read_pools[i], new).delete(env) };', replace: 'self.read_pools[i] = new;' }],
+    specs: ['edges'],
+  },
+  {
+    name: 'reader-EAGAIN-is-an-error',
+    file: 'crates/net-unix/src/reactor/reader.rs',
+    edits: [{ find: '            Err(Errno::EAGAIN) => return None,\n            // One message', replace: '            // One message' }],
+    specs: ['edges'],
+  },
+  {
+    name: 'read-stop-leaves-watcher-armed',
+    file: 'crates/net-unix/src/reactor/reader.rs',
+    edits: [{ find: '            self.rearm(w, false);\n', replace: '' }],
+    specs: ['stream'],
+    equivalent:
+      'the watcher stays armed for READABLE after read_stop, but the next readiness finds no reader and ready() re-arms it to what is wanted: one extra wakeup, no behaviour a test can tell (the audit measured 0 vs 1 ms CPU for a paused reader)',
+  },
+  // Datagrams
+  {
+    name: 'dgram-message-is-a-view-of-scratch',
+    file: 'lib/dgram.ts',
+    edits: [{ find: 'const msg = Buffer.from(d.data) // a copy: the scratch buffer is reused', replace: 'const msg = d.data' }],
+    specs: ['edges'],
+  },
+  {
+    name: 'dgram-unheard-fds-leaked',
+    file: 'lib/dgram.ts',
+    edits: [{ find: "if (!this.emit('message', msg, rinfo) && d.fds.length) binding.closeAll(d.fds, true)", replace: "this.emit('message', msg, rinfo)" }],
+    specs: ['fdcounts'],
+  },
+  {
+    name: 'dgram-stays-armed-for-writable',
+    file: 'lib/dgram.ts',
+    edits: [{ find: "      this.#arm(READABLE)\n      this.emit('writable')", replace: "      this.emit('writable')" }],
+    specs: ['edges'],
+  },
+  {
+    name: 'dgram-cred-uid-gid-swapped',
+    file: 'crates/net-unix/src/dgram.rs',
+    edits: [{ find: '            uid as i32,\n            gid as i32,', replace: '            gid as i32,\n            uid as i32,' }],
+    specs: ['identity'],
+  },
+  {
+    name: 'recv-many-truncated-only-on-MSG_CTRUNC',
+    file: 'crates/net-unix/src/dgram.rs',
+    edits: [{ find: '        let extra = fds.len() > max_fds;', replace: '        let extra = false;' }],
+    specs: ['mmsg'],
+  },
+  {
+    name: 'dgram-failed-connect-keeps-bind-file',
+    file: 'lib/dgram.ts',
+    edits: [{ find: 'if (rc < 0 && bindTo && bindTo[0] !== 0) unlinkQuietly', replace: 'if (rc < 0 && bindTo && bindTo[0] === -1) unlinkQuietly' }],
+    specs: ['fdcounts'],
+  },
+  {
+    name: 'dgram-socket-ignores-NOCLOEXEC',
+    file: 'lib/dgram.ts',
+    edits: [{ find: "validateFlag(o.flags, 'options.flags')) ^ SOCK_CLOEXEC", replace: "validateFlag(o.flags, 'options.flags')) | SOCK_CLOEXEC" }],
+    specs: ['fdflags'],
+  },
+  {
+    name: 'dgram-batch-walk-skips-address',
+    file: 'lib/dgram.ts',
+    edits: [{ find: 'at += 7 + items[at + 6] + items[at + 2]', replace: 'at += 7 + items[at + 2]' }],
+    specs: ['dgram'],
+  },
+  // systemd
+  {
+    name: 'listenfds-not-cloexec',
+    file: 'lib/systemd.ts',
+    edits: [{ find: "    check(binding.setCloexec(fd), 'fcntl')\n", replace: '' }],
+    specs: ['fdflags'],
+  },
+  {
+    name: 'listenfds-ignores-LISTEN_PID',
+    file: 'lib/systemd.ts',
+    edits: [{ find: ' || Number(pid) !== process.pid) return []', replace: ') return []' }],
+    specs: ['edges'],
+  },
+  {
+    name: 'failed-barrier-leaks-pipe',
+    file: 'lib/systemd.ts',
+    edits: [{ find: '  } catch (e) {\n    binding.close(readEnd)\n    throw e\n  } finally {', replace: '  } finally {' }],
+    specs: ['fdcounts'],
+  },
+  {
+    name: 'listenfds-keeps-environment',
+    file: 'lib/systemd.ts',
+    edits: [{ find: 'const unset = options?.unsetEnvironment ?? true', replace: 'const unset = options?.unsetEnvironment ?? false' }],
+    specs: ['systemd'],
+  },
+  {
+    name: 'notify-closes-socket-on-success-only',
+    file: 'lib/systemd.ts',
+    edits: [{ find: "    if (typeof r !== 'number') await r\n    return true\n  } finally {\n    binding.close(fd)\n  }", replace: "    if (typeof r !== 'number') await r\n    binding.close(fd)\n    return true\n  } finally {\n  }" }],
+    specs: ['systemd'],
+  },
+  // The poll-thread backend (Bun, Deno)
+  {
+    name: 'poll-thread-HUP-not-readable',
+    file: 'crates/net-unix/src/reactor/thread.rs',
+    edits: [{ find: 'if flags.intersects(EpollFlags::EPOLLIN | err) {', replace: 'if flags.intersects(EpollFlags::EPOLLIN) {' }],
+    specs: ['backends'],
+  },
+  {
+    name: 'poll-thread-report-leaves-armed',
+    file: 'crates/net-unix/src/reactor/backend.rs',
+    edits: [{ find: '        (*w).armed = 0;\n        Reactor::readiness(r, w, 0, events);', replace: '        Reactor::readiness(r, w, 0, events);' }],
+    specs: ['runtime'],
+  },
+  {
+    name: 'poll-thread-refs-at-second-watcher',
+    file: 'crates/net-unix/src/reactor/thread.rs',
+    edits: [{ find: 'if before == 0 && self.busy == 1 {', replace: 'if before == 1 && self.busy == 2 {' }],
+    specs: ['runtime'],
+  },
+  {
+    name: 'poll-thread-ends-on-EINTR',
+    file: 'crates/net-unix/src/reactor/thread.rs',
+    edits: [{ find: '            Err(Errno::EINTR) => continue,\n            Err(_) => return,', replace: '            Err(_) => return,' }],
+    specs: ['backends'],
+  },
+  {
+    name: 'poll-thread-turn-not-rescheduled',
+    file: 'crates/net-unix/src/reactor/backend.rs',
+    edits: [{ find: '        if let Backend::Thread(p) = &mut self.backend {\n            p.turn_came();\n        }\n', replace: '' }],
+    specs: ['runtime'],
+  },
+  // Batches (sendmmsg, recvmmsg)
+  {
+    name: 'sendmmsg-without-MSG_NOSIGNAL',
+    file: 'crates/net-unix/src/mmsg.rs',
+    edits: [{ find: '    let mut flags = libc::MSG_NOSIGNAL;', replace: '    let mut flags = 0;' }],
+    specs: ['mmsg'],
+  },
+  {
+    name: 'recvmmsg-without-MSG_CMSG_CLOEXEC',
+    file: 'crates/net-unix/src/mmsg.rs',
+    edits: [{ find: '    let mut flags = libc::MSG_CMSG_CLOEXEC;', replace: '    let mut flags = 0;' }],
+    specs: ['fdflags'],
+  },
+  {
+    name: 'closefds-bypasses-reactor',
+    file: 'crates/net-unix/src/raw.rs',
+    edits: [{ find: '            let one = if r.is_null() {\n                to_js(sock::close(fd).map(|_| 0))\n            } else {\n                (*r).close(fd)\n            };', replace: '            let one = to_js(sock::close(fd).map(|_| 0));' }],
+    specs: ['edges'],
+  },
+  {
+    name: 'sendfdsmany-fd-offset-per-batch',
+    file: 'index.ts',
+    edits: [{ find: 'fdAt += counts[sent + k]', replace: 'fdAt += counts[k]' }],
+    specs: ['batch'],
+  },
+  {
+    name: 'recvmmsg-parses-whole-control-area',
+    file: 'crates/net-unix/src/mmsg.rs',
+    edits: [{ find: 'let written = (h.msg_hdr.msg_controllen as usize).min(space);', replace: 'let written = space;' }],
+    specs: ['batch'],
+  },
 ]
 
 /**
@@ -383,6 +594,7 @@ function main() {
 
   // The scratch copy: tracked and new (not ignored) files, node_modules shared.
   const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+  const started = new Date()
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'net-unix-mutate-'))
   const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean)
   for (const f of files) {
@@ -425,28 +637,40 @@ function main() {
   if (!baseline.ok) throw new Error(`the unbroken copy fails its specs; fix that first:\n${baseline.out.slice(-4000)}`)
 
   const results = []
-  for (const b of chosen) {
+  const isRust = (b) => b.file.endsWith('.rs')
+  const order = [...chosen.filter((b) => !isRust(b)), ...chosen.filter(isRust)]
+  let dirty = null // the kind ('ts' or 'rust') whose build output is a break's
+  for (const b of order) {
     const file = path.join(scratch, b.file)
     const original = fs.readFileSync(file, 'utf8')
-    const rust = b.file.endsWith('.rs')
+    const rust = isRust(b)
     const t0 = Date.now()
     let verdict
     let by = ''
     const log = []
     try {
+      if (dirty !== null && dirty !== (rust ? 'rust' : 'ts')) {
+        const clean = dirty === 'rust' ? buildNative() : buildTs()
+        if (!clean.ok) throw new Error(`the unbroken copy no longer builds:\n${clean.out}`)
+        dirty = null
+      }
       fs.writeFileSync(file, applyBreak(b, original))
       const built = rust ? buildNative() : buildTs()
+      dirty = rust ? 'rust' : 'ts'
       log.push(built.out)
       if (!built.ok) {
         verdict = 'does not build'
         by = built.out.split('\n').find((l) => /error/.test(l)) ?? ''
       } else {
         const targeted = ava(b.specs)
-        const unit = rust ? cargoTest() : { ok: true, out: '' }
+        // cargo test only decides when the specs did not: it cannot un-catch a break.
+        const unit = rust && targeted.ok ? cargoTest() : { ok: true, out: '' }
         log.push(targeted.out, unit.out)
         if (!targeted.ok || !unit.ok) {
           verdict = 'caught'
           by = [!targeted.ok && failedTests(targeted.out, b.specs), !unit.ok && 'cargo test'].filter(Boolean).join('; ')
+        } else if (b.equivalent) {
+          verdict = 'equivalent'
         } else {
           const full = ava([])
           log.push(full.out)
@@ -458,18 +682,18 @@ function main() {
       fs.writeFileSync(file, original)
     }
     fs.writeFileSync(path.join(logs, `${b.name}.log`), log.join('\n'))
-    const r = { name: b.name, file: b.file, verdict, by, s: Math.round((Date.now() - t0) / 1000) }
+    const r = { name: b.name, file: b.file, verdict, by, s: Math.round((Date.now() - t0) / 1000), at: new Date().toISOString().slice(11, 16) }
     results.push(r)
-    console.log(`${r.verdict.padEnd(15)} ${b.name} (${r.s}s) ${by}`)
-    if (rust) buildNative()
-    else buildTs()
+    console.log(`${r.at} ${r.verdict.padEnd(15)} ${b.name} (${r.s}s) ${by}`)
   }
+  results.sort((x, y) => chosen.findIndex((b) => b.name === x.name) - chosen.findIndex((b) => b.name === y.name))
   fs.rmSync(scratch, { recursive: true, force: true })
 
   const survived = results.filter((r) => r.verdict !== 'caught')
-  console.log(`\n${results.length - survived.length} caught, ${survived.length} not caught`)
-  if (!args.only) writeReport(results, head)
-  if (survived.some((r) => r.verdict === 'does not build' || !REASONS[r.name])) process.exitCode = 1
+  const equivalent = results.filter((r) => r.verdict === 'equivalent').length
+  console.log(`\n${results.length - survived.length} caught, ${equivalent} equivalent, ${survived.length - equivalent} not caught`)
+  if (!args.only) writeReport(results, head, started)
+  if (survived.some((r) => r.verdict === 'does not build' || (r.verdict === 'survived' && !REASONS[r.name]))) process.exitCode = 1
 }
 
 /** The names of the failing tests in ava's output, shortened. */
@@ -479,25 +703,29 @@ function failedTests(out, specs) {
   return `${specs.length ? `${specs.join(',')}: ` : ''}${shown || 'ava failed'}${failed.length > 2 ? ` (+${failed.length - 2})` : ''}`
 }
 
-function writeReport(results, head) {
+function writeReport(results, head, started) {
+  const hhmm = (d) => d.toISOString().slice(11, 16)
+  const ended = new Date()
   const caught = results.filter((r) => r.verdict === 'caught').length
-  const rows = results.map((r) => `| \`${r.name}\` | \`${r.file}\` | ${r.verdict} | ${r.by.replace(/\|/g, '\\|')} |`)
+  const equivalent = results.filter((r) => r.verdict === 'equivalent')
+  const why = (r) => (r.verdict === 'equivalent' ? `equivalent: ${BREAKS.find((b) => b.name === r.name).equivalent}` : (REASONS[r.name] ?? '**no reason recorded**'))
+  const rows = results.map((r) => `| \`${r.name}\` | \`${r.file}\` | ${r.verdict} | ${r.s} | ${r.by.replace(/\|/g, '\\|')} |`)
   const left = results.filter((r) => r.verdict !== 'caught')
   const text = `# Mutation run
 
 \`npm run mutate\` (scripts/mutate.js) applied each named break below to a scratch copy of
 commit ${head} (plus uncommitted changes, if any), built it (addon in release mode without LTO), ran the specs expected
-to catch it (and \`cargo test\` for Rust), then the whole ava suite when those passed.
+to catch it (then \`cargo test\` for Rust), then the whole ava suite when those passed.
 
-**${caught} of ${results.length} breaks caught.**
+Run ${started.toISOString().slice(0, 10)}, ${hhmm(started)}–${hhmm(ended)} UTC (${Math.round((ended - started) / 60000)} min): **${results.length} breaks, ${caught} caught**${equivalent.length ? `, ${equivalent.length} equivalent (marked so, not run against the whole suite)` : ''}.
 
-| break | file | verdict | caught by |
-|---|---|---|---|
+| break | file | verdict | s | caught by |
+|---|---|---|---|---|
 ${rows.join('\n')}
 
 ## Survivors and why they are left
 
-${left.length === 0 ? 'None.' : left.map((r) => `- \`${r.name}\`: ${REASONS[r.name] ?? '**no reason recorded**'}`).join('\n')}
+${left.length === 0 ? 'None.' : left.map((r) => `- \`${r.name}\`: ${why(r)}`).join('\n')}
 `
   fs.writeFileSync(path.join(ROOT, 'MUTATION.md'), text)
   console.log('wrote MUTATION.md')
