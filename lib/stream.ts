@@ -379,7 +379,9 @@ export class UnixSocket extends Duplex {
       return false
     }
     if (fds) {
-      if (this.listenerCount('fds') === 0) closeQuietly(fds)
+      // Control data cut short (MSG_CTRUNC): the fds that did arrive are not all the sender's,
+      // so none is handed out; the bytes then destroy the stream.
+      if (flags & 1 || this.listenerCount('fds') === 0) closeQuietly(fds)
       else {
         try {
           this.emit('fds', fds)
