@@ -410,7 +410,11 @@ export interface RemoteInfo {
   fds?: number[]
   /** With `credentials: true`: the sender's credentials. */
   cred?: Credentials
-  /** The message was longer than 64 KiB; the rest is gone. */
+  /**
+   * Set when the datagram was longer than the 64 KiB each one is received into (as in
+   * `unix-dgram`, which cuts without saying so): `msg` holds its first 65,536 bytes, the rest is
+   * gone. For longer datagrams use `recvfrom(sock, maxBytes)`.
+   */
   dataTruncated?: boolean
 }
 
@@ -447,7 +451,9 @@ const EBADF = -9
  * `unix-dgram` package (a drop-in for it). Made by {@link createSocket}. Events: `'message'`
  * `(msg, rinfo)`, `'listening'`, `'connect'`, `'error'`, `'congestion'` `(buf)` when a send
  * with no callback finds the peer's queue full, `'writable'` once it drains, `'close'`.
- * `bind`, `connect` and `close` are synchronous and report at once, as `unix-dgram` does.
+ * `bind`, `connect` and `close` are synchronous and report at once, as `unix-dgram` does. Each
+ * datagram is received into 64 KiB (longer ones: `rinfo.dataTruncated`). Where it differs from
+ * `unix-dgram`, on purpose or kept, the README's drop-in table says.
  */
 export class UnixDgramSocket extends EventEmitter {
   /** The socket's fd (-1 once closed). */
