@@ -305,6 +305,12 @@ const BREAKS = [
     specs: ['dgram-socket'],
   },
   {
+    name: 'dgram-close-event-again',
+    file: 'lib/dgram.ts',
+    edits: [{ find: '    if (callback !== undefined) process.nextTick(callback)\n', replace: "    if (callback !== undefined) process.nextTick(callback)\n    process.nextTick(() => this.emit('close'))\n" }],
+    specs: ['dgram-socket'],
+  },
+  {
     name: 'cjs-exports-stay-getters',
     file: 'index.ts',
     edits: [{ find: '  if (d.get)\n    Object.defineProperty(exports, name,', replace: '  if (d.get && d.set)\n    Object.defineProperty(exports, name,' }],
