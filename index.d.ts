@@ -319,7 +319,9 @@ export interface CreateConnectionOptions extends UnixSocketOptions {
  * at once: `'connect'` (then `'ready'`) follows, or `'error'` (`ENOENT`, `ECONNREFUSED`,
  * `ETIMEDOUT`, an {@link invalid} address). While the listener's backlog is full it keeps
  * trying, as {@link connect}. Writes (with or without fds) made before `'connect'` are
- * buffered and sent once connected.
+ * buffered and sent once connected; if the connect fails they are called back as `net` does
+ * (the one in flight with `ERR_SOCKET_CLOSED_BEFORE_CONNECTION`, the rest with the connect
+ * error) and their dups are closed.
  *
  * @param connectListener added as a `'connect'` listener.
  * @throws {TypeError} for options of the wrong type.

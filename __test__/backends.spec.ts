@@ -21,6 +21,10 @@ test('a handled signal that interrupts the poll thread (EINTR from epoll_wait) d
   const signalled = new Promise<void>((resolve) => (onSignal = resolve))
   process.on('SIGUSR2', onSignal) // handled, so it interrupts rather than kills
   const [a, b] = nu.socketpair()
+  t.teardown(() => {
+    process.off('SIGUSR2', onSignal)
+    nu.closeFds([a, b]) // also when an assertion fails: rejects a receive left pending
+  })
   const pending = nu.recvfds(b, 16, 1) // waits on the poll thread
   const tid = readdirSync('/proc/self/task').find(
     (id) => readFileSync(`/proc/self/task/${id}/comm`, 'utf8').trim() === 'net-unix poll',
@@ -33,6 +37,4 @@ test('a handled signal that interrupts the poll thread (EINTR from epoll_wait) d
   nu.sendSync(a, Buffer.from('hello'))
   const got = await within(pending, 5000, 'recvfds after the signal')
   t.is(got.data.toString(), 'hello')
-  process.off('SIGUSR2', onSignal)
-  nu.closeFds([a, b])
 })

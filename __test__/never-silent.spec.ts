@@ -8,7 +8,7 @@ import { once } from 'node:events'
 import { closeSync, existsSync, fstatSync, openSync, writeFileSync } from 'node:fs'
 import type { Duplex } from 'node:stream'
 import * as nu from '../index.js'
-import { abstractName, fdCount, runNode, start, tmpPath, within } from './helpers'
+import { ROOT, abstractName, fdCount, fixture, run, runNode, start, tmpPath, within } from './helpers'
 
 /** The lengths of the 'data' chunks `s` delivers until `last` arrives. */
 function chunksUntil(s: nu.UnixSocket, last: string): Promise<number[]> {
@@ -272,4 +272,17 @@ test('a process whose createSocket threw exits by itself', async (t) => {
   )
   t.is(r.stdout.trim(), 'ERR_INVALID_ARG_TYPE', r.stderr)
   t.is(r.code, 0)
+})
+
+test('control data cut short (EMFILE): bytes before it delivered, the fds that came closed, ERR_SOCKET_FDS_TRUNCATED', async (t) => {
+  const r = await run('prlimit', ['--nofile=64', process.execPath, fixture('stream-ctrunc.cjs')], {
+    env: { ...process.env, NET_UNIX: ROOT },
+  })
+  t.is(r.code, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout), {
+    data: ['before'],
+    fds: [],
+    error: { code: 'ERR_SOCKET_FDS_TRUNCATED', syscall: 'recvmsg' },
+    leaked: 0,
+  })
 })

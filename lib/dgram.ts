@@ -410,7 +410,11 @@ export interface RemoteInfo {
   fds?: number[]
   /** With `credentials: true`: the sender's credentials. */
   cred?: Credentials
-  /** The message was longer than 64 KiB; the rest is gone. */
+  /**
+   * Set when the datagram was longer than the 64 KiB each one is received into (as in
+   * `unix-dgram`, which cuts without saying so): `msg` holds its first 65,536 bytes, the rest is
+   * gone. For longer datagrams use `recvfrom(sock, maxBytes)`.
+   */
   dataTruncated?: boolean
 }
 
@@ -446,8 +450,11 @@ const EBADF = -9
  * An evented Unix datagram socket, in the shape of `node:dgram`'s `Socket` and of the
  * `unix-dgram` package (a drop-in for it). Made by {@link createSocket}. Events: `'message'`
  * `(msg, rinfo)`, `'listening'`, `'connect'`, `'error'`, `'congestion'` `(buf)` when a send
- * with no callback finds the peer's queue full, `'writable'` once it drains, `'close'`.
- * `bind`, `connect` and `close` are synchronous and report at once, as `unix-dgram` does.
+ * with no callback finds the peer's queue full, `'writable'` once it drains (no `'close'`: see
+ * {@link UnixDgramSocket.close}).
+ * `bind`, `connect` and `close` are synchronous and report at once, as `unix-dgram` does. Each
+ * datagram is received into 64 KiB (longer ones: `rinfo.dataTruncated`). Where it differs from
+ * `unix-dgram`, on purpose or kept, the README's drop-in table says.
  */
 export class UnixDgramSocket extends EventEmitter {
   /** The socket's fd (-1 once closed). */
@@ -674,20 +681,18 @@ export class UnixDgramSocket extends EventEmitter {
   }
 
   /**
-   * Closes the socket at once (synchronous, as in `unix-dgram`); `'close'` follows on the next
-   * tick. Closing again does nothing.
+   * Closes the socket at once (synchronous, as in `unix-dgram`); `callback` is called on the
+   * next tick. No `'close'` event, as in `unix-dgram`: hot-shots emits one itself after
+   * `close()`, and a second would call its close callback twice. Closing again does nothing.
    */
   close(callback?: () => void): this {
+    if (callback !== undefined) validateFunction(callback, 'callback')
     if (this.fd < 0) return this
-    if (callback !== undefined) {
-      validateFunction(callback, 'callback')
-      this.once('close', callback)
-    }
     this.#readiness.close()
     const rc = binding.close(this.fd)
     this.fd = -1
     this.connected = false
-    process.nextTick(() => this.emit('close'))
+    if (callback !== undefined) process.nextTick(callback)
     if (rc < 0) throw errnoError(rc, 'close')
     return this
   }

@@ -163,6 +163,18 @@ export interface PeerCredentials {
  *
  * `new UnixSocket({ fd })` adopts a connected socket (from `accept`, `socketpair`, a child's
  * stdio, systemd); the stream owns it from then on.
+ *
+ * Never silent (README, "What a stream never does silently"):
+ * - Control data cut short (`MSG_CTRUNC`: this process at its fd limit): the bytes of earlier
+ *   reads are delivered; the fds of that read that did arrive are closed (no `'fds'`), its bytes
+ *   are not delivered, and the stream is destroyed with `code: 'ERR_SOCKET_FDS_TRUNCATED'`.
+ * - Over `SOCK_SEQPACKET`, each message is one `'data'` chunk, whole, up to the largest message a
+ *   peer can send (`SO_SNDBUF - 32`); one it cannot take whole is an `'error'` with
+ *   `code: 'ERR_SOCKET_MESSAGE_TOO_LARGE'`.
+ * - A failed connect calls back the writes made before `'connect'` (the one in flight with
+ *   `ERR_SOCKET_CLOSED_BEFORE_CONNECTION`, the rest with the connect error), as `net` does.
+ * - `destroy()` calls back the write waiting for the kernel with `ERR_SOCKET_CLOSED`, those
+ *   queued behind it with the same error (or `destroy(err)`'s `err`), and closes unsent dups.
  */
 export class UnixSocket extends Duplex {
   #fd = -1
@@ -379,7 +391,9 @@ export class UnixSocket extends Duplex {
       return false
     }
     if (fds) {
-      if (this.listenerCount('fds') === 0) closeQuietly(fds)
+      // Control data cut short (MSG_CTRUNC): the fds that did arrive are not all the sender's,
+      // so none is handed out; the bytes then destroy the stream.
+      if (flags & 1 || this.listenerCount('fds') === 0) closeQuietly(fds)
       else {
         try {
           this.emit('fds', fds)
@@ -428,11 +442,18 @@ export class UnixSocket extends Duplex {
    * by `destroy()`. With `fds` empty this is `write(chunk, cb)`; after `end()` or `destroy()`
    * it fails as `write()` does, with no fd dup'ed.
    *
-   * @returns `false` when the caller should wait for `'drain'`.
+   * Backpressure: each call's return value is about that call. `false` means stop writing and
+   * wait for the next `'drain'`; it comes as soon as the kernel's buffer refuses a message, not
+   * only at `writableHighWaterMark`. It is not repeated: a call made after a `false` and before
+   * `'drain'` may return `true` (queued below the mark), so stop at the first `false`.
+   *
+   * @returns `false`: stop and wait for the next `'drain'`; `true`: write on.
    * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for a chunk that is not a string or bytes, fds
    * that are not an array of integers.
    * @throws {RangeError} `ERR_OUT_OF_RANGE` for more than 253 fds, fds with an empty chunk.
-   * @throws {ErrnoError} `EBADF` (syscall `dup`) for an fd that is not open; nothing is queued.
+   * @throws {ErrnoError} synchronously, when the chunk has to be queued and a `dup` fails:
+   * `EMFILE` / `ENFILE` (the fd table is full), `EBADF` for an fd that is not open (syscall
+   * `dup`); nothing is queued and no dup is left open.
    */
   writeWithFds(chunk: string | Uint8Array, fds: readonly number[], cb?: (err?: Error | null) => void): boolean {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : bytesOf(chunk, 'chunk')
@@ -780,6 +801,10 @@ export class UnixServer extends EventEmitter {
    * `net`; the file is removed again by `close()`), or on the listening socket `{ fd }`, which
    * the server owns from then on. `'listening'` follows, or `'error'` (`EADDRINUSE`, `EACCES`,
    * an `invalid` path).
+   *
+   * An `{ fd }` that is not a listening `SOCK_STREAM` socket is one `'error'` (`syscall:
+   * 'listen'`: `EBADF`, `ENOTSOCK`, `EINVAL`) and never `'listening'`, as `net.Server`; the fd
+   * stays the caller's.
    *
    * @throws {TypeError} for arguments of the wrong type; `ERR_SERVER_ALREADY_LISTEN`.
    */

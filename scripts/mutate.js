@@ -265,6 +265,61 @@ const BREAKS = [
     edits: [{ find: '        let name = names.get(i).map(', replace: '        let name = names.get(usize::MAX).map(' }],
     specs: ['dgram'],
   },
+  // --- What a stream (and the unix-dgram drop-in) never does silently: issue 20
+  {
+    name: 'seqpacket-read-into-pool-rest',
+    file: 'crates/net-unix/src/reactor/reader.rs',
+    edits: [{ find: '        if self.slot == 0 {\n            // An error here', replace: '        if self.slot == usize::MAX {\n            // An error here' }],
+    specs: ['never-silent', 'seqpacket'],
+  },
+  {
+    name: 'stream-ctrunc-hands-out-fds',
+    file: 'lib/stream.ts',
+    edits: [{ find: "if (flags & 1 || this.listenerCount('fds') === 0) closeQuietly(fds)", replace: "if (this.listenerCount('fds') === 0) closeQuietly(fds)" }],
+    specs: ['never-silent'],
+  },
+  {
+    name: 'stream-failed-connect-forgets-writes',
+    file: 'lib/stream.ts',
+    edits: [{ find: '      this.#connectWrites.push(cb)\n      this.#afterConnect.push(() => this._write(', replace: '      this.#afterConnect.push(() => this._write(' }],
+    specs: ['never-silent'],
+  },
+  {
+    name: 'server-listen-fd-unchecked',
+    file: 'lib/stream.ts',
+    edits: [{ find: '      const rc = listenerCheck(o.fd)\n', replace: '      const rc = 0\n' }],
+    specs: ['never-silent'],
+  },
+  {
+    name: 'dgram-socket-opened-before-listener-check',
+    file: 'lib/dgram.ts',
+    edits: [{ find: "    if (listener !== undefined) validateFunction(listener, 'listener')\n    this.#fds", replace: '    this.#fds' }],
+    specs: ['never-silent'],
+  },
+  {
+    name: 'dgram-closed-send-throws',
+    file: 'lib/dgram.ts',
+    edits: [{ find: "    let bytes = bytesOf(buf, 'buf')\n", replace: "    if (this.fd < 0) throw socketClosed()\n    let bytes = bytesOf(buf, 'buf')\n" }],
+    specs: ['dgram-socket'],
+  },
+  {
+    name: 'dgram-congestion-for-any-address',
+    file: 'lib/dgram.ts',
+    edits: [{ find: '(rc === EAGAIN || rc === ENOBUFS) && to === null', replace: 'rc === EAGAIN || rc === ENOBUFS' }],
+    specs: ['dgram-socket'],
+  },
+  {
+    name: 'dgram-close-event-again',
+    file: 'lib/dgram.ts',
+    edits: [{ find: '    if (callback !== undefined) process.nextTick(callback)\n', replace: "    if (callback !== undefined) process.nextTick(callback)\n    process.nextTick(() => this.emit('close'))\n" }],
+    specs: ['dgram-socket'],
+  },
+  {
+    name: 'cjs-exports-stay-getters',
+    file: 'index.ts',
+    edits: [{ find: '  if (d.get)\n    Object.defineProperty(exports, name,', replace: '  if (d.get && d.set)\n    Object.defineProperty(exports, name,' }],
+    specs: ['modules'],
+  },
   // --- UnixSocket and the core's persistent read
   {
     name: 'stream-read-overwrites-kept-chunks',
