@@ -313,3 +313,15 @@ mod tests {
         assert_eq!(peercred(i32::MAX).unwrap_err(), nix::errno::Errno::EBADF);
     }
 }
+
+/// The peer of a connected TCP socket (`getpeername`), for routing by client address.
+pub fn inet_peer(fd: RawFd) -> nix::Result<std::net::SocketAddr> {
+    let addr: socket::SockaddrStorage = socket::getpeername(fd)?;
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Ok(std::net::SocketAddr::V4((*v4).into()));
+    }
+    if let Some(v6) = addr.as_sockaddr_in6() {
+        return Ok(std::net::SocketAddr::V6((*v6).into()));
+    }
+    Err(nix::errno::Errno::EAFNOSUPPORT)
+}
