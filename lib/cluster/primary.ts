@@ -437,18 +437,22 @@ class Listener {
     for (const fd of fds) this.waiting.push(fd)
   }
 
-  /** The least-loaded member that can take a connection now (ties: in turn). */
+  /** The worker for connection `fd`: the sticky hook's choice, else the least-loaded one. */
   choose(fd: number): Link | undefined {
-    const n = this.members.length
-    if (n === 0) return undefined
+    if (this.members.length === 0) return undefined
     const distribute = cluster.settings.distribute
     if (typeof distribute === 'function') {
       const picked = this.#sticky(distribute, fd)
       if (picked !== undefined) return picked
     }
+    return this.#leastLoaded(this.#rotor++)
+  }
+
+  /** The member with the fewest connections in flight and room for one more (ties: from `start`). */
+  #leastLoaded(start: number): Link | undefined {
+    const n = this.members.length
     let best: Link | undefined
     let bestLoad = WINDOW
-    const start = this.#rotor++ % n
     for (let k = 0; k < n; k++) {
       const link = this.members[(start + k) % n]
       if (link.blocked || link.full.has(this)) continue
@@ -486,7 +490,7 @@ class Listener {
       if (link === undefined) break
       link.queue(this, this.waiting.shift() as number)
     }
-    const room = this.waiting.length === 0 && this.choose(-1) !== undefined
+    const room = this.waiting.length === 0 && this.#leastLoaded(0) !== undefined
     this.#readiness?.start(room ? READABLE : 0)
   }
 
@@ -533,7 +537,6 @@ class Listener {
 
 /** The peer of an accepted TCP connection, for the sticky hook only. */
 function peerOf(fd: number): { address: string; port: number } | undefined {
-  if (fd < 0) return undefined
   const r = binding.inetPeer(fd)
   if (r.length < 2) return undefined
   return { address: r[0], port: Number(r[1]) }

@@ -373,7 +373,7 @@ function wrapDisconnect(): void {
     if (served.size === 0 || worker?.state === 'destroying') return real.call(this)
     let waiting = 1
     const done = (): void => {
-      if (--waiting === 0 && process.connected) real.call(process)
+      if (--waiting === 0 && process.connected && process.channel) real.call(process)
     }
     for (const s of [...served.values()]) {
       waiting++
