@@ -11,7 +11,8 @@
  * them `server.listen(port | { port, host } | 0 | path)` works as with node:cluster.
  * `setupPrimary({ distribute(info) })` routes by client (sticky sessions).
  *
- * Loading it changes node:cluster for the whole process (it is the same object).
+ * Loading it changes node:cluster for the whole process (it is the same object). Under Bun and
+ * Deno it is the runtime's own node:cluster, unchanged.
  *
  * @module
  */
@@ -22,8 +23,11 @@ import type { DistributeInfo as Info, NetUnixClusterSettings as Settings } from 
 import { installWorker } from './lib/cluster/worker'
 
 const cluster = nodeCluster as unknown as cluster.NetUnixCluster
-if (cluster.isPrimary) installPrimary()
-else installWorker()
+// Bun's and Deno's node:cluster are their own (Bun's workers do not ask the primary for a
+// listener; Deno's net.Server has no OS fd to take): there this is the runtime's node:cluster.
+const onNode = !process.versions.bun && !process.versions.deno
+if (onNode && cluster.isPrimary) installPrimary()
+else if (onNode) installWorker()
 
 // eslint-disable-next-line @typescript-eslint/no-namespace
 declare namespace cluster {

@@ -140,7 +140,12 @@ function forkWithChannel(fork: (env?: object) => Worker, env?: object): Worker {
   return worker
 }
 
-/** One worker's channel: connections out, acknowledgements and requests in. */
+/**
+ * One worker's channel: connections out, acknowledgements and requests in. Acknowledgements are
+ * not worth a wake-up each: while connections are in flight the channel is read when the
+ * listener wakes anyway (before choosing a worker), when this worker's window is full, and by a
+ * sweep every SWEEP_MS; an idle channel (nothing in flight) is watched, for requests.
+ */
 class Link {
   readonly worker: Worker
   fd: number
@@ -163,7 +168,19 @@ class Link {
     this.fd = fd
     this.#readiness = new Readiness(fd, (status, events) => this.#ready(status, events))
     this.#readiness.ref(false) // the worker's process keeps the primary alive, not its channel
-    this.#readiness.start(READABLE)
+    this.#arm()
+  }
+
+  /** Watches the channel when something must be heard at once (see the class comment). */
+  #arm(): void {
+    if (this.fd < 0) return
+    if (this.#unsent.length > 0 || this.blocked) this.#readiness.start(READABLE | WRITABLE)
+    else this.#readiness.start(this.inflight.length === 0 || this.load >= WINDOW ? READABLE : 0)
+  }
+
+  /** Reads what the worker sent (acknowledgements, requests) without waiting. */
+  collect(): void {
+    if (this.fd >= 0 && this.inflight.length > 0) this.#read()
   }
 
   get load(): number {
@@ -194,13 +211,14 @@ class Link {
         listener.giveBack(fds)
         if (rc === EAGAIN || rc === ENOBUFS || rc === -109 /* ETOOMANYREFS */) {
           this.blocked = true
-          this.#readiness.start(READABLE | WRITABLE)
         } else {
           this.gone()
           return
         }
       }
     }
+    this.#arm()
+    if (this.inflight.length > 0) scheduleSweep()
   }
 
   /** No new connections (disconnecting); acknowledgements are still read. */
@@ -232,7 +250,7 @@ class Link {
       if (rc !== EAGAIN && rc !== ENOBUFS) return this.gone()
     }
     this.#unsent.push(message)
-    this.#readiness.start(READABLE | WRITABLE)
+    this.#arm()
   }
 
   #ready(status: number, events: number): void {
@@ -246,32 +264,36 @@ class Link {
         this.#unsent.shift()
       }
       this.blocked = false
-      this.#readiness.start(READABLE)
+      this.#arm()
       pumpAll()
     }
-    if (events & READABLE) this.#read()
+    if (events & READABLE) {
+      this.#read()
+      pumpAll()
+    }
   }
 
   #read(): void {
     scratch ??= Buffer.allocUnsafe(MAX_MESSAGE * READ_BATCH)
     got ??= new Int32Array(resultRoom(READ_BATCH, 0))
-    const n = binding.recvManyNow(this.fd, scratch, MAX_MESSAGE, 0, false, false, got)
-    if (n === EAGAIN) return
-    if (n < 0) return this.gone()
-    for (let i = 0, at = 1; i < n; i++) {
-      const bytes = got[at]
-      at += 3 + got[at + 2]
-      if (bytes === 0) return this.gone()
-      const data = scratch.subarray(i * MAX_MESSAGE, i * MAX_MESSAGE + bytes)
-      if (data[0] === ACK) this.#ack(data)
-      else if (data[0] === CONTROL) this.#control(controlBody(data))
+    for (;;) {
+      const n = binding.recvManyNow(this.fd, scratch, MAX_MESSAGE, 0, false, false, got)
+      if (n === EAGAIN) break
+      if (n < 0) return this.gone()
+      for (let i = 0, at = 1; i < n; i++) {
+        const bytes = got[at]
+        at += 3 + got[at + 2]
+        if (bytes === 0) return this.gone()
+        const data = scratch.subarray(i * MAX_MESSAGE, i * MAX_MESSAGE + bytes)
+        if (data[0] === ACK) this.#ack(data)
+        else if (data[0] === CONTROL) this.#control(controlBody(data))
+        if (this.fd < 0) return
+      }
+      if (n < READ_BATCH) break
     }
-    if (this.blocked) {
-      // The worker read: there may be room again.
-      this.blocked = false
-      this.#readiness.start(READABLE)
-    }
-    pumpAll()
+    // The worker read: its queue may have room again.
+    this.blocked = false
+    this.#arm()
   }
 
   #ack(data: Buffer): void {
@@ -496,6 +518,8 @@ class Listener {
 
   #accept(): void {
     if (this.closed) return
+    // Acknowledgements that came since: fresher loads, and fds released, at no extra wake-up.
+    for (const link of this.members) link.collect()
     for (let i = 0; i < ACCEPT_BUDGET; i++) {
       const fd = binding.acceptSync(this.fd, 0)
       if (fd === EAGAIN) break
@@ -544,6 +568,20 @@ function peerOf(fd: number): { address: string; port: number } | undefined {
 
 function flushAll(): void {
   for (const link of links.values()) if (link.outgoingCount > 0) link.flush()
+}
+
+/** Reads every channel with connections in flight, in quiet times (see {@link Link}). */
+const SWEEP_MS = 20
+let sweepTimer: NodeJS.Timeout | undefined
+function scheduleSweep(): void {
+  if (sweepTimer !== undefined) return
+  sweepTimer = setTimeout(() => {
+    sweepTimer = undefined
+    for (const link of [...links.values()]) link.collect()
+    pumpAll()
+    for (const link of links.values()) if (link.inflight.length > 0) return scheduleSweep()
+  }, SWEEP_MS)
+  sweepTimer.unref()
 }
 
 function pumpAll(): void {

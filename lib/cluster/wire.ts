@@ -23,14 +23,14 @@ export const ENV_FD = 'NET_UNIX_CLUSTER_FD'
 /** The largest message either side reads: a CONNS header, an ACK of a full batch, or JSON. */
 export const MAX_MESSAGE = 65536
 
-/** A CONNS header for `count` fds of listener `keyId`. */
+const header = Buffer.alloc(12)
+header[0] = CONNS
+
+/** A CONNS header for `count` fds of listener `keyId` (one buffer, reused: send it at once). */
 export function connsHeader(keyId: number, count: number): Uint8Array {
-  const b = new Uint8Array(12)
-  const v = new DataView(b.buffer)
-  b[0] = CONNS
-  v.setUint32(4, keyId, true)
-  v.setUint32(8, count, true)
-  return b
+  header.writeUInt32LE(keyId, 4)
+  header.writeUInt32LE(count, 8)
+  return header
 }
 
 /** An ACK: `taken` fds dealt with, `refused` as [offset, reason] pairs. */
