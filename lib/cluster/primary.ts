@@ -15,18 +15,7 @@ import { binding } from '../binding'
 import { EAGAIN, ENOBUFS } from '../constants'
 import { argTypeError } from '../errors'
 import { Readiness, READABLE, WRITABLE } from '../readiness'
-import {
-  ACK,
-  CONTROL,
-  ENV_FD,
-  MAX_MESSAGE,
-  REFUSED_FULL,
-  connsHeader,
-  controlBody,
-  controlMessage,
-  resultRoom,
-  u32,
-} from './wire'
+import { ACK, ENV_FD, IPC_CMD, MAX_MESSAGE, REFUSED_FULL, connsHeader, controlMessage, resultRoom, u32 } from './wire'
 
 /** What `setupPrimary({ distribute })` is called with, per connection. */
 export interface DistributeInfo {
@@ -135,16 +124,21 @@ function forkWithChannel(fork: (env?: object) => Worker, env?: object): Worker {
   }
   const link = new Link(worker, mine)
   links.set(worker, link)
+  worker.process.on('internalMessage', (m: { cmd?: unknown }) => {
+    if (m === null || typeof m !== 'object' || m.cmd !== IPC_CMD) return
+    link.control(m as Record<string, unknown>)
+    pumpAll() // room again, or a worker fewer
+  })
   worker.process.once('exit', () => link.gone())
   worker.process.once('disconnect', () => link.stopSending())
   return worker
 }
 
 /**
- * One worker's channel: connections out, acknowledgements and requests in. Acknowledgements are
- * not worth a wake-up each: while connections are in flight the channel is read when the
- * listener wakes anyway (before choosing a worker), when this worker's window is full, and by a
- * sweep every SWEEP_MS; an idle channel (nothing in flight) is watched, for requests.
+ * One worker's channel: connections out, acknowledgements in (its requests come by IPC).
+ * Acknowledgements are not worth a wake-up each: the channel is read when a listener wakes
+ * anyway (before choosing a worker), by a sweep every SWEEP_MS while connections are in flight,
+ * and watched only when this worker's window is full. A dead worker is known by its 'exit'.
  */
 class Link {
   readonly worker: Worker
@@ -175,7 +169,7 @@ class Link {
   #arm(): void {
     if (this.fd < 0) return
     if (this.#unsent.length > 0 || this.blocked) this.#readiness.start(READABLE | WRITABLE)
-    else this.#readiness.start(this.inflight.length === 0 || this.load >= WINDOW ? READABLE : 0)
+    else this.#readiness.start(this.load >= WINDOW ? READABLE : 0)
   }
 
   /** Reads what the worker sent (acknowledgements, requests) without waiting. */
@@ -286,7 +280,6 @@ class Link {
         if (bytes === 0) return this.gone()
         const data = scratch.subarray(i * MAX_MESSAGE, i * MAX_MESSAGE + bytes)
         if (data[0] === ACK) this.#ack(data)
-        else if (data[0] === CONTROL) this.#control(controlBody(data))
         if (this.fd < 0) return
       }
       if (n < READ_BATCH) break
@@ -314,7 +307,8 @@ class Link {
     if (close.length > 0) binding.closeAll(close, true)
   }
 
-  #control(body: Record<string, unknown>): void {
+  /** A request from the worker. */
+  control(body: Record<string, unknown>): void {
     if (body.op === 'listen') {
       listenFor(this, body)
     } else if (body.op === 'close') {

@@ -1,13 +1,17 @@
 // The private channel between the primary and one worker: a SOCK_SEQPACKET socketpair, one end
 // given to the worker at fork as an extra stdio fd. Every message is one record; the first byte
 // says what it is. Connections go down with their fds, acknowledgements come back in batches,
-// and everything else (listen, close, room) is JSON, rare enough not to matter.
+// and the primary's answers to listen requests are JSON, rare enough not to matter.
 //
 //   CONNS    primary -> worker  [1, 0, 0, 0, keyId u32, count u32] + `count` fds (SCM_RIGHTS)
 //   ACK      worker -> primary  [2, 0, 0, 0, taken u32, refusals u32, (offset u32, reason u32)...]
 //            `taken` more fds (in sending order) were dealt with; the refused ones (offset from
 //            the first of them) go back to the primary, which still holds a copy of each.
-//   CONTROL  both ways          [3] + JSON
+//   CONTROL  primary -> worker  [3] + JSON
+//
+// The worker's requests (listen, close, room) go up node:cluster's IPC channel as internal
+// messages (`cmd: IPC_CMD`): the primary need not watch the channel for them, and so reads the
+// acknowledgements when it suits it (see primary.ts).
 
 export const CONNS = 1
 export const ACK = 2
@@ -16,6 +20,9 @@ export const CONTROL = 3
 /** Why a worker gave a connection back. */
 export const REFUSED_GONE = 1 // no server of that key (closed meanwhile), or the fd never arrived
 export const REFUSED_FULL = 2 // the server is at its maxConnections
+
+/** The `cmd` of the worker's requests on the IPC channel (`NODE_` makes them internal). */
+export const IPC_CMD = 'NODE_NET_UNIX_CLUSTER'
 
 /** The environment variable that tells a worker which of its fds is the channel. */
 export const ENV_FD = 'NET_UNIX_CLUSTER_FD'

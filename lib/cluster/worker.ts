@@ -14,12 +14,12 @@ import {
   CONNS,
   CONTROL,
   ENV_FD,
+  IPC_CMD,
   MAX_MESSAGE,
   REFUSED_FULL,
   REFUSED_GONE,
   ackMessage,
   controlBody,
-  controlMessage,
   resultRoom,
   u32,
 } from './wire'
@@ -168,7 +168,7 @@ function getServer(obj: ServerLike, options: Query, cb: Callback): void {
     }
     cb(0, standIn(obj, reply, release))
   })
-  send(controlMessage(query))
+  request(query)
 
   obj.once('listening', () => {
     if (!indexes.get(indexesKey)?.used.has(index)) return // closed before it listened
@@ -202,7 +202,7 @@ function standIn(server: ServerLike, reply: Record<string, unknown>, release: ()
       handle.unref()
       served.delete(keyId)
       release()
-      send(controlMessage({ op: 'close', keyId }))
+      request({ op: 'close', keyId })
     },
     listen() {
       return 0 // the primary listens, with the first worker's backlog
@@ -228,6 +228,11 @@ function standIn(server: ServerLike, reply: Record<string, unknown>, release: ()
   handle.ref()
   served.set(keyId, { keyId, server, handle, full: false })
   return handle
+}
+
+/** A request to the primary, on node:cluster's IPC channel (lost only if that is gone). */
+function request(body: object): void {
+  if (process.connected && process.send) process.send({ cmd: IPC_CMD, ...body })
 }
 
 function send(message: Uint8Array): void {
@@ -340,7 +345,7 @@ function watchRoom(s: Served, handle: object): void {
   socket.once('close', () => {
     if (!s.full || roomIn(s.server) <= 0 || served.get(s.keyId) !== s) return
     s.full = false
-    send(controlMessage({ op: 'room', keyId: s.keyId }))
+    request({ op: 'room', keyId: s.keyId })
   })
 }
 
