@@ -1,9 +1,10 @@
 import cluster = require('./cluster.js')
+import type { Worker as NodeWorker } from 'node:cluster'
 
 export default cluster
 export declare const SCHED_NONE: typeof cluster.SCHED_NONE
 export declare const SCHED_RR: typeof cluster.SCHED_RR
-export declare const Worker: typeof cluster.Worker
+export declare const Worker: typeof NodeWorker
 export declare const disconnect: typeof cluster.disconnect
 export declare const fork: typeof cluster.fork
 export declare const isMaster: typeof cluster.isMaster

@@ -256,6 +256,11 @@ test('a crash: connections sent to a worker that never took them go to another; 
       .filter((m) => m.ev === 'distribute')
       .every((m) => m.to === 1),
   )
+  const info = p.seen.find((m) => m.ev === 'distribute')?.info as Record<string, unknown>
+  t.is(info.remoteAddress, '::ffff:127.0.0.1', "distribute's info: the client, as net writes it")
+  t.true(Number.isInteger(info.remotePort) && (info.remotePort as number) > 0)
+  t.is(info.localPort, port)
+  t.is(info.key, 'null:0:4:undefined:0', "node:cluster's key")
   await p.do({ cmd: 'kill', id: 1 })
   const replies = await within(Promise.all(requests), 10000, 'requests answered')
   t.deepEqual(
