@@ -403,3 +403,41 @@ test('ESM import gives node:cluster itself, default and named', async (t) => {
   })
   t.regex(bad.stderr, /ERR_INVALID_ARG_TYPE/)
 })
+
+for (const [name, cmd, ...args] of [
+  ['bun', join(ROOT, 'node_modules', '@oven', 'bun-linux-x64', 'bin', 'bun')],
+  ['deno', join(ROOT, 'node_modules', '@deno', 'linux-x64-glibc', 'deno'), 'run', '--allow-all'],
+]) {
+  test(`${name}: net-unix/cluster is the runtime's own node:cluster, unchanged`, async (t) => {
+    const denoDir = tmpPath('deno')
+    const r = await run(cmd, [...args, join(__dirname, 'fixtures', 'cluster-runtime.cjs'), join(ROOT, 'cluster.js')], {
+      cwd: ROOT,
+      env: { ...process.env, DENO_DIR: denoDir },
+    })
+    t.is(r.code, 0, r.stderr)
+    t.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop() as string), [true, true, 'function'])
+  })
+}
+
+test("a worker's own cluster.worker.disconnect() drains too", async (t) => {
+  const p = new Primary('net-unix', { workers: 2, listen: [0] })
+  const port = portOf((await p.listening(2))[0])
+  const held = get({ port }, '/hold')
+  const h = await p.next((m) => m.ev === 'message' && (m.message as Message).ev === 'held', 'held')
+  await p.do({ cmd: 'send', id: h.id, message: { cmd: 'disconnect' } })
+  // Its server closes once the primary has acknowledged (node:cluster's order); meanwhile and
+  // after, every request is answered by one worker or the other, none fails.
+  const closed = p.next((m) => m.ev === 'message' && m.id === h.id && (m.message as Message).ev === 'closed', 'closed')
+  const during = await load(port, 20, 2)
+  t.deepEqual(
+    during.filter((b) => b !== '1' && b !== '2'),
+    [],
+  )
+  p.send({ cmd: 'send', id: h.id, message: { cmd: 'release' } })
+  t.is((await held).body, String(h.id))
+  await closed
+  const exit = await p.next((m) => m.ev === 'exit' && m.id === h.id, 'exit')
+  t.is(exit.code, 0)
+  t.true(exit.exitedAfterDisconnect as boolean)
+  await p.stop()
+})
