@@ -294,6 +294,26 @@ test('a crash: connections sent to a worker that never took them go to another; 
   await p.stop()
 })
 
+test('a connection its worker took and read from dies with that worker: never re-sent', async (t) => {
+  // The worker acknowledges, reads the request and is killed at once, likely before the primary
+  // has read that acknowledgement (it reads them lazily): the primary must read it then, and
+  // not hand the half-read connection to another worker, where the client would hang.
+  const p = new Primary('net-unix', { workers: 2, listen: [0] })
+  const port = portOf((await p.listening(2))[0])
+  const r = await within(
+    get({ port }, '/crash').then(
+      (x) => `answered by ${x.body}`,
+      (e: NodeJS.ErrnoException) => e.code ?? e.message,
+    ),
+    10000,
+    'the crashed request settles',
+  )
+  t.regex(r, /^(ECONNRESET|socket hang up)$/)
+  await p.next((m) => m.ev === 'exit', 'the worker died')
+  t.is((await get({ port })).status, 200, 'the other worker serves on')
+  await p.stop()
+})
+
 test('maxConnections: a full worker gives the connection to another; all full, it waits in the primary', async (t) => {
   const p = new Primary('net-unix', { workers: 2, listen: [0], maxConnections: 1 })
   const port = portOf((await p.listening(2))[0])

@@ -156,6 +156,7 @@ class Link {
   sending = true
   blocked = false
   readonly #unsent: Uint8Array[] = []
+  #going = false
 
   constructor(worker: Worker, fd: number) {
     this.worker = worker
@@ -224,7 +225,11 @@ class Link {
 
   /** The worker is gone: whatever it had not acknowledged goes to another. */
   gone(): void {
-    if (this.fd < 0) return
+    if (this.fd < 0 || this.#going) return
+    this.#going = true
+    // Its last acknowledgements may still be queued here: those connections it took (and may
+    // have read from), so they must not go to another worker.
+    this.#read()
     this.stopSending()
     this.#readiness.close()
     binding.close(this.fd)
