@@ -1,6 +1,6 @@
 // net-unix/cluster against node:cluster: real primaries and workers (cluster-primary.cjs,
 // cluster-worker.cjs: a worker file that never loads net-unix), real HTTP clients.
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import http from 'node:http'
@@ -17,10 +17,21 @@ class Primary {
   readonly seen: Message[] = []
   #waiters: { match: (m: Message) => boolean; resolve: (m: Message) => void }[] = []
 
-  constructor(which: 'net-unix' | 'node', options: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) {
+  constructor(
+    t: ExecutionContext,
+    which: 'net-unix' | 'node',
+    options: Record<string, unknown>,
+    env: NodeJS.ProcessEnv = {},
+  ) {
     this.started = startFixture('cluster-primary.cjs', [which, JSON.stringify(options)], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env,
+    })
+    // A test that failed midway leaves nothing running: the workers of a killed primary exit
+    // (node:cluster exits a worker whose IPC channel closes unexpectedly).
+    const child = this.started.child
+    t.teardown(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     })
     this.started.child.on('message', (m: Message) => {
       this.seen.push(m)
@@ -119,7 +130,7 @@ const count = (xs: string[]): Record<string, number> => {
 test('listen(0): every worker gets the same port, address() and listening events as node:cluster', async (t) => {
   const result: Record<string, { ports: number[]; addresses: unknown[]; events: Message[] }> = {}
   for (const which of ['node', 'net-unix'] as const) {
-    const p = new Primary(which, { workers: 2, listen: [0] })
+    const p = new Primary(t, which, { workers: 2, listen: [0] })
     const reports = await p.listening(2)
     const events = await p.all((m) => m.ev === 'listening', 2, 'cluster listening events')
     result[which] = {
@@ -147,7 +158,7 @@ test('listen(0): every worker gets the same port, address() and listening events
 })
 
 test('requests on new connections reach every worker; worker.send works both ways', async (t) => {
-  const p = new Primary('net-unix', { workers: 3, listen: [0] })
+  const p = new Primary(t, 'net-unix', { workers: 3, listen: [0] })
   const port = portOf((await p.listening(3))[0])
   const bodies = await load(port, 600, 12)
   const by = count(bodies)
@@ -164,7 +175,7 @@ test('requests on new connections reach every worker; worker.send works both way
 test('listen on a path, on { port, host }, and https and net servers', async (t) => {
   // A Unix socket path: address() is the path, the file goes when the last worker does.
   const sock = tmpPath('cluster.sock')
-  const p = new Primary('net-unix', { workers: 2, listen: [sock] })
+  const p = new Primary(t, 'net-unix', { workers: 2, listen: [sock] })
   const reports = await p.listening(2)
   t.deepEqual(
     reports.map((m) => (m.message as Message).address),
@@ -183,7 +194,7 @@ test('listen on a path, on { port, host }, and https and net servers', async (t)
   await new Promise((resolve) => free.once('listening', resolve))
   const fixed = (free.address() as net.AddressInfo).port
   await new Promise((resolve) => free.close(resolve))
-  const q = new Primary('net-unix', { workers: 2, listen: [{ port: fixed, host: '127.0.0.1' }] })
+  const q = new Primary(t, 'net-unix', { workers: 2, listen: [{ port: fixed, host: '127.0.0.1' }] })
   const at = await q.listening(2)
   t.deepEqual(
     at.map((m) => (m.message as Message).address),
@@ -218,7 +229,7 @@ test('listen on a path, on { port, host }, and https and net servers', async (t)
   )
   const key = readFileSync(join(dir, 'key.pem'), 'utf8')
   const cert = readFileSync(join(dir, 'cert.pem'), 'utf8')
-  const s = new Primary('net-unix', { workers: 2, kind: 'https', key, cert, listen: [0] })
+  const s = new Primary(t, 'net-unix', { workers: 2, kind: 'https', key, cert, listen: [0] })
   const sport = portOf((await s.listening(2))[0])
   const secure = await Promise.all(Array.from({ length: 10 }, () => get({ port: sport }, '/', true)))
   t.deepEqual(
@@ -227,7 +238,7 @@ test('listen on a path, on { port, host }, and https and net servers', async (t)
   )
   await s.stop()
 
-  const n = new Primary('net-unix', { workers: 2, kind: 'net', listen: [0] })
+  const n = new Primary(t, 'net-unix', { workers: 2, kind: 'net', listen: [0] })
   const nport = portOf((await n.listening(2))[0])
   const said = await new Promise<string>((resolve, reject) => {
     let got = ''
@@ -244,7 +255,7 @@ test('listen on a path, on { port, host }, and https and net servers', async (t)
 test('a crash: connections sent to a worker that never took them go to another; only its own fail', async (t) => {
   // Worker 1 gets every connection (sticky) while its loop is stuck, so they sit unread on its
   // channel; then it is killed. The primary still holds each fd: worker 2 must answer them all.
-  const p = new Primary('net-unix', { workers: 2, listen: [0], sticky: 1 })
+  const p = new Primary(t, 'net-unix', { workers: 2, listen: [0], sticky: 1 })
   const port = portOf((await p.listening(2))[0])
   p.send({ cmd: 'send', id: 1, message: { cmd: 'block' } })
   const before = p.seen.length
@@ -298,7 +309,7 @@ test('a connection its worker took and read from dies with that worker: never re
   // The worker acknowledges, reads the request and is killed at once, likely before the primary
   // has read that acknowledgement (it reads them lazily): the primary must read it then, and
   // not hand the half-read connection to another worker, where the client would hang.
-  const p = new Primary('net-unix', { workers: 2, listen: [0] })
+  const p = new Primary(t, 'net-unix', { workers: 2, listen: [0] })
   const port = portOf((await p.listening(2))[0])
   const r = await within(
     get({ port }, '/crash').then(
@@ -315,7 +326,7 @@ test('a connection its worker took and read from dies with that worker: never re
 })
 
 test('maxConnections: a full worker gives the connection to another; all full, it waits in the primary', async (t) => {
-  const p = new Primary('net-unix', { workers: 2, listen: [0], maxConnections: 1 })
+  const p = new Primary(t, 'net-unix', { workers: 2, listen: [0], maxConnections: 1 })
   const port = portOf((await p.listening(2))[0])
   const first = get({ port }, '/hold')
   const one = await p.next((m) => m.ev === 'message' && (m.message as Message).ev === 'held', 'first held')
@@ -342,7 +353,7 @@ test('maxConnections: a full worker gives the connection to another; all full, i
 })
 
 test('worker.disconnect() and server.close() drain: in-flight requests finish, new ones go elsewhere', async (t) => {
-  const p = new Primary('net-unix', { workers: 2, listen: [0] })
+  const p = new Primary(t, 'net-unix', { workers: 2, listen: [0] })
   const port = portOf((await p.listening(2))[0])
   // A request held in some worker; that worker is then disconnected by the primary.
   const held = get({ port }, '/hold')
@@ -377,7 +388,7 @@ test('worker.disconnect() and server.close() drain: in-flight requests finish, n
 })
 
 test('the primary keeps no fd after thousands of connections; received fds are close-on-exec', async (t) => {
-  const p = new Primary('net-unix', { workers: 2, listen: [0] })
+  const p = new Primary(t, 'net-unix', { workers: 2, listen: [0] })
   const port = portOf((await p.listening(2))[0])
   const base = fdsOf(p.pid)
   const bodies = await load(port, 3000, 32)
@@ -404,7 +415,7 @@ test('the primary keeps no fd after thousands of connections; received fds are c
 })
 
 test('a primary whose workers are all gone exits by itself', async (t) => {
-  const p = new Primary('net-unix', { workers: 2, listen: [0] })
+  const p = new Primary(t, 'net-unix', { workers: 2, listen: [0] })
   await p.listening(2)
   p.send({ cmd: 'disconnectAll' })
   const r = await within(p.started.done, 15000, 'primary exit')
@@ -440,7 +451,7 @@ for (const [name, cmd, ...args] of [
 }
 
 test("a worker's own cluster.worker.disconnect() drains too", async (t) => {
-  const p = new Primary('net-unix', { workers: 2, listen: [0] })
+  const p = new Primary(t, 'net-unix', { workers: 2, listen: [0] })
   const port = portOf((await p.listening(2))[0])
   const held = get({ port }, '/hold')
   const h = await p.next((m) => m.ev === 'message' && (m.message as Message).ev === 'held', 'held')

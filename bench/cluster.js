@@ -128,6 +128,15 @@ async function measure(c, offered) {
       env: { ...process.env, ...c.env },
     },
   )
+  // On any failure below, the primary goes (and its workers with their IPC channel).
+  const killOnError = (e) => {
+    if (primary.exitCode === null && primary.signalCode === null) primary.kill('SIGKILL')
+    throw e
+  }
+  return measureWith(primary, offered).catch(killOnError)
+}
+
+async function measureWith(primary, offered) {
   const ready = await nextMessage(primary, 'ready')
   const served = async () => {
     const m = nextMessage(primary, 'served')
