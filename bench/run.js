@@ -337,6 +337,13 @@ const facts = [
   `- Node ${process.version}, ${sh('python3', ['--version'])}, ${sh('cc', ['--version'])} (\`cc -O2\`)`,
   `- Method: each contender calibrated to ~${SECONDS} s per run, ${REPS} runs interleaved (order rotated per rep); medians. Spread is ±half the min–max range. A run is timed from the first send to the receiver's acknowledgement of the last message (fd receivers close every fd and report how many arrived).`,
 ]
+// The cluster section (bench/cluster.js, its own processes and table): BENCH_ONLY=cluster alone.
+const CLUSTER = 'cluster: new connections through the primary'
+if (!only || only.test(CLUSTER)) {
+  progress(CLUSTER)
+  const r = spawnSync(process.execPath, [path.join(here, 'cluster.js')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 })
+  lines.push(r.status === 0 ? r.stdout.trim() : `### ${CLUSTER}\n\nfailed: exit ${r.status ?? r.signal}`, '')
+}
 const table = lines.join('\n')
 console.log(`${facts.join('\n')}\n\n${table}`)
 fs.writeFileSync(

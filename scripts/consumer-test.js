@@ -54,7 +54,7 @@ const platformTgz = (dir) => path.join(root, 'dist', `net-unix-${dir}-${version}
 const listing = (tgz) => sh('tar', ['tzf', tgz]).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''))
 check('net-unix tarball holds the entry points, types, loader, README and LICENSE, and nothing of the build', () => {
   const files = listing(mainTgz)
-  const missing = ['package.json', 'index.js', 'index.d.ts', 'index.mjs', 'index.d.mts', 'binding.js', 'README.md', 'LICENSE', 'CHANGELOG.md'].filter((f) => !files.includes(f))
+  const missing = ['package.json', 'index.js', 'index.d.ts', 'index.mjs', 'index.d.mts', 'cluster.js', 'cluster.d.ts', 'cluster.mjs', 'cluster.d.mts', 'lib/cluster/preload.js', 'binding.js', 'README.md', 'LICENSE', 'CHANGELOG.md'].filter((f) => !files.includes(f))
   const stray = files.filter((f) => /\.rs$|^target\/|^crates\/|__test__|\.spec\.|Cargo\.|\.node$|^examples\/|^bench\//.test(f))
   if (missing.length || stray.length) throw new Error(`missing ${missing.join(', ') || 'nothing'}; stray ${stray.join(', ') || 'nothing'}`)
   const pkg = JSON.parse(sh('tar', ['xzOf', mainTgz, 'package/package.json']))
@@ -157,6 +157,8 @@ close(b)
 console.log(process.arch + ' ' + got + ' round trips')
 `
 fs.writeFileSync(path.join(app, 'promise.mjs'), promiseSource)
+fs.writeFileSync(path.join(app, 'cluster-primary.mjs'), clusterPrimarySource)
+fs.writeFileSync(path.join(app, 'cluster-worker.cjs'), clusterWorkerSource)
 for (const flavour of ['esm', 'cjs']) {
   const ext = flavour === 'esm' ? 'mjs' : 'cjs'
   fs.writeFileSync(path.join(app, `parent.${ext}`), parentSource(flavour))
@@ -177,7 +179,48 @@ function passFds(runner, label, appDir = app, runEnv = env) {
     const dir = fs.mkdtempSync(path.join(work, 'files-'))
     return sh(runner[0], [...runner.slice(1), 'promise.mjs', dir], { cwd: appDir, env: runEnv }).trim()
   })
+  // (Not under qemu-user: with no binfmt_misc here, the workers' fork of process.execPath fails.)
+  if (runner.length === 1) check(`${label}: net-unix/cluster (ESM primary), 2 workers that load only node:cluster, 20 HTTP requests`, () => {
+    const out = sh(runner[0], [...runner.slice(1), 'cluster-primary.mjs'], { cwd: appDir, env: runEnv }).trim()
+    if (!/^served by 2 workers on one port: 20 ok$/.test(out)) throw new Error(`printed ${JSON.stringify(out)}`)
+    return out
+  })
 }
+// The cluster drop-in as installed: the ESM primary forks workers running a file that never
+// loads net-unix; they listen(0) and must share one port.
+const clusterPrimarySource = `import cluster, { isPrimary } from 'net-unix/cluster'
+import http from 'node:http'
+if (!isPrimary) throw new Error('not the primary')
+cluster.setupPrimary({ exec: 'cluster-worker.cjs' })
+const ports = new Set()
+let ok = 0
+cluster.on('message', (w, port) => {
+  ports.add(port)
+  if (ports.size > 1) throw new Error('two ports: ' + [...ports].join(' '))
+  if (Object.keys(cluster.workers).length !== 2 || ++ok !== 2) return
+  let done = 0
+  const ids = new Set()
+  for (let i = 0; i < 20; i++) {
+    http.get({ port, host: '127.0.0.1', agent: false }, (res) => {
+      let body = ''
+      res.on('data', (d) => (body += d))
+      res.on('end', () => {
+        ids.add(body)
+        if (++done === 20) {
+          console.log('served by ' + ids.size + ' workers on one port: ' + done + ' ok')
+          cluster.disconnect()
+        }
+      })
+    })
+  }
+})
+cluster.fork()
+cluster.fork()
+`
+const clusterWorkerSource = `const cluster = require('node:cluster')
+const server = require('node:http').createServer((req, res) => res.end(String(cluster.worker.id)))
+server.listen(0, () => process.send(server.address().port))
+`
 passFds([process.execPath], `Node ${process.version}`)
 
 // 3. Types as a user's compiler sees them, for both module systems.

@@ -94,6 +94,16 @@ pub fn shutdown(fd: i32, write_only: bool) -> i32 {
     to_js(sock::shutdown(fd, write_only).map(|_| 0))
 }
 
+/// The peer of a connected TCP socket as `[address, port]` (addresses written as `net` writes
+/// them), or `[]` when it has none (not TCP, not connected).
+#[napi]
+pub fn inet_peer(fd: i32) -> Vec<String> {
+    match sock::inet_peer(fd) {
+        Ok(a) => vec![a.ip().to_string(), a.port().to_string()],
+        Err(_) => vec![],
+    }
+}
+
 /// Largest number of fds one message may carry (`SCM_MAX_FD`).
 #[napi]
 pub const MAX_FDS: u32 = msg::MAX_FDS as u32;
