@@ -40,6 +40,11 @@ export {
 export type { Datagram, DgramSocketOptions, RecvOptions, RemoteInfo, SendOptions, UnixDgramOptions } from './lib/dgram'
 export { listenFds, notify, notifyBarrier } from './lib/systemd'
 export type { ListenFd, NotifyOptions } from './lib/systemd'
+// Knowing and adopting an fd (API.md §11): lib/fdinfo.ts, lib/adopt.ts.
+export { fdinfo } from './lib/fdinfo'
+export type { FdInfo, InetAddress } from './lib/fdinfo'
+export { adopt } from './lib/adopt'
+export type { AdoptOptions, Adopted } from './lib/adopt'
 
 /** The most fds one message may carry (Linux `SCM_MAX_FD`). */
 export const MAX_FDS: number = binding.MAX_FDS

@@ -425,6 +425,14 @@ export interface UnixDgramOptions {
 
 type SendCallback = (err?: Error | null) => void
 
+/** @internal An existing socket for the constructor to wrap instead of making one (`adopt`). */
+export const kAdopt: unique symbol = Symbol('net-unix.dgram.adopt')
+/** @internal */
+export interface Adopted {
+  fd: number
+  connected: boolean
+}
+
 const SCRATCH = 65536
 const READS_PER_EVENT = 64
 /** Datagrams per native call (`recvmmsg`) of the evented socket. */
@@ -461,15 +469,18 @@ export class UnixDgramSocket extends EventEmitter {
   #got: Int32Array | undefined
 
   /** @internal */
-  constructor(options: UnixDgramOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
+  constructor(options: UnixDgramOptions & { [kAdopt]?: Adopted }, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
     super()
     this.#fds = options.fds === true
     this.#creds = options.credentials === true
-    this.fd = check(binding.socketTyped(SOCK_DGRAM, SOCK_NONBLOCK | SOCK_CLOEXEC), 'socket')
+    const adopted = options[kAdopt]
+    // An adopted socket keeps its flags: every read and send here passes MSG_DONTWAIT.
+    this.fd = adopted?.fd ?? check(binding.socketTyped(SOCK_DGRAM, SOCK_NONBLOCK | SOCK_CLOEXEC), 'socket')
+    this.connected = adopted?.connected ?? false
     if (this.#creds) {
       const rc = binding.setPasscred(this.fd, true)
       if (rc < 0) {
-        binding.close(this.fd)
+        if (!adopted) binding.close(this.fd) // an adopted fd stays the caller's on failure
         throw errnoError(rc, 'setsockopt')
       }
     }

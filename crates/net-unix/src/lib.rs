@@ -4,6 +4,7 @@
 pub mod addr;
 pub mod dgram;
 pub mod error;
+pub mod fdinfo;
 pub mod io;
 mod js;
 pub mod mmsg;
