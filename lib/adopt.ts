@@ -22,6 +22,11 @@ export interface AdoptOptions {
   fds?: boolean
   /** Unix datagram sockets: receive senders' credentials in `rinfo.cred`. */
   credentials?: boolean
+  /**
+   * Unix sockets: receive senders' pidfds (`SO_PASSPIDFD`, Linux 6.5+) — `rinfo.pidfd` on a
+   * datagram socket, a `'pidfd'` event on a {@link UnixSocket} and a {@link UnixServer}'s connections.
+   */
+  pidfd?: boolean
 }
 
 /** What {@link adopt} returns, by the kind of fd. */
@@ -77,6 +82,7 @@ export function adopt(fd: number, options?: AdoptOptions): Adopted {
   const allowHalfOpen = bool(o, 'allowHalfOpen') ?? false
   const fds = bool(o, 'fds')
   const credentials = bool(o, 'credentials')
+  const pidfd = bool(o, 'pidfd')
   const info = describeFd(fd)
   if (info.type !== 'socket') throw refuse(fd, described(info))
   const { domain, socktype, listening, connected } = info
@@ -90,12 +96,12 @@ export function adopt(fd: number, options?: AdoptOptions): Adopted {
       if (listening) {
         return asNet
           ? net.createServer({ allowHalfOpen }).listen({ fd })
-          : new UnixServer({ allowHalfOpen }).listen({ fd })
+          : new UnixServer({ allowHalfOpen, pidfd }).listen({ fd })
       }
       if (connected) {
         return asNet
           ? new net.Socket({ fd, allowHalfOpen, readable: true, writable: true })
-          : new UnixSocket({ fd, allowHalfOpen })
+          : new UnixSocket({ fd, allowHalfOpen, pidfd })
       }
     }
     if (socktype === 'dgram') {

@@ -13,6 +13,7 @@ import { EAGAIN, SOCK_CLOEXEC, SOCK_STREAM } from './constants'
 import { argTypeError, check, errnoError, outOfRange } from './errors'
 import { encodeAddr } from './address'
 import { asyncUnavailable, unsupported } from './promises'
+import { passPidfd } from './pidfd'
 import { bytesOf, validateFd, validateFds, validateFunction, validateInteger } from './validators'
 
 const MAX_FDS: number = binding.MAX_FDS
@@ -36,8 +37,10 @@ let readPool = Buffer.allocUnsafe(0)
 /** The core's id for this copy of the module's pool (a second copy gets its own). */
 let readPoolId = -1
 const readAt = new Int32Array(1)
-/** Where each read leaves `[n, (bytes, truncated, nfds, ...fds) × n]`: a full batch's room. */
-const readOut = new Int32Array(1 + BATCH_SLOTS * (3 + MAX_FDS))
+/** Where each read leaves `[n, (bytes, truncated, nfds, ...fds) × n]`: a full batch's room (fds and a pidfd). */
+const readOut = new Int32Array(1 + BATCH_SLOTS * (3 + MAX_FDS + 1))
+/** Flags bit of a read: its first fd is the sender's pidfd (`SCM_PIDFD`; msg.rs). */
+const HAS_PIDFD = 8
 
 /** A fresh read pool when the current one has too little room left. */
 function readRoom(): void {
@@ -116,6 +119,11 @@ export interface UnixSocketOptions {
   allowHalfOpen?: boolean
   readableHighWaterMark?: number
   writableHighWaterMark?: number
+  /**
+   * Receive the sender's pidfd with every read (`SO_PASSPIDFD`, Linux 6.5+): a `'pidfd'` event
+   * before the bytes it came with, as `'fds'`. Closed when nobody listens.
+   */
+  pidfd?: boolean
 }
 
 /** What {@link UnixSocket.peercred} returns. */
@@ -134,7 +142,7 @@ export interface PeerCredentials {
  * `stream.pipeline`. Errors (`EPIPE`, `ECONNRESET`, …) are `'error'` events shaped like Node's.
  *
  * Events beyond `stream.Duplex`'s: `'connect'` and `'ready'` (sockets made by
- * `createConnection`), `'fds'` `(fds: number[])`.
+ * `createConnection`), `'fds'` `(fds: number[])`, `'pidfd'` `(pidfd: number)` with `{ pidfd: true }`.
  *
  * `new UnixSocket({ fd })` adopts a connected socket (from `accept`, `socketpair`, a child's
  * stdio, systemd); the stream owns it from then on.
@@ -153,6 +161,7 @@ export class UnixSocket extends Duplex {
   /** Dups made by `writeWithFds` that no `sendmsg` has carried yet (closed on destroy). */
   #unsent = new Set<number[]>()
   #refed = true
+  #pidfd = false
   /** The address given to `createConnection`, when there is one. */
   readonly remoteAddress: string | undefined
 
@@ -176,8 +185,13 @@ export class UnixSocket extends Duplex {
       validateInteger(options.writableHighWaterMark, 'options.writableHighWaterMark', 0, 2 ** 31 - 1)
       duplex.writableHighWaterMark = options.writableHighWaterMark
     }
+    if (options.pidfd !== undefined && typeof options.pidfd !== 'boolean') {
+      throw argTypeError('options.pidfd', 'of type boolean', options.pidfd)
+    }
     if (asyncUnavailable) throw unsupported('UnixSocket')
+    if (options.pidfd && connecting === undefined) passPidfd(options.fd as number)
     super(duplex)
+    this.#pidfd = options.pidfd === true
     this.remoteAddress = connecting
     if (connecting === undefined) {
       this.#fd = options.fd as number
@@ -220,6 +234,14 @@ export class UnixSocket extends Duplex {
         }
         this.#fd = fd
         this.#connecting = false
+        if (this.#pidfd) {
+          try {
+            passPidfd(fd)
+          } catch (err) {
+            this.destroy(err as Error)
+            return
+          }
+        }
         if (!this.#refed) binding.setRef(fd, false)
         for (const run of this.#afterConnect.splice(0)) run()
         this.emit('connect')
@@ -310,8 +332,13 @@ export class UnixSocket extends Duplex {
         if (fds) closeQuietly(fds)
         continue
       }
+      let pidfd = -1
+      if (flags & HAS_PIDFD && fds) {
+        pidfd = fds.shift() as number
+        if (fds.length === 0) fds = null
+      }
       try {
-        if (!this.#received(pool, base + i * BATCH_SLOT, bytes, fds, (flags & 1) !== 0)) {
+        if (!this.#received(pool, base + i * BATCH_SLOT, bytes, fds, (flags & 1) !== 0, pidfd)) {
           // Backpressure only stops the next read: what this one read is pushed all the same.
           more = false
           stopped = this.destroyed || bytes === 0
@@ -332,10 +359,23 @@ export class UnixSocket extends Duplex {
    * One receive's outcome: fds first (`'fds'`, or closed when nobody listens), then the bytes
    * (`n` of them at `pool[at]`). Returns whether to read on.
    */
-  #received(pool: Buffer, at: number, n: number, fds: number[] | null, truncated: boolean): boolean {
+  #received(pool: Buffer, at: number, n: number, fds: number[] | null, truncated: boolean, pidfd = -1): boolean {
     if (n < 0) {
       this.destroy(errnoError(n, 'recvmsg'))
       return false
+    }
+    if (pidfd >= 0) {
+      // The sender's pidfd (SO_PASSPIDFD) goes first, before the fds and bytes it came with.
+      if (!this.#pidfd || this.listenerCount('pidfd') === 0) binding.close(pidfd)
+      else {
+        try {
+          this.emit('pidfd', pidfd)
+        } catch (err) {
+          if (fds) closeQuietly(fds)
+          this.#receivedBytes(pool, at, n, truncated)
+          throw err
+        }
+      }
     }
     if (fds) {
       if (this.listenerCount('fds') === 0) closeQuietly(fds)
@@ -667,6 +707,8 @@ export interface UnixServerOptions {
   allowHalfOpen?: boolean
   readableHighWaterMark?: number
   writableHighWaterMark?: number
+  /** For accepted sockets: each read's sender pidfd as a `'pidfd'` event (see {@link UnixSocketOptions}). */
+  pidfd?: boolean
 }
 
 /** What {@link UnixServer.listen} takes besides a path. */
@@ -707,6 +749,7 @@ export class UnixServer extends EventEmitter {
       allowHalfOpen: options.allowHalfOpen,
       readableHighWaterMark: options.readableHighWaterMark,
       writableHighWaterMark: options.writableHighWaterMark,
+      pidfd: options.pidfd,
     }
     if (connectionListener !== undefined) {
       validateFunction(connectionListener, 'connectionListener')
@@ -808,7 +851,14 @@ export class UnixServer extends EventEmitter {
   }
 
   #accepted(fd: number): void {
-    const socket = new UnixSocket({ ...this.#options, fd })
+    let socket: UnixSocket
+    try {
+      socket = new UnixSocket({ ...this.#options, fd })
+    } catch (err) {
+      binding.close(fd) // SO_PASSPIDFD refused (a kernel before 6.5): the connection cannot be served as asked
+      this.emit('error', err)
+      return
+    }
     this.#connections++
     socket.once('close', () => {
       this.#connections--

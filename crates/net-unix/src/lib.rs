@@ -10,6 +10,7 @@ mod js;
 pub mod mmsg;
 pub mod msg;
 pub mod nonblock;
+pub mod pidfd;
 mod raw;
 mod reactor;
 pub mod sock;
