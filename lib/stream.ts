@@ -788,6 +788,9 @@ export class UnixServer extends EventEmitter {
     if (cb) this.once('listening', cb)
     if (o.fd !== undefined) {
       validateFd(o.fd, 'options.fd')
+      // On the listener, so that connections inherit it before they are accepted: the kernel
+      // attaches a sender's pid only when the receiving socket asked for it at send time.
+      if (this.#options.pidfd) passPidfd(o.fd)
       this.#started(o.fd, null)
       return this
     }
@@ -795,6 +798,15 @@ export class UnixServer extends EventEmitter {
     let fd: number
     try {
       fd = check(binding.listen(encodeAddr(o.path, 'path'), SOCK_CLOEXEC, backlog), 'listen', o.path)
+      if (this.#options.pidfd) {
+        try {
+          passPidfd(fd)
+        } catch (err) {
+          binding.close(fd)
+          if (!o.path.startsWith('\0')) unlinkSync(o.path)
+          throw err
+        }
+      }
     } catch (err) {
       process.nextTick(() => this.emit('error', err))
       return this
