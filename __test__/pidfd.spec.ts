@@ -270,7 +270,7 @@ serial(
   },
 )
 
-serial('pidfds inside worker_threads: peerpidfd, SCM_PIDFD and pidfdWait of a child', async (t) => {
+serial('inside worker_threads: fdinfo, adopt, peerpidfd, SCM_PIDFD and pidfdWait of a child', async (t) => {
   const code = `
     const { parentPort } = require('node:worker_threads')
     const { spawn } = require('node:child_process')
@@ -281,7 +281,9 @@ serial('pidfds inside worker_threads: peerpidfd, SCM_PIDFD and pidfdWait of a ch
       const child = spawn('${PYTHON}', ['-c', 'import socket, sys\\ns = socket.socket(socket.AF_UNIX)\\ns.connect(' + JSON.stringify(name) + ')\\ns.recv(1)\\ns.send(b"w")\\nsys.stdin.read()'])
       const s = await nu.accept(l)
       // SO_PASSPIDFD is on before the peer sends (it waits for this byte): see the README.
-      const u = new nu.UnixSocket({ fd: s, pidfd: true })
+      const kind = nu.fdinfo(s)
+      const u = nu.adopt(s, { pidfd: true })
+      if (!(u instanceof nu.UnixSocket) || kind.socktype !== 'stream' || !kind.connected) throw new Error('adopt')
       u.write('g')
       const [sent] = await require('node:events').once(u, 'pidfd')
       const peer = nu.peerpidfd(u.fd)
