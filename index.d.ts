@@ -19,6 +19,12 @@ export { createSocket, dgramSocket, localaddr, recvfrom, recvfromMany, recvfromS
 export type { Datagram, DgramSocketOptions, RecvOptions, RemoteInfo, SendOptions, UnixDgramOptions } from './lib/dgram';
 export { listenFds, notify, notifyBarrier } from './lib/systemd';
 export type { ListenFd, NotifyOptions } from './lib/systemd';
+export { fdinfo } from './lib/fdinfo';
+export type { FdInfo, InetAddress } from './lib/fdinfo';
+export { adopt } from './lib/adopt';
+export type { AdoptOptions, Adopted } from './lib/adopt';
+export { peerpidfd, pidfdInfo, pidfdSendSignal, pidfdWait } from './lib/pidfd';
+export type { PidfdExit, PidfdInfo } from './lib/pidfd';
 /** The most fds one message may carry (Linux `SCM_MAX_FD`). */
 export declare const MAX_FDS: number;
 /** A socket: a file descriptor. Hare's `net::socket`. */

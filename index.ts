@@ -40,6 +40,14 @@ export {
 export type { Datagram, DgramSocketOptions, RecvOptions, RemoteInfo, SendOptions, UnixDgramOptions } from './lib/dgram'
 export { listenFds, notify, notifyBarrier } from './lib/systemd'
 export type { ListenFd, NotifyOptions } from './lib/systemd'
+// Knowing and adopting an fd (API.md §11): lib/fdinfo.ts, lib/adopt.ts.
+export { fdinfo } from './lib/fdinfo'
+export type { FdInfo, InetAddress } from './lib/fdinfo'
+export { adopt } from './lib/adopt'
+export type { AdoptOptions, Adopted } from './lib/adopt'
+// Race-free peer identity (API.md §11): lib/pidfd.ts.
+export { peerpidfd, pidfdInfo, pidfdSendSignal, pidfdWait } from './lib/pidfd'
+export type { PidfdExit, PidfdInfo } from './lib/pidfd'
 
 /** The most fds one message may carry (Linux `SCM_MAX_FD`). */
 export const MAX_FDS: number = binding.MAX_FDS
@@ -376,6 +384,7 @@ function validateSend(msg: msghdr): void {
 /** Stores what a receive delivered (`[bytes, truncated, ...fds]`) and returns the byte count. */
 function received(msg: msghdr, r: number[], syscall: string): number {
   check(r[0], syscall)
+  dropPidfd(r, 1)
   dropUnclaimed(msg) // a message reused without finish() must not leak the previous fds
   msg.truncated = (r[1] & 1) !== 0
   msg.dataTruncated = (r[1] & 2) !== 0
@@ -503,6 +512,7 @@ export async function recvfds(
   const data = Buffer.allocUnsafe(maxBytes)
   const rc = operateRecv('recvfds', signal, (t) => binding.recvmsgAsync(sock, data, maxFds, t, got))
   const r = Array.isArray(rc) ? rc : await rc
+  dropPidfd(r, 1)
   return { data: data.subarray(0, r[0]), fds: r.slice(2), truncated: (r[1] & 1) !== 0, dataTruncated: (r[1] & 2) !== 0 }
 }
 
@@ -511,6 +521,18 @@ export async function recvfds(
 
 /** Most messages one native call of {@link recvfdsMany} / {@link sendfdsMany} moves. */
 export const MAX_BATCH: number = binding.MAX_BATCH
+
+/** Flags bit of a receive: its first fd is the sender's pidfd (`SCM_PIDFD`; msg.rs). */
+const HAS_PIDFD = 8
+
+/**
+ * Closes and removes the sender's pidfd from a receive's `[bytes, flags, ...fds]` (flags at
+ * `items[at]`): it comes only on a socket with `SO_PASSPIDFD` (made for a `UnixSocket` or a
+ * datagram socket with `pidfd: true`), and these functions do not report it.
+ */
+function dropPidfd(items: number[], at: number): void {
+  if (items[0] >= 0 && items[at] & HAS_PIDFD) binding.close(items.splice(at + 1, 1)[0])
+}
 
 /** Where a batched call that completed at once leaves its numbers; grown on demand. */
 let manyOut = new Int32Array(1 + 64 * 4)
@@ -528,6 +550,7 @@ function manyResults(items: ArrayLike<number>, data: Buffer, slot: number): Recv
     const nfds = items[at + 2]
     const fds: number[] = new Array(nfds)
     for (let k = 0; k < nfds; k++) fds[k] = items[at + 3 + k]
+    if (items[at + 1] & HAS_PIDFD) binding.close(fds.shift() as number) // see dropPidfd
     const flags = items[at + 1]
     out[i] = {
       data: data.subarray(i * slot, i * slot + bytes),
@@ -568,7 +591,7 @@ export async function recvfdsMany(
   validateInteger(maxFds, 'maxFds', 0, MAX_FDS)
   const signal = asyncOptions(options)
   const data = Buffer.allocUnsafe(maxMessages * maxBytes)
-  const out = manyOutFor(1 + maxMessages * (3 + maxFds))
+  const out = manyOutFor(1 + maxMessages * (3 + maxFds + 1))
   const r = operate('recvfdsMany', 'recvmmsg', signal, (t) =>
     binding.recvManyAsync(sock, data, maxBytes, maxFds, t, out),
   )

@@ -26,7 +26,7 @@ for (const [name, [cmd, ...args]] of Object.entries(runtimes)) {
     rmSync(denoDir, { recursive: true, force: true })
     const failed = r.stdout.split('\n').filter((l) => l.startsWith('not ok'))
     t.deepEqual(failed, [], r.stderr)
-    t.regex(r.stdout, /^# pass 20$/m, r.stdout + r.stderr)
+    t.regex(r.stdout, /^# pass 21$/m, r.stdout + r.stderr)
     t.is(r.code, 0, `exit ${r.code} ${r.signal ?? ''}: ${r.stderr}`)
   })
 }

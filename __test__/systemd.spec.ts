@@ -6,6 +6,7 @@ import { once } from 'node:events'
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import * as nu from '../index.js'
 import { abstractName, fdCount, fixture, ROOT, run, start, tmpPath } from './helpers'
+import type { Started } from './helpers'
 
 interface Received {
   text: string
@@ -160,3 +161,63 @@ test.serial('listenFds() returns [] for another process, and types every fd it i
   ;[s1, d].forEach((fd) => nu.close(fd))
   closeSync(file)
 })
+
+/** Starts systemd-socket-activate listening on `path`; resolves once it says it listens. */
+async function activate(path: string, args: string[]): Promise<Started> {
+  const sa = start('systemd-socket-activate', ['-l', path, ...args, process.execPath, fixture('systemd-adopt.cjs')])
+  await new Promise<void>((resolve, reject) => {
+    let err = ''
+    sa.child.stderr!.on('data', (d) => {
+      err += d
+      if (err.includes('Listening on')) resolve()
+    })
+    sa.child.once('exit', () => reject(new Error(err)))
+  })
+  return sa
+}
+
+for (const kind of ['stream', 'seqpacket', 'dgram'] as const) {
+  test.serial(
+    `systemd-socket-activate${kind === 'stream' ? '' : kind === 'dgram' ? ' --datagram' : ' --seqpacket'}: listenFds() entries carry info, and adopt() serves through the right object`,
+    async (t) => {
+      const path = tmpPath(`${kind}.sock`)
+      const flag = kind === 'stream' ? [] : kind === 'dgram' ? ['--datagram'] : ['--seqpacket']
+      const sa = await activate(path, [...flag, '--fdname=svc'])
+      let reply: string
+      if (kind === 'dgram') {
+        const d = nu.dgramSocket({ bind: true })
+        await nu.sendto(d, Buffer.from('hello'), path)
+        reply = (await nu.recvfrom(d, 65536)).data.toString()
+        nu.close(d)
+      } else {
+        const c = kind === 'seqpacket' ? await nu.connect(path, nu.seqpacket) : await nu.connect(path)
+        await nu.sendfds(c, Buffer.from('hello'), [])
+        const chunks: Buffer[] = []
+        for (;;) {
+          const r = await nu.recvfds(c, 65536, 0)
+          if (r.data.length === 0) break
+          chunks.push(Buffer.from(r.data))
+        }
+        nu.close(c)
+        reply = Buffer.concat(chunks).toString()
+      }
+      t.true(reply.startsWith('hello:'), reply)
+      const got = JSON.parse(reply.slice('hello:'.length))
+      t.is(got.name, 'svc')
+      t.is(got.type, kind)
+      t.like(got.info, {
+        type: 'socket',
+        domain: 'unix',
+        socktype: kind,
+        listening: kind !== 'dgram',
+        connected: false,
+        local: path,
+        remote: null,
+        cloexec: true,
+      })
+      t.is(got.object, kind === 'dgram' ? 'UnixDgramSocket' : 'UnixServer')
+      const r = await sa.done
+      t.is(r.code, 0, r.stderr)
+    },
+  )
+}

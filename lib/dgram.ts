@@ -8,6 +8,7 @@ import { EAGAIN, ENOBUFS, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK } from './cons
 import { argTypeError, check, errnoError, outOfRange } from './errors'
 import { encodeAddr } from './address'
 import { operate } from './promises'
+import { passPidfd } from './pidfd'
 import {
   bytesOf,
   validateFd,
@@ -23,6 +24,8 @@ const MAX_BATCH: number = binding.MAX_BATCH
 const NO_GROUPS: number[] = []
 /** The most items before the fds in a receive's result layout (see dgram.rs `HEAD`). */
 const HEAD = 7 + 108
+/** Flags bit: the first fd of the layout is the sender's pidfd (`SCM_PIDFD`; msg.rs). */
+const HAS_PIDFD = 8
 
 /** Credentials of a datagram's sender (`SCM_CREDENTIALS`), or of a connected peer. */
 export interface Credentials {
@@ -41,6 +44,8 @@ export interface Datagram {
   fds: number[]
   /** The sender's credentials, with `credentials: true` on a socket made with them. */
   cred?: Credentials
+  /** With `pidfd: true` on a socket made with it: the sender's pidfd (close-on-exec, yours to close). */
+  pidfd?: number
   /** More fds came than `maxFds` (the extra ones were closed), or the control data did not fit. */
   truncated: boolean
   /** The datagram was longer than `maxBytes`; the rest is gone. */
@@ -55,6 +60,8 @@ export interface DgramSocketOptions {
   connect?: string
   /** Ask the kernel for each sender's credentials (`SO_PASSCRED`): see {@link recvfrom}. */
   credentials?: boolean
+  /** Ask the kernel for each sender's pidfd (`SO_PASSPIDFD`, Linux 6.5+): see {@link recvfrom}. */
+  pidfd?: boolean
   /** Socket flags (`sockflag.NONBLOCK`, `sockflag.NOCLOEXEC`). */
   flags?: number
 }
@@ -75,6 +82,11 @@ export interface RecvOptions {
   maxFds?: number
   /** Report the sender's credentials in `cred` (the socket needs `credentials: true`). */
   credentials?: boolean
+  /**
+   * Report the sender's pidfd in `pidfd` (the socket needs `pidfd: true`): race-free identity,
+   * see `pidfdInfo`. Without it, pidfds the kernel attaches are closed.
+   */
+  pidfd?: boolean
   /** Promise form: aborts the receive while it waits (nothing is consumed). */
   signal?: AbortSignal
 }
@@ -108,8 +120,17 @@ export function dgramSocket(options?: DgramSocketOptions): number {
     throw argTypeError('options.bind', 'of type string or true', o.bind)
   const connectTo = o.connect === undefined ? undefined : encodeAddr(o.connect, 'options.connect')
   const credentials = validateBool(o.credentials, 'options.credentials')
+  const pidfd = validateBool(o.pidfd, 'options.pidfd')
   const flags = (o.flags === undefined ? 0 : validateFlag(o.flags, 'options.flags')) ^ SOCK_CLOEXEC
   const fd = check(binding.socketTyped(SOCK_DGRAM, flags), 'socket')
+  if (pidfd) {
+    try {
+      passPidfd(fd)
+    } catch (e) {
+      binding.close(fd)
+      throw e
+    }
+  }
   let step = 'setsockopt'
   let address: string | undefined
   let rc = credentials ? binding.setPasscred(fd, true) : 0
@@ -283,12 +304,13 @@ function addressAt(items: ArrayLike<number>, at: number, len: number): string | 
  * The datagram of the layout `(bytes, flags, nfds, pid, uid, gid, addrLen, ...addr, ...fds)` at
  * `items[at]`, its bytes in `data` from `from`.
  */
-function datagramAt(data: Buffer, from: number, items: ArrayLike<number>, at: number): Datagram {
+function datagramAt(data: Buffer, from: number, items: ArrayLike<number>, at: number, pidfd = false): Datagram {
   const flags = items[at + 1]
   const nfds = items[at + 2]
   const addrLen = items[at + 6]
   const fds: number[] = new Array(nfds)
   for (let i = 0, f = at + 7 + addrLen; i < nfds; i++) fds[i] = items[f + i]
+  const sender = flags & HAS_PIDFD ? (fds.shift() as number) : -1
   const d: Datagram = {
     data: data.subarray(from, from + items[at]),
     address: addressAt(items, at + 7, addrLen),
@@ -297,30 +319,34 @@ function datagramAt(data: Buffer, from: number, items: ArrayLike<number>, at: nu
     dataTruncated: (flags & 2) !== 0,
   }
   if (flags & 4) d.cred = { pid: items[at + 3], uid: items[at + 4] >>> 0, gid: items[at + 5] >>> 0 }
+  if (sender >= 0) {
+    if (pidfd) d.pidfd = sender
+    else binding.close(sender) // not asked for: never left open
+  }
   return d
 }
 
 /** The datagrams of a batch, `[n, ...layout × n]` from `items[at]`, message `i` in `data` at `i × slot`. */
-function datagrams(items: ArrayLike<number>, at: number, data: Buffer, slot: number): Datagram[] {
+function datagrams(items: ArrayLike<number>, at: number, data: Buffer, slot: number, pidfd = false): Datagram[] {
   const n = items[at++]
   const out: Datagram[] = new Array(n)
   for (let i = 0; i < n; i++) {
-    out[i] = datagramAt(data, i * slot, items, at)
+    out[i] = datagramAt(data, i * slot, items, at, pidfd)
     at += 7 + items[at + 6] + items[at + 2]
   }
   return out
 }
 
-/** Room a batch of `n` messages with up to `maxFds` fds each may take in the many layout. */
+/** Room a batch of `n` messages with up to `maxFds` fds (and a pidfd) each may take in the many layout. */
 function batchRoom(n: number, maxFds: number): number {
-  return 1 + n * (HEAD + maxFds)
+  return 1 + n * (HEAD + maxFds + 1)
 }
 
 function recvArgs(
   sock: unknown,
   maxBytes: unknown,
   options: unknown,
-): { maxFds: number; creds: boolean; signal?: AbortSignal } {
+): { maxFds: number; creds: boolean; pidfd: boolean; signal?: AbortSignal } {
   validateFd(sock)
   validateInteger(maxBytes, 'maxBytes', 0, 2 ** 31 - 1)
   const o = validateOptions(options, 'options')
@@ -330,6 +356,7 @@ function recvArgs(
   return {
     maxFds,
     creds: validateBool(o.credentials, 'options.credentials'),
+    pidfd: validateBool(o.pidfd, 'options.pidfd'),
     signal: o.signal as AbortSignal | undefined,
   }
 }
@@ -348,7 +375,7 @@ export async function recvfrom(sock: number, maxBytes: number, options?: RecvOpt
   const r = operate('recvfrom', 'recvmsg', o.signal, (t) =>
     binding.recvfromAsync(sock, data, o.maxFds, o.creds, t, gotFrom),
   )
-  return datagramAt(data, 0, typeof r === 'number' ? gotFrom : await r, 0)
+  return datagramAt(data, 0, typeof r === 'number' ? gotFrom : await r, 0, o.pidfd)
 }
 
 /** Blocking {@link recvfrom} (`EAGAIN` on a non-blocking socket with nothing queued). */
@@ -356,7 +383,7 @@ export function recvfromSync(sock: number, maxBytes: number, options?: Omit<Recv
   const o = recvArgs(sock, maxBytes, options)
   const data = Buffer.allocUnsafe(maxBytes)
   check(binding.recvfromSync(sock, data, o.maxFds, o.creds, gotFrom, false), 'recvmsg')
-  return datagramAt(data, 0, gotFrom, 0)
+  return datagramAt(data, 0, gotFrom, 0, o.pidfd)
 }
 
 /** Where a batched receive that completed at once leaves its layout; grown on demand. */
@@ -392,7 +419,7 @@ export async function recvfromMany(
   const r = operate('recvfromMany', 'recvmmsg', o.signal, (t) =>
     binding.recvManyAsync(sock, data, maxBytes, o.maxFds, t, out, true, o.creds),
   )
-  return datagrams(typeof r === 'number' ? out : await r, 0, data, maxBytes)
+  return datagrams(typeof r === 'number' ? out : await r, 0, data, maxBytes, o.pidfd)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -410,6 +437,8 @@ export interface RemoteInfo {
   fds?: number[]
   /** With `credentials: true`: the sender's credentials. */
   cred?: Credentials
+  /** With `pidfd: true`: the sender's pidfd; it belongs to the listener (closed when there is none). */
+  pidfd?: number
   /**
    * Set when the datagram was longer than the 64 KiB each one is received into (as in
    * `unix-dgram`, which cuts without saying so): `msg` holds its first 65,536 bytes, the rest is
@@ -425,9 +454,19 @@ export interface UnixDgramOptions {
   fds?: boolean
   /** Receive each sender's credentials in `rinfo.cred` (`SO_PASSCRED`). */
   credentials?: boolean
+  /** Receive each sender's pidfd in `rinfo.pidfd` (`SO_PASSPIDFD`, Linux 6.5+). */
+  pidfd?: boolean
 }
 
 type SendCallback = (err?: Error | null) => void
+
+/** @internal An existing socket for the constructor to wrap instead of making one (`adopt`). */
+export const kAdopt: unique symbol = Symbol('net-unix.dgram.adopt')
+/** @internal */
+export interface Adopted {
+  fd: number
+  connected: boolean
+}
 
 const SCRATCH = 65536
 const READS_PER_EVENT = 64
@@ -466,23 +505,36 @@ export class UnixDgramSocket extends EventEmitter {
   readonly #readiness: Readiness
   #fds: boolean
   #creds: boolean
+  #pidfd: boolean
   /** Where batched reads land, made on the first read (a sending-only socket never needs it). */
   #scratch: Buffer | undefined
   #got: Int32Array | undefined
 
   /** @internal */
-  constructor(options: UnixDgramOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
+  constructor(options: UnixDgramOptions & { [kAdopt]?: Adopted }, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
     super()
     // Before the socket exists: a throw here leaves nothing open.
     if (listener !== undefined) validateFunction(listener, 'listener')
     this.#fds = options.fds === true
     this.#creds = options.credentials === true
-    this.fd = check(binding.socketTyped(SOCK_DGRAM, SOCK_NONBLOCK | SOCK_CLOEXEC), 'socket')
+    this.#pidfd = options.pidfd === true
+    const adopted = options[kAdopt]
+    // An adopted socket keeps its flags: every read and send here passes MSG_DONTWAIT.
+    this.fd = adopted?.fd ?? check(binding.socketTyped(SOCK_DGRAM, SOCK_NONBLOCK | SOCK_CLOEXEC), 'socket')
+    this.connected = adopted?.connected ?? false
     if (this.#creds) {
       const rc = binding.setPasscred(this.fd, true)
       if (rc < 0) {
-        binding.close(this.fd)
+        if (!adopted) binding.close(this.fd) // an adopted fd stays the caller's on failure
         throw errnoError(rc, 'setsockopt')
+      }
+    }
+    if (this.#pidfd) {
+      try {
+        passPidfd(this.fd)
+      } catch (e) {
+        if (!adopted) binding.close(this.fd)
+        throw e
       }
     }
     this.#readiness = new Readiness(this.fd, (status, events) => this.#ready(status, events))
@@ -523,13 +575,16 @@ export class UnixDgramSocket extends EventEmitter {
         this.emit('error', errnoError(n, 'recvmsg'))
         return
       }
-      const all = datagrams(got, 0, scratch, SCRATCH)
+      const all = datagrams(got, 0, scratch, SCRATCH, this.#pidfd)
       let i = 0
       try {
         for (; i < all.length; i++) this.#deliver(all[i])
       } finally {
         // A listener threw or closed the socket: nobody gets the fds of the rest.
-        for (i++; i < all.length; i++) if (all[i].fds.length) binding.closeAll(all[i].fds, true)
+        for (i++; i < all.length; i++) {
+          if (all[i].fds.length) binding.closeAll(all[i].fds, true)
+          if (all[i].pidfd !== undefined) binding.close(all[i].pidfd as number)
+        }
       }
       if (n < READ_BATCH) return // the queue is empty (recvmmsg stops there)
       read += n
@@ -539,14 +594,19 @@ export class UnixDgramSocket extends EventEmitter {
   #deliver(d: Datagram): void {
     if (this.fd < 0) {
       if (d.fds.length) binding.closeAll(d.fds, true)
+      if (d.pidfd !== undefined) binding.close(d.pidfd)
       return
     }
     const rinfo: RemoteInfo = { size: d.data.length, path: d.address, address: d.address }
     if (this.#fds) rinfo.fds = d.fds
     if (d.cred) rinfo.cred = d.cred
+    if (d.pidfd !== undefined) rinfo.pidfd = d.pidfd
     if (d.dataTruncated) rinfo.dataTruncated = true
     const msg = Buffer.from(d.data) // a copy: the scratch buffer is reused
-    if (!this.emit('message', msg, rinfo) && d.fds.length) binding.closeAll(d.fds, true)
+    if (!this.emit('message', msg, rinfo)) {
+      if (d.fds.length) binding.closeAll(d.fds, true)
+      if (d.pidfd !== undefined) binding.close(d.pidfd)
+    }
   }
 
   /**
@@ -741,5 +801,6 @@ export function createSocket(
   }
   validateBool(options.fds, 'options.fds')
   validateBool(options.credentials, 'options.credentials')
+  validateBool(options.pidfd, 'options.pidfd')
   return new UnixDgramSocket(options, listener)
 }

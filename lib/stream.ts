@@ -13,6 +13,7 @@ import { EAGAIN, SOCK_CLOEXEC, SOCK_STREAM } from './constants'
 import { argTypeError, check, errnoError, outOfRange } from './errors'
 import { encodeAddr } from './address'
 import { asyncUnavailable, unsupported } from './promises'
+import { passPidfd } from './pidfd'
 import { bytesOf, validateFd, validateFds, validateFunction, validateInteger } from './validators'
 
 const MAX_FDS: number = binding.MAX_FDS
@@ -36,8 +37,10 @@ let readPool = Buffer.allocUnsafe(0)
 /** The core's id for this copy of the module's pool (a second copy gets its own). */
 let readPoolId = -1
 const readAt = new Int32Array(1)
-/** Where each read leaves `[n, (bytes, truncated, nfds, ...fds) × n]`: a full batch's room. */
-const readOut = new Int32Array(1 + BATCH_SLOTS * (3 + MAX_FDS))
+/** Where each read leaves `[n, (bytes, truncated, nfds, ...fds) × n]`: a full batch's room (fds and a pidfd). */
+const readOut = new Int32Array(1 + BATCH_SLOTS * (3 + MAX_FDS + 1))
+/** Flags bit of a read: its first fd is the sender's pidfd (`SCM_PIDFD`; msg.rs). */
+const HAS_PIDFD = 8
 
 /** A fresh read pool when the current one has less than `room` bytes left. */
 function readRoom(room = MIN_READ_ROOM): void {
@@ -141,6 +144,11 @@ export interface UnixSocketOptions {
   allowHalfOpen?: boolean
   readableHighWaterMark?: number
   writableHighWaterMark?: number
+  /**
+   * Receive the sender's pidfd with every read (`SO_PASSPIDFD`, Linux 6.5+): a `'pidfd'` event
+   * before the bytes it came with, as `'fds'`. Closed when nobody listens.
+   */
+  pidfd?: boolean
 }
 
 /** What {@link UnixSocket.peercred} returns. */
@@ -159,7 +167,7 @@ export interface PeerCredentials {
  * `stream.pipeline`. Errors (`EPIPE`, `ECONNRESET`, …) are `'error'` events shaped like Node's.
  *
  * Events beyond `stream.Duplex`'s: `'connect'` and `'ready'` (sockets made by
- * `createConnection`), `'fds'` `(fds: number[])`.
+ * `createConnection`), `'fds'` `(fds: number[])`, `'pidfd'` `(pidfd: number)` with `{ pidfd: true }`.
  *
  * `new UnixSocket({ fd })` adopts a connected socket (from `accept`, `socketpair`, a child's
  * stdio, systemd); the stream owns it from then on.
@@ -192,6 +200,7 @@ export class UnixSocket extends Duplex {
   /** Dups made by `writeWithFds` that no `sendmsg` has carried yet (closed on destroy). */
   #unsent = new Set<number[]>()
   #refed = true
+  #pidfd = false
   /** The address given to `createConnection`, when there is one. */
   readonly remoteAddress: string | undefined
 
@@ -215,8 +224,13 @@ export class UnixSocket extends Duplex {
       validateInteger(options.writableHighWaterMark, 'options.writableHighWaterMark', 0, 2 ** 31 - 1)
       duplex.writableHighWaterMark = options.writableHighWaterMark
     }
+    if (options.pidfd !== undefined && typeof options.pidfd !== 'boolean') {
+      throw argTypeError('options.pidfd', 'of type boolean', options.pidfd)
+    }
     if (asyncUnavailable) throw unsupported('UnixSocket')
+    if (options.pidfd && connecting === undefined) passPidfd(options.fd as number)
     super(duplex)
+    this.#pidfd = options.pidfd === true
     this.remoteAddress = connecting
     if (connecting === undefined) {
       this.#fd = options.fd as number
@@ -259,6 +273,14 @@ export class UnixSocket extends Duplex {
         }
         this.#fd = fd
         this.#connecting = false
+        if (this.#pidfd) {
+          try {
+            passPidfd(fd)
+          } catch (err) {
+            this.destroy(err as Error)
+            return
+          }
+        }
         if (!this.#refed) binding.setRef(fd, false)
         this.#connectWrites.length = 0
         for (const run of this.#afterConnect.splice(0)) run()
@@ -362,8 +384,13 @@ export class UnixSocket extends Duplex {
         if (fds) closeQuietly(fds)
         continue
       }
+      let pidfd = -1
+      if (flags & HAS_PIDFD && fds) {
+        pidfd = fds.shift() as number
+        if (fds.length === 0) fds = null
+      }
       try {
-        if (!this.#received(pool, base + i * BATCH_SLOT, bytes, fds, flags)) {
+        if (!this.#received(pool, base + i * BATCH_SLOT, bytes, fds, flags, pidfd)) {
           // Backpressure only stops the next read: what this one read is pushed all the same.
           more = false
           stopped = this.destroyed || bytes === 0
@@ -385,10 +412,23 @@ export class UnixSocket extends Duplex {
    * (`n` of them at `pool[at]`; `flags`: 1 control data cut short, 2 the message itself). Returns
    * whether to read on.
    */
-  #received(pool: Buffer, at: number, n: number, fds: number[] | null, flags: number): boolean {
+  #received(pool: Buffer, at: number, n: number, fds: number[] | null, flags: number, pidfd = -1): boolean {
     if (n < 0) {
       this.destroy(errnoError(n, 'recvmsg'))
       return false
+    }
+    if (pidfd >= 0) {
+      // The sender's pidfd (SO_PASSPIDFD) goes first, before the fds and bytes it came with.
+      if (!this.#pidfd || this.listenerCount('pidfd') === 0) binding.close(pidfd)
+      else {
+        try {
+          this.emit('pidfd', pidfd)
+        } catch (err) {
+          if (fds) closeQuietly(fds)
+          this.#receivedBytes(pool, at, n, flags)
+          throw err
+        }
+      }
     }
     if (fds) {
       // Control data cut short (MSG_CTRUNC): the fds that did arrive are not all the sender's,
@@ -744,6 +784,8 @@ export interface UnixServerOptions {
   allowHalfOpen?: boolean
   readableHighWaterMark?: number
   writableHighWaterMark?: number
+  /** For accepted sockets: each read's sender pidfd as a `'pidfd'` event (see {@link UnixSocketOptions}). */
+  pidfd?: boolean
 }
 
 /** What {@link UnixServer.listen} takes besides a path. */
@@ -784,6 +826,7 @@ export class UnixServer extends EventEmitter {
       allowHalfOpen: options.allowHalfOpen,
       readableHighWaterMark: options.readableHighWaterMark,
       writableHighWaterMark: options.writableHighWaterMark,
+      pidfd: options.pidfd,
     }
     if (connectionListener !== undefined) {
       validateFunction(connectionListener, 'connectionListener')
@@ -833,6 +876,9 @@ export class UnixServer extends EventEmitter {
         process.nextTick(() => this.emit('error', err))
         return this
       }
+      // On the listener, so that connections inherit it before they are accepted: the kernel
+      // attaches a sender's pid only when the receiving socket asked for it at send time.
+      if (this.#options.pidfd) passPidfd(o.fd)
       this.#started(o.fd, null)
       return this
     }
@@ -840,6 +886,15 @@ export class UnixServer extends EventEmitter {
     let fd: number
     try {
       fd = check(binding.listen(encodeAddr(o.path, 'path'), SOCK_CLOEXEC, backlog), 'listen', o.path)
+      if (this.#options.pidfd) {
+        try {
+          passPidfd(fd)
+        } catch (err) {
+          binding.close(fd)
+          if (!o.path.startsWith('\0')) unlinkSync(o.path)
+          throw err
+        }
+      }
     } catch (err) {
       process.nextTick(() => this.emit('error', err))
       return this
@@ -896,7 +951,14 @@ export class UnixServer extends EventEmitter {
   }
 
   #accepted(fd: number): void {
-    const socket = new UnixSocket({ ...this.#options, fd })
+    let socket: UnixSocket
+    try {
+      socket = new UnixSocket({ ...this.#options, fd })
+    } catch (err) {
+      binding.close(fd) // SO_PASSPIDFD refused (a kernel before 6.5): the connection cannot be served as asked
+      this.emit('error', err)
+      return
+    }
     this.#connections++
     socket.once('close', () => {
       this.#connections--

@@ -6,6 +6,8 @@ import { argTypeError, check, errnoError, outOfRange } from './errors'
 import { encodeAddr } from './address'
 import { operate } from './promises'
 import { validateFds, validateInteger } from './validators'
+import { describeFd } from './fdinfo'
+import type { FdInfo } from './fdinfo'
 
 const MAX_FDS: number = binding.MAX_FDS
 const ENOTSOCK = -88
@@ -124,6 +126,8 @@ export interface ListenFd {
   name: string
   /** `'stream'`, `'dgram'`, `'seqpacket'` for sockets, `'other'` for anything else. */
   type: 'stream' | 'dgram' | 'seqpacket' | 'other'
+  /** What the fd is ({@link fdinfo}), as of the call: `adopt(entry.fd)` turns it into its Node object. */
+  info: FdInfo
 }
 
 const TYPES: Record<number, ListenFd['type']> = { 1: 'stream', 2: 'dgram', 5: 'seqpacket' }
@@ -158,7 +162,7 @@ export function listenFds(options?: { unsetEnvironment?: boolean }): ListenFd[] 
     check(binding.setCloexec(fd), 'fcntl')
     const t = binding.socketType(fd)
     if (t < 0 && t !== ENOTSOCK) throw errnoError(t, 'getsockopt')
-    out.push({ fd, name: nameList[i] || 'unknown', type: TYPES[t] ?? 'other' })
+    out.push({ fd, name: nameList[i] || 'unknown', type: TYPES[t] ?? 'other', info: describeFd(fd) })
   }
   return out
 }

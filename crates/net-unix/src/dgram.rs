@@ -55,7 +55,9 @@ impl From {
                 fds,
                 truncated: extra || msg_flags & libc::MSG_CTRUNC != 0,
                 data_truncated: msg_flags & libc::MSG_TRUNC != 0,
-            },
+                pidfd: false,
+            }
+            .with_pidfd(msg::pidfd_in(control)),
             addr: name
                 .map(|(sa, len)| name_bytes(sa, len))
                 .unwrap_or_default(),
@@ -155,7 +157,7 @@ fn addr_bytes(a: Option<&UnixAddr>) -> SmallVec<[u8; 32]> {
 
 /// Control buffer with room for [`msg::MAX_FDS`] fds and one `ucred`, aligned for `cmsghdr`.
 #[repr(C, align(8))]
-struct Control([u8; 16 + 4 * msg::MAX_FDS + 4 + 32]);
+struct Control([u8; 16 + 4 * msg::MAX_FDS + 4 + 32 + msg::PIDFD_SPACE]);
 
 /// `recvmsg` with the sender's address, up to `max_fds` fds, and credentials when `creds` (the
 /// socket must have `SO_PASSCRED` for the kernel to attach them).
@@ -166,8 +168,10 @@ pub fn recv_from(
     creds: bool,
     dontwait: bool,
 ) -> nix::Result<From> {
-    let mut space = Control([0; 16 + 4 * msg::MAX_FDS + 4 + 32]);
-    let len = msg::control_space(max_fds.min(msg::MAX_FDS)) + if creds { cred_space() } else { 0 };
+    let mut space = Control([0; 16 + 4 * msg::MAX_FDS + 4 + 32 + msg::PIDFD_SPACE]);
+    let len = msg::control_space(max_fds.min(msg::MAX_FDS))
+        + if creds { cred_space() } else { 0 }
+        + msg::PIDFD_SPACE;
     let control = &mut space.0[..len];
     let mut flags = libc::MSG_CMSG_CLOEXEC;
     if dontwait {

@@ -4,11 +4,13 @@
 pub mod addr;
 pub mod dgram;
 pub mod error;
+pub mod fdinfo;
 pub mod io;
 mod js;
 pub mod mmsg;
 pub mod msg;
 pub mod nonblock;
+pub mod pidfd;
 mod raw;
 mod reactor;
 pub mod sock;

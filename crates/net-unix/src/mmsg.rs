@@ -5,7 +5,7 @@
 
 use crate::dgram::{self, From};
 use crate::error::retry;
-use crate::msg::{control_space, MAX_FDS};
+use crate::msg::{control_space, MAX_FDS, PIDFD_SPACE};
 use nix::errno::Errno;
 use smallvec::SmallVec;
 use std::cell::RefCell;
@@ -64,7 +64,7 @@ fn recv_many_with(
     let n = slots.len().min(MAX_BATCH);
     let max_fds = how.max_fds.min(MAX_FDS);
     let creds = how.from && how.creds;
-    let space = control_space(max_fds) + if creds { dgram::cred_space() } else { 0 };
+    let space = control_space(max_fds) + if creds { dgram::cred_space() } else { 0 } + PIDFD_SPACE;
     if words.len() < n * space / 8 {
         words.resize(n * space / 8, 0);
     }

@@ -28,6 +28,9 @@ pub struct Received {
     /// The message was longer than the buffers (`MSG_TRUNC`, datagram and seqpacket sockets):
     /// the rest of it is gone.
     pub data_truncated: bool,
+    /// `fds[0]` is the sender's pidfd (`SCM_PIDFD`, on a socket with `SO_PASSPIDFD`), not one
+    /// it sent: every layout carries it as the first fd, and JS tells it apart by this bit.
+    pub pidfd: bool,
 }
 
 impl Received {
@@ -39,9 +42,20 @@ impl Received {
         items
     }
 
-    /// `truncated` as bit 0, `data_truncated` as bit 1: the "truncated" item JS reads.
+    /// `truncated` as bit 0, `data_truncated` as bit 1, `pidfd` as bit 3 (bit 2 is the
+    /// datagram layouts' credentials): the "truncated" item JS reads.
     pub fn flag_bits(&self) -> i32 {
-        self.truncated as i32 | (self.data_truncated as i32) << 1
+        self.truncated as i32 | (self.data_truncated as i32) << 1 | (self.pidfd as i32) << 3
+    }
+
+    /// Puts the sender's pidfd, if one came, first among the fds (after any truncation, so it
+    /// is the one fd never dropped for want of room).
+    pub fn with_pidfd(mut self, pidfd: Option<OwnedFd>) -> Received {
+        if let Some(p) = pidfd {
+            self.fds.insert(0, p);
+            self.pidfd = true;
+        }
+        self
     }
 
     /// Writes `[truncated, nfds, ...fds]` into `out` and returns the byte count; the fds become
@@ -100,10 +114,18 @@ pub fn send(
     retry(|| sendmsg::<()>(fd, bufs, &cmsgs, flags, None))
 }
 
-/// Control buffer with room for [`MAX_FDS`] descriptors, aligned for `cmsghdr`: on the stack,
-/// so a receive allocates nothing for it.
+/// `SCM_PIDFD` (Linux 6.5): the kernel attaches the sender's pidfd to every message received
+/// on a socket with `SO_PASSPIDFD`.
+pub const SCM_PIDFD: i32 = 4;
+
+/// Bytes of ancillary buffer one `SCM_PIDFD` takes. Every receive keeps this much room beyond
+/// its fds: without it, a socket with `SO_PASSPIDFD` would see `MSG_CTRUNC` on every message.
+pub const PIDFD_SPACE: usize = 24;
+
+/// Control buffer with room for [`MAX_FDS`] descriptors and a pidfd, aligned for `cmsghdr`: on
+/// the stack, so a receive allocates nothing for it.
 #[repr(C, align(8))]
-struct Control([u8; 16 + 4 * MAX_FDS + 4]);
+struct Control([u8; 16 + 4 * MAX_FDS + 4 + PIDFD_SPACE]);
 
 /// Receives into `bufs` and up to `max_fds` (at most [`MAX_FDS`]) descriptors.
 pub fn recv(
@@ -112,8 +134,8 @@ pub fn recv(
     max_fds: usize,
     dontwait: bool,
 ) -> nix::Result<Received> {
-    let mut space = Control([0; 16 + 4 * MAX_FDS + 4]);
-    let control = &mut space.0[..control_space(max_fds.min(MAX_FDS))];
+    let mut space = Control([0; 16 + 4 * MAX_FDS + 4 + PIDFD_SPACE]);
+    let control = &mut space.0[..control_space(max_fds.min(MAX_FDS)) + PIDFD_SPACE];
     let flags = flags_for(MsgFlags::MSG_CMSG_CLOEXEC, dontwait);
     let (bytes, ctrunc, trunc) = loop {
         let cmsg = if control.is_empty() {
@@ -141,7 +163,40 @@ pub fn recv(
         fds,
         truncated: ctrunc || extra,
         data_truncated: trunc,
-    })
+        pidfd: false,
+    }
+    .with_pidfd(pidfd_in(control)))
+}
+
+/// The `SCM_PIDFD` of a control buffer after `recvmsg`, taking ownership of it.
+pub fn pidfd_in(control: &mut [u8]) -> Option<OwnedFd> {
+    if control.len() < size_of::<libc::cmsghdr>() {
+        return None;
+    }
+    let end = control.as_ptr() as usize + control.len();
+    // SAFETY: as `rights_in`: the walk stays inside `control`, the int read is bounded by `end`.
+    unsafe {
+        let mut mhdr: libc::msghdr = zeroed();
+        mhdr.msg_control = control.as_mut_ptr().cast();
+        mhdr.msg_controllen = control.len() as _;
+        let mut c = libc::CMSG_FIRSTHDR(&mhdr);
+        while !c.is_null() {
+            let data = libc::CMSG_DATA(c) as usize;
+            if c as usize + (*c).cmsg_len as usize > end {
+                break;
+            }
+            if (*c).cmsg_level == libc::SOL_SOCKET
+                && (*c).cmsg_type == SCM_PIDFD
+                && data + size_of::<RawFd>() <= end
+            {
+                return Some(OwnedFd::from_raw_fd(
+                    (data as *const RawFd).read_unaligned(),
+                ));
+            }
+            c = libc::CMSG_NXTHDR(&mhdr, c);
+        }
+    }
+    None
 }
 
 /// Every SCM_RIGHTS descriptor in a zero-filled control buffer after `recvmsg`, taking ownership
@@ -283,6 +338,7 @@ mod tests {
             fds: Fds::new(),
             truncated: false,
             data_truncated: false,
+            pidfd: false,
         };
         let mut out = [-1; 2];
         assert_eq!(whole.write_into(&mut out), 2);
