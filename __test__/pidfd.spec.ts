@@ -270,6 +270,28 @@ serial(
   },
 )
 
+serial("createConnection with { pidfd: true }: the server's replies come with its pidfd", async (t) => {
+  const before = fdCount()
+  const name = abstractName('cc')
+  const server = nu.createServer((sock) => sock.on('data', (d) => sock.write(d)))
+  server.listen(name)
+  await once(server, 'listening')
+  const c = nu.createConnection(name, { pidfd: true })
+  await once(c, 'connect')
+  t.true(isCloexec(c.fd))
+  const got = once(c, 'pidfd')
+  c.write('ping')
+  const [pidfd] = (await got) as [number]
+  t.is(nu.pidfdInfo(pidfd).pid, process.pid, 'the server is this process')
+  t.true(isCloexec(pidfd))
+  const [echo] = (await once(c, 'data')) as [Buffer]
+  t.is(echo.toString(), 'ping')
+  nu.close(pidfd)
+  c.destroy()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  t.is(fdCount(), before)
+})
+
 serial('inside worker_threads: fdinfo, adopt, peerpidfd, SCM_PIDFD and pidfdWait of a child', async (t) => {
   const code = `
     const { parentPort } = require('node:worker_threads')

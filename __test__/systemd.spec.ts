@@ -2,7 +2,6 @@
 // socket as the service manager (path and abstract name, with its barrier), our notify /
 // notifyBarrier / FDSTORE, and systemd-socket-activate handing a listener to listenFds().
 import test from 'ava'
-import { once } from 'node:events'
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import * as nu from '../index.js'
 import { abstractName, fdCount, fixture, ROOT, run, start, tmpPath } from './helpers'
@@ -87,9 +86,8 @@ test.serial('notify() with FDSTORE=1 and fdname, then notifyBarrier(), against o
   } finally {
     if (saved === undefined) delete process.env.NOTIFY_SOCKET
     else process.env.NOTIFY_SOCKET = saved
-    socket.close()
   }
-  await once(socket, 'close')
+  await new Promise<void>((resolve) => socket.close(resolve))
   t.is(fdCount(), before)
 })
 
