@@ -256,7 +256,7 @@ const BREAKS = [
   {
     name: 'dgram-batch-leaks-undelivered-fds',
     file: 'lib/dgram.ts',
-    edits: [{ find: '    if (this.fd < 0) {\n      if (d.fds.length) binding.closeAll(d.fds, true)\n      return\n    }\n', replace: '    if (this.fd < 0) return\n' }],
+    edits: [{ find: '    if (this.fd < 0) {\n      if (d.fds.length) binding.closeAll(d.fds, true)\n', replace: '    if (this.fd < 0) {\n' }],
     specs: ['dgram-socket'],
   },
   {
@@ -403,7 +403,7 @@ const BREAKS = [
   {
     name: 'stream-unref-lost-on-connect',
     file: 'lib/stream.ts',
-    edits: [{ find: '        if (!this.#refed) binding.setRef(fd, false)\n        for (const run of this.#afterConnect', replace: '        for (const run of this.#afterConnect' }],
+    edits: [{ find: '        if (!this.#refed) binding.setRef(fd, false)\n        this.#connectWrites.length = 0', replace: '        this.#connectWrites.length = 0' }],
     specs: ['edges'],
   },
   {
@@ -443,7 +443,7 @@ const BREAKS = [
   {
     name: 'dgram-unheard-fds-leaked',
     file: 'lib/dgram.ts',
-    edits: [{ find: "if (!this.emit('message', msg, rinfo) && d.fds.length) binding.closeAll(d.fds, true)", replace: "this.emit('message', msg, rinfo)" }],
+    edits: [{ find: "rinfo)) {\n      if (d.fds.length) binding.closeAll(d.fds, true)\n", replace: 'rinfo)) {\n' }],
     specs: ['fdcounts'],
   },
   {
