@@ -3,6 +3,7 @@ import m from './index.js'
 
 export const {
   AbortError,
+  Handover,
   MAX_BATCH,
   MAX_FDS,
   UnixDgramSocket,
@@ -24,6 +25,7 @@ export const {
   dgramSocket,
   dial,
   finish,
+  handover,
   invalid,
   listen,
   listenFds,

@@ -94,6 +94,17 @@ pub fn shutdown(fd: i32, write_only: bool) -> i32 {
     to_js(sock::shutdown(fd, write_only).map(|_| 0))
 }
 
+/// Peeks at a connected socket: 1 bytes wait, 0 end of stream, `-EAGAIN` nothing yet, or
+/// another negative errno (the hand-over's test that a connection's next request has begun).
+#[napi]
+pub fn has_input(fd: i32) -> i32 {
+    to_js(sock::has_input(fd).map(|r| match r {
+        Some(true) => 1,
+        Some(false) => 0,
+        None => -(nix::errno::Errno::EAGAIN as i32),
+    }))
+}
+
 /// Largest number of fds one message may carry (`SCM_MAX_FD`).
 #[napi]
 pub const MAX_FDS: u32 = msg::MAX_FDS as u32;

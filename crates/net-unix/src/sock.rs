@@ -173,6 +173,18 @@ pub fn close_owned(fds: &mut [RawFd]) {
     }
 }
 
+/// Whether bytes wait to be read on a connected socket, without taking them (`MSG_PEEK |
+/// MSG_DONTWAIT`): `Some(true)` bytes, `Some(false)` end of stream, `None` nothing yet.
+pub fn has_input(fd: RawFd) -> nix::Result<Option<bool>> {
+    let mut byte = [0u8; 1];
+    let flags = socket::MsgFlags::MSG_PEEK | socket::MsgFlags::MSG_DONTWAIT;
+    match retry(|| socket::recv(fd, &mut byte, flags)) {
+        Ok(n) => Ok(Some(n > 0)),
+        Err(nix::errno::Errno::EAGAIN) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Shuts down the sending side (`write_only`) or both sides of a connected socket.
 pub fn shutdown(fd: RawFd, write_only: bool) -> nix::Result<()> {
     let how = if write_only {
