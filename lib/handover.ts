@@ -575,11 +575,22 @@ function adoptConnection(server: net.Server, fd: number): void {
   const keepAlive = (server as { keepAliveTimeout?: number }).keepAliveTimeout
   if (keepAlive) {
     socket.setTimeout(keepAlive)
-    server.once('request', function clear(this: net.Server, req: { socket: net.Socket }) {
-      if (req.socket === socket) socket.setTimeout(0)
-      else server.once('request', clear)
+    awaitingRequest(server).add(socket)
+  }
+}
+
+/** Adopted connections whose keep-alive timer runs until their first request (one listener per server). */
+const awaiting = new WeakMap<net.Server, WeakSet<net.Socket>>()
+function awaitingRequest(server: net.Server): WeakSet<net.Socket> {
+  let set = awaiting.get(server)
+  if (!set) {
+    const sockets = (set = new WeakSet())
+    awaiting.set(server, set)
+    server.prependListener('request', (req: { socket: net.Socket }) => {
+      if (sockets.delete(req.socket)) req.socket.setTimeout(0)
     })
   }
+  return set
 }
 
 function validateOptions(options: unknown): Required<HandoverOptions> {

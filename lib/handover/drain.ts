@@ -114,9 +114,13 @@ export function drain(tracked: readonly Tracked[], send: SendConnection | null, 
       if (res && !res.headersSent) res.shouldKeepAlive = false
       else if (res) {
         // Headers already promised keep-alive: once answered, move it if it is idle then.
+        // If its next request has begun by then, that request is answered with Connection: close.
         ;(res as unknown as NodeJS.EventEmitter).once('finish', () =>
           setImmediate(() => {
-            if (!socket.destroyed && !tryMove(t, socket, idleSockets(t.server))) socket.destroySoon()
+            if (socket.destroyed || tryMove(t, socket, idleSockets(t.server))) return
+            const fd = handleOf(socket)?.fd
+            const quiet = typeof fd === 'number' && fd >= 0 && binding.hasInput(fd) === EAGAIN
+            if (quiet && idleSockets(t.server).has(socket)) socket.destroySoon() // nowhere to move it
           }),
         )
       } else if (!send && movable(t.server) && idle.has(socket)) {
