@@ -4,7 +4,7 @@
 //   connect → HELLO → FD × n → END (handover() resolves) … ready(): READY → STOPPED (listen
 //   on the inherited fds, bind the control path: ready() resolves) → CONN × k → DONE.
 import { EventEmitter } from 'node:events'
-import { chmodSync, renameSync, statSync, unlinkSync } from 'node:fs'
+import { chmodSync, lstatSync, renameSync, statSync, unlinkSync } from 'node:fs'
 import * as net from 'node:net'
 import { basename, dirname, join } from 'node:path'
 import {
@@ -694,7 +694,7 @@ export async function handover(path: string, options?: HandoverOptions): Promise
 function removeStale(path: string): void {
   if (isAbstract(path)) return
   try {
-    unlinkSync(path)
+    if (lstatSync(path).isSocket()) unlinkSync(path) // never a file that is not a socket
   } catch {
     // gone already
   }

@@ -325,3 +325,22 @@ mod tests {
         assert_eq!(peercred(i32::MAX).unwrap_err(), nix::errno::Errno::EBADF);
     }
 }
+
+#[cfg(test)]
+mod has_input_tests {
+    use super::*;
+
+    #[test]
+    fn tells_nothing_yet_bytes_and_end_of_stream_apart_without_reading() {
+        let (a, b) = socketpair(SockFlag::SOCK_CLOEXEC).unwrap();
+        assert_eq!(has_input(b.as_raw_fd()), Ok(None));
+        socket::send(a.as_raw_fd(), b"x", socket::MsgFlags::empty()).unwrap();
+        assert_eq!(has_input(b.as_raw_fd()), Ok(Some(true)));
+        // Peeked, not taken: the byte is still there.
+        assert_eq!(has_input(b.as_raw_fd()), Ok(Some(true)));
+        let mut byte = [0u8; 1];
+        assert_eq!(socket::recv(b.as_raw_fd(), &mut byte, socket::MsgFlags::empty()), Ok(1));
+        drop(a);
+        assert_eq!(has_input(b.as_raw_fd()), Ok(Some(false)));
+    }
+}
