@@ -339,7 +339,10 @@ mod has_input_tests {
         // Peeked, not taken: the byte is still there.
         assert_eq!(has_input(b.as_raw_fd()), Ok(Some(true)));
         let mut byte = [0u8; 1];
-        assert_eq!(socket::recv(b.as_raw_fd(), &mut byte, socket::MsgFlags::empty()), Ok(1));
+        assert_eq!(
+            socket::recv(b.as_raw_fd(), &mut byte, socket::MsgFlags::empty()),
+            Ok(1)
+        );
         drop(a);
         assert_eq!(has_input(b.as_raw_fd()), Ok(Some(false)));
     }
