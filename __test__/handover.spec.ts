@@ -12,7 +12,7 @@ import { abstractName, fixture, ROOT, start, startFixture, tmpPath, waitUntil, w
 
 interface Event {
   pid: number
-  event: 'ready' | 'handover' | 'drained' | 'error'
+  event: 'inherited' | 'ready' | 'handover' | 'drained' | 'error' | 'held'
   [k: string]: unknown
 }
 
@@ -316,13 +316,14 @@ test('one successor at a time: a second one gets ERR_HANDOVER_BUSY', async (t) =
   const control = abstractName('ho-busy')
   const g0 = new Gen(control, '0')
   await g0.next('ready')
-  const slow = new Gen(control, '0', { readyDelay: 1500 })
+  const slow = new Gen(control, '0', { readyOnSignal: true })
   // The first holds the hand-over once its listeners arrived (it then waits before ready()).
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.is((await slow.next('inherited')).generation, 1)
   const second = new Gen(control, '0')
   const e = await second.next('error')
   t.is(e.code, 'ERR_HANDOVER_BUSY')
   t.is(e.socketsAfter, e.socketsBefore)
+  slow.started.child.kill('SIGUSR2')
   t.is((await slow.next('ready')).generation, 1)
   await g0.next('drained')
   slow.kill()

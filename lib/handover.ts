@@ -220,9 +220,10 @@ export class Handover extends EventEmitter {
       return server
     }
     const path = unixPathOf(listenArgs)
+    // Bound first: EADDRINUSE and the like reject before the server is touched.
+    const fd = path === undefined ? -1 : listen(path, backlog(511))
     const up = listening(server)
-    if (path !== undefined) {
-      const fd = listen(path, backlog(511))
+    if (fd >= 0) {
       this.register(name, { kind: 'listener', server, family: 'unix' })
       server.listen({ fd })
     } else {
