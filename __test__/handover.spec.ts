@@ -405,3 +405,19 @@ test('a control path left by a killed generation is stale: the next process is g
   t.is((await fresh.next('ready')).generation, 0)
   fresh.kill()
 })
+
+test('connections: false keeps idle keep-alive connections out of it: the old process closes them', async (t) => {
+  const control = abstractName('ho-noconn')
+  const g0 = new Gen(control, '0', { connections: false })
+  const port = (await g0.next('ready')).port as number
+  const idle = await rawClient(port)
+  t.is(bodyPid(await idle.request(GET)), g0.pid)
+  const closed = new Promise((resolve) => idle.socket.once('close', resolve))
+  const g1 = new Gen(control, '0')
+  await g1.next('ready')
+  await within(closed, 5000, 'the old process closes the idle connection')
+  const drained = await g0.next('drained')
+  t.is(drained.handedOver, 0)
+  t.is(drained.finished, 1)
+  g1.kill()
+})
