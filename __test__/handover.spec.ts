@@ -421,3 +421,16 @@ test('connections: false keeps idle keep-alive connections out of it: the old pr
   t.is(drained.finished, 1)
   g1.kill()
 })
+
+test('a predecessor that dies after END: the successor holds every listener and ready() succeeds', async (t) => {
+  const control = tmpPath('ctl.sock')
+  const py = start('python3', [PY_PEER, 'dying-after-end', control])
+  await py.firstLine
+  const g = new Gen(control, '0')
+  const ready = await g.next('ready')
+  t.is(ready.generation, 8)
+  t.is((await get(ready.port as number, false)).pid, g.pid, 'it serves on the listener the Python process made')
+  t.true(lstatSync(control).isSocket(), 'and serves successors on the control path')
+  await py.done
+  g.kill()
+})
