@@ -152,8 +152,8 @@ function listening(server: net.Server): Promise<void> {
  * One process's part in a chain of generations; made by {@link handover}. See API.md §12.
  *
  * Events: `'handover'` (this process handed its listeners to a ready successor and stopped
- * accepting), `'error'` (a failure while serving a successor that is not the successor's fault
- * alone; this process keeps serving).
+ * accepting), `'error'` (a hand-over attempt failed in an unexpected way; this process keeps
+ * serving; emitted only when listened to, so that no successor can crash this process).
  */
 export class Handover extends EventEmitter {
   /** 0 for the first process; the predecessor's + 1 after a hand-over. */
@@ -319,6 +319,11 @@ export class Handover extends EventEmitter {
     this.dropPredecessor()
   }
 
+  /** @internal A failed hand-over attempt must not crash the server that keeps serving. */
+  private report(e: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', e)
+  }
+
   /** @internal */
   private validateName(name: unknown): asserts name is string {
     if (typeof name !== 'string') throw argTypeError('name', 'of type string', name)
@@ -376,7 +381,7 @@ export class Handover extends EventEmitter {
         adoptConnection(r.server, fd)
       }
     } catch (e) {
-      this.emit('error', e)
+      this.report(e)
     } finally {
       if (this.predecessor === pred) this.dropPredecessor()
     }
@@ -455,7 +460,7 @@ export class Handover extends EventEmitter {
         },
         (e) => {
           this.busy = false
-          this.emit('error', e)
+          this.report(e)
         },
       )
     }
