@@ -3,6 +3,7 @@ import m from './index.js'
 
 export const {
   AbortError,
+  Handover,
   MAX_BATCH,
   MAX_FDS,
   UnixDgramSocket,
@@ -26,6 +27,7 @@ export const {
   dial,
   fdinfo,
   finish,
+  handover,
   invalid,
   listen,
   listenFds,

@@ -39,6 +39,41 @@ export {
 } from './lib/dgram'
 export type { Datagram, DgramSocketOptions, RecvOptions, RemoteInfo, SendOptions, UnixDgramOptions } from './lib/dgram'
 export { listenFds, notify, notifyBarrier } from './lib/systemd'
+// Hand-over (§12): lib/handover.ts, the wire format in lib/handover/wire.ts.
+export { Handover } from './lib/handover'
+export type { Drained, HandoverOptions } from './lib/handover'
+import { handover as handoverImpl } from './lib/handover'
+import type { Handover, HandoverOptions } from './lib/handover'
+
+/**
+ * Replaces a running server with no failed request (API.md §12). The same call in every
+ * generation: `path` names the control socket (a filesystem path, created mode 0600, or an
+ * abstract name `"\0name"`). With a predecessor listening there, its listeners (and later its
+ * idle HTTP keep-alive connections) arrive over `SCM_RIGHTS` and the result is generation
+ * predecessor + 1; with none, it is generation 0. A path that refuses connections
+ * (`ECONNREFUSED`: every process died) is stale and removed; `EACCES` is never stale.
+ *
+ * ```js
+ * const h = await handover('/run/app/handover.sock')
+ * const server = http.createServer(app)
+ * await h.listen(server, 'http', 8080)  // inherited, or listen(8080) in generation 0
+ * await h.ready()                       // a successor: the old process stopped accepting
+ * h.once('handover', () => {})          // old side: the successor took over
+ * h.drained.then(() => process.exit(0)) // old side: the last request was answered
+ * ```
+ *
+ * @returns a promise of the {@link Handover} of this process.
+ * @rejects {Error} `ERR_HANDOVER_PEER` (the predecessor runs as another user, neither ours nor
+ * root, or refused ours), `ERR_HANDOVER_BUSY` (another successor is taking over),
+ * `ERR_HANDOVER_VERSION` (another protocol version), `ERR_HANDOVER_PREDECESSOR_GONE` (the
+ * predecessor died before every listener arrived; nothing is kept: see `onPredecessorLost`),
+ * an {@link ErrnoError} (`EACCES`, …) from connecting; {@link invalid} for a bad path;
+ * `ERR_INVALID_ARG_TYPE` / `ERR_OUT_OF_RANGE` for bad options.
+ */
+export function handover(path: addr, options?: HandoverOptions): Promise<Handover> {
+  return handoverImpl(path, options)
+}
+
 export type { ListenFd, NotifyOptions } from './lib/systemd'
 // Knowing and adopting an fd (API.md §11): lib/fdinfo.ts, lib/adopt.ts.
 export { fdinfo } from './lib/fdinfo'

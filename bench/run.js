@@ -236,6 +236,34 @@ for (let rep = 0; rep < REPS; rep++) {
     }
   }
 }
+// The restart section (issue 23): not a rate, so run once per contender, side by side, the same
+// app and the same autocannon load (bench/restart.js); BENCH_ONLY=^restart runs only it.
+const RESTART = 'restart: an HTTP server replaced under load (keep-alive + new-connection autocannon clients)'
+const RESTART_REPLACEMENTS = Number(process.env.BENCH_RESTARTS || 10)
+const RESTART_INTERVAL = Number(process.env.BENCH_RESTART_INTERVAL_MS || 2000)
+const RESTARTERS = {
+  'net-unix handover()': 'handover',
+  'plain stop/start (server.close(), then a new process)': 'plain',
+  'SO_REUSEPORT overlap (Node 22 reusePort; new up, old closed)': 'reuseport',
+  'pm2 reload, cluster mode, 2 instances': 'pm2',
+}
+const restartResults = new Map()
+if (!only || only.test(RESTART)) {
+  for (const [who, scenario] of Object.entries(RESTARTERS)) {
+    progress(`${RESTART.split(':')[0]}: ${who}`)
+    const r = spawnSync(process.execPath, [path.join(here, 'restart.js'), scenario, RESTART_REPLACEMENTS, RESTART_INTERVAL], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      timeout: 600_000,
+      killSignal: 'SIGKILL',
+    })
+    try {
+      restartResults.set(who, JSON.parse(r.stdout.trim().split('\n').pop()))
+    } catch {
+      process.stderr.write(`\n  restart ${scenario}: exit ${r.status ?? r.signal}\n`)
+    }
+  }
+}
 if (process.stderr.isTTY) process.stderr.write('\r'.padEnd(101) + '\r')
 const loadAfter = os.loadavg()
 
@@ -280,6 +308,22 @@ for (const cs of chosen) {
   lines.push('')
 }
 
+if (restartResults.size) {
+  const head = ['requests', 'failed', 'failures by kind', 'replacements', 'mean replacement ms', 'p99 ms keep-alive', 'p99 ms new-connection', 'max ms']
+  lines.push(`### ${RESTART}`, '', `| | ${head.join(' | ')} |`, `|---|${head.map(() => '---:').join('|')}|`)
+  for (const who of Object.keys(RESTARTERS)) {
+    const r = restartResults.get(who)
+    if (!r) {
+      lines.push(`| ${who} | ${head.map(() => 'failed').join(' | ')} |`)
+      continue
+    }
+    const failed = r.errors + r.timeouts + r.non2xx
+    const kinds = Object.entries(r.byCode).map(([code, n]) => `${n.toLocaleString('en-US')} ${code}`).join(', ') || (r.non2xx ? `${r.non2xx} non-2xx` : '—')
+    lines.push(`| ${who} | ${r.requests.toLocaleString('en-US')} | ${failed.toLocaleString('en-US')} | ${kinds} | ${r.replacements} | ${Math.round(r.replaceMs)} | ${r.p99KeepAlive} | ${r.p99Fresh} | ${r.max} |`)
+  }
+  lines.push('')
+}
+
 // The targets, judged on the Promise API (sync shown for comparison); a case not run is skipped.
 const byName = (word) => chosen.find((cs) => cs.name.startsWith(word))
 const ratio = (word, who, base) => {
@@ -315,6 +359,17 @@ const targets = [
     ratio('stream: 64-byte ping-pong, both processes', STREAM, NET), '≥', 1.0],
   ["stream: writeWithFds/'fds' 1 fd/msg ≥ 0.5× C", ratio('stream: fd passing', `${STREAM} (writeWithFds / 'fds')`, C_FD), '≥', 0.5],
 ].filter(([, got]) => Number.isFinite(got)) // cases left out by BENCH_ONLY
+const handedOver = restartResults.get('net-unix handover()')
+if (handedOver) {
+  const failed = handedOver.errors + handedOver.timeouts + handedOver.non2xx
+  targets.push([
+    `restart: net-unix handover() 0 failed requests across ≥ 10 replacements (${failed} failed of ${handedOver.requests.toLocaleString('en-US')}; ≥ 100,000 wanted)`,
+    handedOver.replacements / 10,
+    '≥',
+    1,
+    failed === 0 && handedOver.requests >= 100_000,
+  ])
+}
 lines.push('### Targets', '')
 for (const [what, got, op, want, extra = true] of targets) {
   if (Number.isNaN(got)) continue // its case was not selected

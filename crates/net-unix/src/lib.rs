@@ -106,6 +106,17 @@ pub fn inet_peer(fd: i32) -> Vec<String> {
     }
 }
 
+/// Peeks at a connected socket: 1 bytes wait, 0 end of stream, `-EAGAIN` nothing yet, or
+/// another negative errno (the hand-over's test that a connection's next request has begun).
+#[napi]
+pub fn has_input(fd: i32) -> i32 {
+    to_js(sock::has_input(fd).map(|r| match r {
+        Some(true) => 1,
+        Some(false) => 0,
+        None => -(nix::errno::Errno::EAGAIN as i32),
+    }))
+}
+
 /// Largest number of fds one message may carry (`SCM_MAX_FD`).
 #[napi]
 pub const MAX_FDS: u32 = msg::MAX_FDS as u32;

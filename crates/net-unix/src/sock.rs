@@ -173,6 +173,18 @@ pub fn close_owned(fds: &mut [RawFd]) {
     }
 }
 
+/// Whether bytes wait to be read on a connected socket, without taking them (`MSG_PEEK |
+/// MSG_DONTWAIT`): `Some(true)` bytes, `Some(false)` end of stream, `None` nothing yet.
+pub fn has_input(fd: RawFd) -> nix::Result<Option<bool>> {
+    let mut byte = [0u8; 1];
+    let flags = socket::MsgFlags::MSG_PEEK | socket::MsgFlags::MSG_DONTWAIT;
+    match retry(|| socket::recv(fd, &mut byte, flags)) {
+        Ok(n) => Ok(Some(n > 0)),
+        Err(nix::errno::Errno::EAGAIN) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Shuts down the sending side (`write_only`) or both sides of a connected socket.
 pub fn shutdown(fd: RawFd, write_only: bool) -> nix::Result<()> {
     let how = if write_only {
@@ -344,4 +356,26 @@ pub fn inet_peer(fd: RawFd) -> nix::Result<std::net::SocketAddr> {
         return Ok(std::net::SocketAddr::V6((*v6).into()));
     }
     Err(nix::errno::Errno::EAFNOSUPPORT)
+}
+
+#[cfg(test)]
+mod has_input_tests {
+    use super::*;
+
+    #[test]
+    fn tells_nothing_yet_bytes_and_end_of_stream_apart_without_reading() {
+        let (a, b) = socketpair(SockFlag::SOCK_CLOEXEC).unwrap();
+        assert_eq!(has_input(b.as_raw_fd()), Ok(None));
+        socket::send(a.as_raw_fd(), b"x", socket::MsgFlags::empty()).unwrap();
+        assert_eq!(has_input(b.as_raw_fd()), Ok(Some(true)));
+        // Peeked, not taken: the byte is still there.
+        assert_eq!(has_input(b.as_raw_fd()), Ok(Some(true)));
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            socket::recv(b.as_raw_fd(), &mut byte, socket::MsgFlags::empty()),
+            Ok(1)
+        );
+        drop(a);
+        assert_eq!(has_input(b.as_raw_fd()), Ok(Some(false)));
+    }
 }
