@@ -180,7 +180,7 @@ async function listenEvents(server: net.Server | nu.UnixServer, fd: number): Pro
 }
 
 test.serial(
-  "listen({ fd }) with what is not a listening stream socket: one 'error' (listen), never 'listening'",
+  "listen({ fd }) with what is not a listening stream or seqpacket socket: one 'error' (listen), never 'listening'",
   async (t) => {
     const closedNumber = (): number => {
       const fd = openSync('/dev/null', 'r')
@@ -192,7 +192,7 @@ test.serial(
       '/dev/null': [() => openSync('/dev/null', 'r'), 'ENOTSOCK'],
       'a closed number': [closedNumber, 'EBADF'],
       'a datagram socket': [() => nu.dgramSocket(), 'EINVAL'],
-      'a seqpacket listener': [() => nu.listen(abstractName('seq'), nu.seqpacket), 'EINVAL'],
+      'a seqpacket socket not listening': [() => nu.socketpair(nu.seqpacket)[0], 'EINVAL'],
     }
     const made: number[] = []
     for (const [what, [make, code]] of Object.entries(cases)) {

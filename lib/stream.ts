@@ -9,7 +9,7 @@ import type { DuplexOptions } from 'node:stream'
 import { EventEmitter } from 'node:events'
 import { unlinkSync } from 'node:fs'
 import { binding } from './binding'
-import { EAGAIN, SOCK_CLOEXEC, SOCK_STREAM } from './constants'
+import { EAGAIN, SOCK_CLOEXEC, SOCK_SEQPACKET, SOCK_STREAM } from './constants'
 import { argTypeError, check, errnoError, outOfRange } from './errors'
 import { encodeAddr } from './address'
 import { asyncUnavailable, unsupported } from './promises'
@@ -88,15 +88,15 @@ function closedBeforeConnection(): Error {
 }
 
 /**
- * 0 when `fd` is a listening stream socket a server can take, else the negative errno `listen`
- * reports: `EBADF`, `ENOTSOCK`, `EINVAL` (not listening, or not a stream socket, as `net` says).
+ * 0 when `fd` is a listening stream or seqpacket socket a server can take, else the negative
+ * errno `listen` reports: `EBADF`, `ENOTSOCK`, `EINVAL` (not listening, or datagram, as `net` says).
  */
 function listenerCheck(fd: number): number {
   const type = binding.socketType(fd)
   if (type < 0) return type
   const listening = binding.acceptsConnections(fd)
   if (listening < 0) return listening
-  return type === SOCK_STREAM && listening === 1 ? 0 : -22
+  return (type === SOCK_STREAM || type === SOCK_SEQPACKET) && listening === 1 ? 0 : -22
 }
 
 /** A seqpacket message this stream could not take whole. */
@@ -845,7 +845,7 @@ export class UnixServer extends EventEmitter {
    * the server owns from then on. `'listening'` follows, or `'error'` (`EADDRINUSE`, `EACCES`,
    * an `invalid` path).
    *
-   * An `{ fd }` that is not a listening `SOCK_STREAM` socket is one `'error'` (`syscall:
+   * An `{ fd }` that is not a listening stream or seqpacket socket is one `'error'` (`syscall:
    * 'listen'`: `EBADF`, `ENOTSOCK`, `EINVAL`) and never `'listening'`, as `net.Server`; the fd
    * stays the caller's.
    *
