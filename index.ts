@@ -862,8 +862,11 @@ export function createServer(
 // which ignore assignment: `require('unix-dgram').createSocket = mock` (hot-shots' tests) and
 // `sinon.stub(require('net-unix'), 'x')` replace exports, as they can in any CommonJS module.
 // Last in the file, so that every re-export above is covered. (index.mjs's namespace stays
-// read-only, as every ES module's is.)
-for (const [name, d] of Object.entries(Object.getOwnPropertyDescriptors(exports))) {
-  if (d.get)
-    Object.defineProperty(exports, name, { value: d.get(), writable: true, enumerable: true, configurable: true })
+// read-only, as every ES module's is. Bun, in a checkout, resolves a lib file's '../index' to
+// this .ts and runs it as an ES module, where there is no `exports`.)
+if (typeof exports === 'object') {
+  for (const [name, d] of Object.entries(Object.getOwnPropertyDescriptors(exports))) {
+    if (d.get)
+      Object.defineProperty(exports, name, { value: d.get(), writable: true, enumerable: true, configurable: true })
+  }
 }

@@ -161,12 +161,21 @@ serial(
     // No 'message' listener: the pidfd (and fds) are closed, not leaked.
     const s = nu.dgramSocket()
     const counted = fdCount()
+    // Nobody listens, so no event says they were read: watch the socket's own emit instead.
+    let heard = 0
+    const allHeard = new Promise<void>((resolve) => {
+      const emit = d.emit.bind(d)
+      d.emit = (event: string | symbol, ...args: unknown[]): boolean => {
+        const listened = emit(event, ...args)
+        if (event === 'message' && ++heard === 5) resolve()
+        return listened
+      }
+    })
     for (let i = 0; i < 5; i++) await nu.sendto(s, Buffer.from('x'), name)
-    await new Promise((resolve) => setTimeout(resolve, 20)) // no event to wait for: nobody listens
+    await within(allHeard, 10_000, 'five unheard datagrams read')
     t.is(fdCount(), counted)
     nu.close(s)
     d.close()
-    await once(d, 'close')
     t.is(fdCount(), before)
   },
 )

@@ -317,7 +317,7 @@ const BREAKS = [
   {
     name: 'cjs-exports-stay-getters',
     file: 'index.ts',
-    edits: [{ find: '  if (d.get)\n    Object.defineProperty(exports, name,', replace: '  if (d.get && d.set)\n    Object.defineProperty(exports, name,' }],
+    edits: [{ find: '    if (d.get)\n      Object.defineProperty(exports, name,', replace: '    if (d.get && d.set)\n      Object.defineProperty(exports, name,' }],
     specs: ['modules'],
   },
   // --- UnixSocket and the core's persistent read
