@@ -211,33 +211,16 @@ pub fn cred_space() -> usize {
 
 /// The `SCM_CREDENTIALS` of a zero-filled control buffer after `recvmsg`, if any came.
 fn creds_in(control: &mut [u8]) -> Option<(i32, u32, u32)> {
-    if control.len() < size_of::<libc::cmsghdr>() {
-        return None;
-    }
-    let end = control.as_ptr() as usize + control.len();
-    // SAFETY: as `msg::rights_in`: CMSG_FIRSTHDR/NXTHDR stay within msg_controllen, and the
-    // ucred read is bounded by `end`.
-    unsafe {
-        let mut mhdr: libc::msghdr = std::mem::zeroed();
-        mhdr.msg_control = control.as_mut_ptr().cast();
-        mhdr.msg_controllen = control.len() as _;
-        let mut c = libc::CMSG_FIRSTHDR(&mhdr);
-        while !c.is_null() {
-            let data = libc::CMSG_DATA(c) as usize;
-            if c as usize + (*c).cmsg_len as usize > end {
-                break;
-            }
-            if (*c).cmsg_level == libc::SOL_SOCKET
-                && (*c).cmsg_type == libc::SCM_CREDENTIALS
-                && data + size_of::<libc::ucred>() <= end
-            {
-                let u = (data as *const libc::ucred).read_unaligned();
-                return Some((u.pid, u.uid, u.gid));
-            }
-            c = libc::CMSG_NXTHDR(&mhdr, c);
+    let mut cred = None;
+    msg::each_cmsg(control, |kind, data| {
+        if kind == libc::SCM_CREDENTIALS && cred.is_none() && data.len() >= size_of::<libc::ucred>()
+        {
+            // SAFETY: `data` holds a whole ucred (checked above); read_unaligned needs no alignment.
+            let u = unsafe { (data.as_ptr() as *const libc::ucred).read_unaligned() };
+            cred = Some((u.pid, u.uid, u.gid));
         }
-    }
-    None
+    });
+    cred
 }
 
 /// `sendmsg` to `to` (or the connected peer), with fds in `fd_groups` and, when `creds`, this

@@ -170,46 +170,47 @@ pub fn recv(
 
 /// The `SCM_PIDFD` of a control buffer after `recvmsg`, taking ownership of it.
 pub fn pidfd_in(control: &mut [u8]) -> Option<OwnedFd> {
-    if control.len() < size_of::<libc::cmsghdr>() {
-        return None;
-    }
-    let end = control.as_ptr() as usize + control.len();
-    // SAFETY: as `rights_in`: the walk stays inside `control`, the int read is bounded by `end`.
-    unsafe {
-        let mut mhdr: libc::msghdr = zeroed();
-        mhdr.msg_control = control.as_mut_ptr().cast();
-        mhdr.msg_controllen = control.len() as _;
-        let mut c = libc::CMSG_FIRSTHDR(&mhdr);
-        while !c.is_null() {
-            let data = libc::CMSG_DATA(c) as usize;
-            if c as usize + (*c).cmsg_len as usize > end {
-                break;
+    let mut pidfd = None;
+    each_cmsg(control, |kind, data| {
+        if kind == SCM_PIDFD && pidfd.is_none() {
+            if let Some(fd) = data.chunks_exact(size_of::<RawFd>()).next() {
+                // SAFETY: the kernel installed this fd for us with the message; nothing else owns it.
+                pidfd = Some(unsafe {
+                    OwnedFd::from_raw_fd(RawFd::from_ne_bytes(fd.try_into().unwrap()))
+                });
             }
-            if (*c).cmsg_level == libc::SOL_SOCKET
-                && (*c).cmsg_type == SCM_PIDFD
-                && data + size_of::<RawFd>() <= end
-            {
-                return Some(OwnedFd::from_raw_fd(
-                    (data as *const RawFd).read_unaligned(),
-                ));
-            }
-            c = libc::CMSG_NXTHDR(&mhdr, c);
         }
-    }
-    None
+    });
+    pidfd
 }
 
 /// Every SCM_RIGHTS descriptor in a zero-filled control buffer after `recvmsg`, taking ownership
-/// so none can leak. nix's iterator refuses to walk a buffer flagged MSG_CTRUNC, yet the kernel
-/// still installed the fds that fit, so they are read here with libc's CMSG helpers instead.
+/// so none can leak.
 pub fn rights_in(control: &mut [u8]) -> Fds {
     let mut fds = Fds::new();
+    each_cmsg(control, |kind, data| {
+        if kind == libc::SCM_RIGHTS {
+            for fd in data.chunks_exact(size_of::<RawFd>()) {
+                // SAFETY: the kernel installed these fds for us with the message; nothing else owns them.
+                fds.push(unsafe {
+                    OwnedFd::from_raw_fd(RawFd::from_ne_bytes(fd.try_into().unwrap()))
+                });
+            }
+        }
+    });
+    fds
+}
+
+/// Calls `each(cmsg_type, data)` for every `SOL_SOCKET` control message in a zero-filled control
+/// buffer after `recvmsg`. nix's iterator refuses to walk a buffer flagged MSG_CTRUNC, yet the
+/// kernel still installed the fds that fit, so the walk uses libc's CMSG helpers instead.
+pub fn each_cmsg(control: &mut [u8], mut each: impl FnMut(i32, &[u8])) {
     if control.len() < size_of::<libc::cmsghdr>() {
-        return fds;
+        return;
     }
     let end = control.as_ptr() as usize + control.len();
     // SAFETY: the header walks stay inside `control`: CMSG_FIRSTHDR/NXTHDR check against
-    // msg_controllen, and each data span is bounded by `end` below.
+    // msg_controllen, and each data span is bounded by its cmsg_len, checked against `end`.
     unsafe {
         let mut mhdr: libc::msghdr = zeroed();
         mhdr.msg_control = control.as_mut_ptr().cast();
@@ -217,21 +218,17 @@ pub fn rights_in(control: &mut [u8]) -> Fds {
         let mut c = libc::CMSG_FIRSTHDR(&mhdr);
         while !c.is_null() {
             let len = (*c).cmsg_len as usize;
-            let data = libc::CMSG_DATA(c) as usize;
-            let head = data - c as usize;
+            let data = libc::CMSG_DATA(c);
+            let head = data as usize - c as usize;
             if len < head || c as usize + len > end {
                 break;
             }
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                for i in 0..(len - head) / size_of::<RawFd>() {
-                    let p = (data as *const RawFd).add(i);
-                    fds.push(OwnedFd::from_raw_fd(p.read_unaligned()));
-                }
+            if (*c).cmsg_level == libc::SOL_SOCKET {
+                each((*c).cmsg_type, std::slice::from_raw_parts(data, len - head));
             }
             c = libc::CMSG_NXTHDR(&mhdr, c);
         }
     }
-    fds
 }
 
 #[cfg(test)]
