@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
 memcheck() {
-  valgrind --tool=memcheck --undef-value-errors=no --leak-check=full --errors-for-leak-kinds=definite \
+  NET_UNIX_UNDER_VALGRIND=1 valgrind --tool=memcheck --undef-value-errors=no --leak-check=full --errors-for-leak-kinds=definite \
     --error-exitcode=99 --log-file="$log" node --jitless "$@" >/dev/null || rc=$?
   grep -E "ERROR SUMMARY|Invalid (read|write|free)|net-unix|definitely lost" "$log" | head -40
 }
