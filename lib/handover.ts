@@ -258,6 +258,19 @@ export class Handover extends EventEmitter {
   }
 
   /**
+   * Stops passing on what {@link add} registered under `name` (say, a socket the caller is about
+   * to close). The fd is not closed: it stays the caller's.
+   *
+   * @returns whether `name` was registered by {@link add}.
+   */
+  remove(name: string): boolean {
+    if (typeof name !== 'string') throw argTypeError('name', 'of type string', name)
+    if (this.registered.get(name)?.kind !== 'fd') return false
+    this.registered.delete(name)
+    return true
+  }
+
+  /**
    * The fd inherited under `name`, now the caller's (it passes on only if {@link add}ed
    * again), or `undefined` when none was inherited. Inherited fds nobody claims pass on to the
    * next generation as they came.

@@ -1,0 +1,190 @@
+// net-unix/cluster under hand-over (API.md §12, §13): a whole cluster, primary and workers,
+// replaced by the next one (fixtures/cluster-handover.cjs; its workers load only node:cluster)
+// while HTTP clients keep requesting, one step across Node majors.
+import test from 'ava'
+import * as http from 'node:http'
+import { NODE22, ROOT, fixture, start, tmpPath, waitUntil, within, type Started } from './helpers'
+
+interface Event {
+  pid: number
+  event: 'ready' | 'handover' | 'exit' | 'error'
+  [k: string]: unknown
+}
+
+const everyGen = new Set<Gen>()
+test.after.always(() => {
+  for (const g of everyGen) g.kill()
+})
+
+/** A generation's primary and the JSON lines it reports. */
+class Gen {
+  readonly started: Started
+  readonly events: Event[] = []
+  readonly #waiters: (() => void)[] = []
+  constructor(control: string, node = process.execPath) {
+    this.started = start(node, [fixture('cluster-handover.cjs'), control, '2'], {
+      env: { ...process.env, NET_UNIX: ROOT },
+    })
+    everyGen.add(this)
+    let buf = ''
+    this.started.child.stdout?.on('data', (d: Buffer) => {
+      buf += d
+      let nl
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        this.events.push(JSON.parse(buf.slice(0, nl)) as Event)
+        buf = buf.slice(nl + 1)
+        for (const w of this.#waiters.splice(0)) w()
+      }
+    })
+    this.started.child.on('close', () => {
+      for (const w of this.#waiters.splice(0)) w()
+    })
+  }
+  /** The first event named `name` (or 'error'); rejects if the process ends first. */
+  async next(name: Event['event']): Promise<Event> {
+    for (;;) {
+      const e = this.events.find((x) => x.event === name || x.event === 'error')
+      if (e) return e
+      const c = this.started.child
+      if (c.exitCode !== null || c.signalCode !== null) {
+        const r = await this.started.done
+        throw new Error(`primary ${c.pid} exited (${r.code}) before '${name}': ${r.stderr}`)
+      }
+      await within(new Promise<void>((resolve) => this.#waiters.push(resolve)), 20_000, `'${name}' from ${c.pid}`)
+    }
+  }
+  kill(): void {
+    this.started.child.kill('SIGKILL')
+  }
+}
+
+/** A GET answered with the worker's pid. */
+function get(port: number, agent: http.Agent | false): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+        let body = ''
+        res.on('data', (d) => (body += d))
+        res.on('end', () => resolve(Number(body)))
+        res.on('error', reject)
+      })
+      .on('error', reject)
+  })
+}
+
+/**
+ * Keep-alive and new-connection clients requesting in a loop. Each answer is kept with the
+ * epoch its request started in (the test moves to the next epoch once an old cluster is gone).
+ */
+function loadLoop(port: number) {
+  const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 4 })
+  let running = true
+  let epoch = 0
+  const answers: { epoch: number; pid: number }[] = []
+  const failed: string[] = []
+  let wake: (() => void) | undefined
+  const loop = async (agent: http.Agent | false): Promise<void> => {
+    while (running) {
+      const started = epoch
+      try {
+        answers.push({ epoch: started, pid: await get(port, agent) })
+      } catch (e) {
+        failed.push((e as Error).message)
+      }
+      wake?.()
+    }
+  }
+  const loops = [...Array(4)].map(() => loop(keepAlive)).concat([...Array(2)].map(() => loop(false)))
+  return {
+    answers,
+    failed,
+    next(): number {
+      return ++epoch
+    },
+    /** Waits until `n` requests started in the current epoch were answered. */
+    async served(n: number): Promise<{ epoch: number; pid: number }[]> {
+      const mine = (): { epoch: number; pid: number }[] => answers.filter((a) => a.epoch === epoch)
+      await within(
+        new Promise<void>((resolve) => {
+          wake = () => mine().length >= n && resolve()
+          wake()
+        }),
+        20_000,
+        `${n} requests in epoch ${epoch}`,
+      )
+      return mine()
+    },
+    async stop(): Promise<void> {
+      running = false
+      await Promise.all(loops)
+      keepAlive.destroy()
+    },
+  }
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+test('a cluster primary with its workers is replaced twice under load, once across Node majors: 0 failed requests', async (t) => {
+  const control = tmpPath('cluster-ho.sock')
+  const gens = [new Gen(control)]
+  const first = await gens[0].next('ready')
+  const port = first.port as number
+  t.is(first.generation, 0)
+  t.deepEqual(first.ports, [port], 'both workers share one listener')
+  const listeners = first.tcpListeners as { sockets: number; fds: number }
+  t.is(listeners.sockets, 1)
+  const load = loadLoop(port)
+  const before = await load.served(20)
+  t.true(before.every((a) => (first.workers as number[]).includes(a.pid)))
+
+  const nodes = [NODE22, undefined]
+  for (const node of nodes) {
+    const prev = gens[gens.length - 1]
+    const prevReady = await prev.next('ready')
+    const next = new Gen(control, node)
+    gens.push(next)
+    const ready = await next.next('ready')
+    t.is(ready.generation, gens.length - 1)
+    if (node) t.is(String(ready.node).split('.')[0], '22')
+    // listen(0) in the new workers found the old listener under the same key: the same port,
+    // and the new primary holds that one socket, in as many fds as the first primary did.
+    t.deepEqual(ready.ports, [port])
+    t.deepEqual(ready.tcpListeners, listeners)
+    await prev.next('handover')
+    const r = await within(prev.started.done, 20_000, 'the old primary exits by itself')
+    t.is(r.code, 0, r.stderr)
+    const exits = prev.events.filter((e) => e.event === 'exit')
+    t.deepEqual(exits.map((e) => e.worker).sort(), [...(prevReady.workers as number[])].sort())
+    t.true(
+      exits.every((e) => e.code === 0),
+      'its workers exited after draining',
+    )
+    t.false((prevReady.workers as number[]).some(alive), 'no old worker is left')
+    // Every request that starts now is served by the new primary's workers.
+    load.next()
+    const after = await load.served(30)
+    t.deepEqual(
+      [...new Set(after.map((a) => a.pid))].filter((p) => !(ready.workers as number[]).includes(p)),
+      [],
+    )
+    t.true(new Set(after.map((a) => a.pid)).size > 0)
+  }
+  await load.stop()
+  t.deepEqual(load.failed, [])
+  t.log(`${load.answers.length} requests, ${load.failed.length} failed`)
+  if (!NODE22) t.log('Node 22 not installed (node scripts/node-majors.js 22): no cross-major step')
+
+  const last = gens[gens.length - 1]
+  const lastWorkers = (await last.next('ready')).workers as number[]
+  last.kill()
+  await last.started.done
+  // node:cluster's workers exit when their primary's IPC channel closes.
+  await waitUntil(() => !lastWorkers.some(alive), 10_000, 'the last workers exit')
+})
