@@ -2,8 +2,9 @@
 // replaced by the next one (fixtures/cluster-handover.cjs; its workers load only node:cluster)
 // while HTTP clients keep requesting, one step across Node majors.
 import test from 'ava'
+import { existsSync, statSync } from 'node:fs'
 import * as http from 'node:http'
-import { NODE22, ROOT, fixture, start, tmpPath, waitUntil, within, type Started } from './helpers'
+import { NODE22, ROOT, fixture, runNode, start, tmpPath, waitUntil, within, type Started } from './helpers'
 
 interface Event {
   pid: number
@@ -21,10 +22,9 @@ class Gen {
   readonly started: Started
   readonly events: Event[] = []
   readonly #waiters: (() => void)[] = []
-  constructor(control: string, node = process.execPath) {
-    this.started = start(node, [fixture('cluster-handover.cjs'), control, '2'], {
-      env: { ...process.env, NET_UNIX: ROOT },
-    })
+  constructor(control: string, node = process.execPath, listen?: unknown[]) {
+    const args = [fixture('cluster-handover.cjs'), control, '2', ...(listen ? [JSON.stringify(listen)] : [])]
+    this.started = start(node, args, { env: { ...process.env, NET_UNIX: ROOT } })
     everyGen.add(this)
     let buf = ''
     this.started.child.stdout?.on('data', (d: Buffer) => {
@@ -58,11 +58,12 @@ class Gen {
   }
 }
 
-/** A GET answered with the worker's pid. */
-function get(port: number, agent: http.Agent | false): Promise<number> {
+/** A GET answered with the worker's pid (at a port of 127.0.0.1, or a Unix path). */
+function get(at: number | string, agent: http.Agent | false): Promise<number> {
+  const where = typeof at === 'number' ? { host: '127.0.0.1', port: at } : { socketPath: at }
   return new Promise((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+      .get({ ...where, path: '/', agent }, (res) => {
         let body = ''
         res.on('data', (d) => (body += d))
         res.on('end', () => resolve(Number(body)))
@@ -141,6 +142,7 @@ test('a cluster primary with its workers is replaced twice under load, once acro
   const listeners = first.tcpListeners as { sockets: number; fds: number }
   t.is(listeners.sockets, 1)
   const load = loadLoop(port)
+  t.teardown(() => load.stop()) // a failed step stops the clients too
   const before = await load.served(20)
   t.true(before.every((a) => (first.workers as number[]).includes(a.pid)))
 
@@ -187,4 +189,54 @@ test('a cluster primary with its workers is replaced twice under load, once acro
   await last.started.done
   // node:cluster's workers exit when their primary's IPC channel closes.
   await waitUntil(() => !lastWorkers.some(alive), 10_000, 'the last workers exit')
+})
+
+test('a Unix-path listener keeps its path and inode when the cluster is replaced', async (t) => {
+  const control = tmpPath('cluster-ho.sock')
+  const path = tmpPath('http.sock')
+  const g0 = new Gen(control, undefined, [path])
+  const r0 = await g0.next('ready')
+  const inode = statSync(path).ino
+  t.true((r0.workers as number[]).includes(await get(path, false)))
+  const g1 = new Gen(control, undefined, [path])
+  const r1 = await g1.next('ready')
+  t.is(r1.generation, 1)
+  const r = await within(g0.started.done, 20_000, 'the old primary exits')
+  t.is(r.code, 0, r.stderr)
+  t.true(existsSync(path), 'the retired primary left the path to its successor')
+  t.is(statSync(path).ino, inode)
+  t.true((r1.workers as number[]).includes(await get(path, false)))
+  g1.kill()
+})
+
+test('setupPrimary({ handover }) takes only a Handover; Handover.remove() stops passing an fd on', async (t) => {
+  const r = await runNode(`
+    const { handover, socketpair, close } = require(process.env.NET_UNIX)
+    const cluster = require(require('node:path').join(process.env.NET_UNIX, 'cluster.js'))
+    const out = {}
+    try { cluster.setupPrimary({ handover: {} }) } catch (e) { out.bad = [e.name, e.code] }
+    ;(async () => {
+      const control = ${JSON.stringify(tmpPath('ctl.sock'))}
+      const h = await handover(control)
+      const [a, b] = socketpair()
+      h.add('kept', a)
+      h.add('dropped', b)
+      out.removed = [h.remove('dropped'), h.remove('dropped'), h.remove('never')]
+      try { h.remove(1) } catch (e) { out.badName = [e.name, e.code] }
+      await h.ready()
+      const next = await handover(control)
+      const kept = next.fd('kept')
+      out.next = [kept !== undefined, next.fd('dropped') === undefined]
+      close(kept)
+      console.log(JSON.stringify(out))
+      process.exit(0)
+    })()
+  `)
+  t.is(r.code, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout), {
+    bad: ['TypeError', 'ERR_INVALID_ARG_TYPE'],
+    removed: [true, false, false],
+    badName: ['TypeError', 'ERR_INVALID_ARG_TYPE'],
+    next: [true, true],
+  })
 })

@@ -588,6 +588,12 @@ const BREAKS = [
     edits: [{ find: 'if (retiring) net.Server.prototype.close.call(s.server, done)', replace: 'if (!retiring) net.Server.prototype.close.call(s.server, done)' }],
     specs: ['cluster-handover'],
   },
+  {
+    name: 'cluster-retired-primary-unlinks-path',
+    file: 'lib/cluster/primary.ts',
+    edits: [{ find: 'if (this.path !== null && !this.retired) {', replace: 'if (this.path !== null) {' }],
+    specs: ['cluster-handover'],
+  },
 ]
 
 /**
