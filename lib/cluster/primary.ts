@@ -398,7 +398,9 @@ class Listener {
     let local
     try {
       const info = describeFd(fd)
-      if (!info.listening || info.socktype !== 'stream' || !info.nonblock) throw new Error('not a listener')
+      if (!info.listening || info.socktype !== 'stream') throw new Error('not a listener')
+      // Accepted without waiting (another kind of predecessor may have passed it blocking).
+      if (!info.nonblock && binding.setNonblocking(fd, true) < 0) throw new Error('fcntl')
       local = info.local
     } catch {
       binding.close(fd) // not what this key listens on: bind anew
