@@ -209,6 +209,25 @@ test('a Unix-path listener keeps its path and inode when the cluster is replaced
   g1.kill()
 })
 
+test('a listener from a Python predecessor under a cluster key (blocking, as Python makes it) is taken and served', async (t) => {
+  const control = tmpPath('ctl.sock')
+  // node:cluster's key of listen(0, '127.0.0.1'), as the hand-over names it.
+  const py = start('python3', [
+    fixture('handover-peer.py'),
+    'dying-after-end',
+    control,
+    'cluster:127.0.0.1:0:4:undefined:0',
+  ])
+  await py.firstLine
+  const g = new Gen(control)
+  const ready = await g.next('ready')
+  t.is(ready.generation, 8)
+  t.deepEqual(ready.tcpListeners, { sockets: 1, fds: 2 })
+  for (let i = 0; i < 4; i++) t.true((ready.workers as number[]).includes(await get(ready.port as number, false)))
+  await py.done
+  g.kill()
+})
+
 test('setupPrimary({ handover }) takes only a Handover; Handover.remove() stops passing an fd on', async (t) => {
   const r = await runNode(`
     const { handover, socketpair, close } = require(process.env.NET_UNIX)

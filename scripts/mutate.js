@@ -589,6 +589,12 @@ const BREAKS = [
     specs: ['cluster-handover'],
   },
   {
+    name: 'cluster-inherited-listener-left-blocking',
+    file: 'lib/cluster/primary.ts',
+    edits: [{ find: 'if (!info.nonblock && binding.setNonblocking(fd, true) < 0)', replace: 'if (false)' }],
+    specs: ['cluster-handover'],
+  },
+  {
     name: 'cluster-retired-primary-unlinks-path',
     file: 'lib/cluster/primary.ts',
     edits: [{ find: 'if (this.path !== null && !this.retired) {', replace: 'if (this.path !== null) {' }],
