@@ -8,7 +8,7 @@ import { NODE22, ROOT, fixture, runNode, start, tmpPath, waitUntil, within, type
 
 interface Event {
   pid: number
-  event: 'ready' | 'handover' | 'exit' | 'error'
+  event: 'ready' | 'handover' | 'exit' | 'drained' | 'error'
   [k: string]: unknown
 }
 
@@ -169,6 +169,8 @@ test('a cluster primary with its workers is replaced twice under load, once acro
       'its workers exited after draining, as disconnected ones (an app re-forks none of them)',
     )
     t.false((prevReady.workers as number[]).some(alive), 'no old worker is left')
+    const order = prev.events.map((e) => e.event)
+    t.true(order.lastIndexOf('exit') < order.indexOf('drained'), `drained after the workers' exits: ${order}`)
     // Every request that starts now is served by the new primary's workers.
     load.next()
     const after = await load.served(30)

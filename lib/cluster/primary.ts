@@ -104,7 +104,7 @@ export function installPrimary(): void {
       }
       if (h !== undefined && !retiringOn.has(h)) {
         retiringOn.add(h)
-        h.once('handover', retire)
+        h.once('handover', () => retire(h))
       }
       return setup.call(cluster, settings)
     }
@@ -652,7 +652,10 @@ function handoverName(key: string): string {
  * A successor primary is ready (it serves the same listeners): accept nothing more, deliver
  * what was accepted, then retire the workers (see retireWhenDelivered).
  */
-function retire(): void {
+function retire(h: Handover): void {
+  // `drained` resolves once the workers of this primary (those it retires) are gone.
+  const workers = Object.values(cluster.workers ?? {}).flatMap((w) => (w && !w.isDead() ? [w] : []))
+  h.drainingElsewhere.push(Promise.all(workers.map((w) => new Promise((resolve) => w.process.once('exit', resolve)))))
   if (retirement !== 'no') return
   retirement = 'delivering'
   for (const listener of listeners.values()) listener.retired = true
