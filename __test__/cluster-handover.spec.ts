@@ -8,7 +8,7 @@ import { NODE22, ROOT, fixture, runNode, start, tmpPath, waitUntil, within, type
 
 interface Event {
   pid: number
-  event: 'ready' | 'handover' | 'exit' | 'drained' | 'error'
+  event: 'ready' | 'handover' | 'held' | 'exit' | 'drained' | 'error'
   [k: string]: unknown
 }
 
@@ -22,8 +22,9 @@ class Gen {
   readonly started: Started
   readonly events: Event[] = []
   readonly #waiters: (() => void)[] = []
-  constructor(control: string, node = process.execPath, listen?: unknown[]) {
-    const args = [fixture('cluster-handover.cjs'), control, '2', ...(listen ? [JSON.stringify(listen)] : [])]
+  constructor(control: string, node = process.execPath, listen?: unknown[], worker?: object) {
+    const args = [fixture('cluster-handover.cjs'), control, '2', JSON.stringify(listen ?? [0, '127.0.0.1'])]
+    if (worker) args.push(JSON.stringify(worker))
     this.started = start(node, args, { env: { ...process.env, NET_UNIX: ROOT } })
     everyGen.add(this)
     let buf = ''
@@ -59,11 +60,11 @@ class Gen {
 }
 
 /** A GET answered with the worker's pid (at a port of 127.0.0.1, or a Unix path). */
-function get(at: number | string, agent: http.Agent | false): Promise<number> {
+function get(at: number | string, agent: http.Agent | false, path = '/'): Promise<number> {
   const where = typeof at === 'number' ? { host: '127.0.0.1', port: at } : { socketPath: at }
   return new Promise((resolve, reject) => {
     http
-      .get({ ...where, path: '/', agent }, (res) => {
+      .get({ ...where, path, agent }, (res) => {
         let body = ''
         res.on('data', (d) => (body += d))
         res.on('end', () => resolve(Number(body)))
@@ -208,6 +209,27 @@ test('a Unix-path listener keeps its path and inode when the cluster is replaced
   t.true(existsSync(path), 'the retired primary left the path to its successor')
   t.is(statSync(path).ino, inode)
   t.true((r1.workers as number[]).includes(await get(path, false)))
+  g1.kill()
+})
+
+test('connections the old primary accepted but could not yet deliver (all workers full) are served, not dropped', async (t) => {
+  const control = tmpPath('cluster-ho.sock')
+  const g0 = new Gen(control, undefined, undefined, { maxConnections: 1 })
+  const r0 = await g0.next('ready')
+  const port = r0.port as number
+  // Each worker holds one request and so is full: the next connection waits in the primary.
+  const held = [get(port, false, '/hold'), get(port, false, '/hold')]
+  await waitUntil(() => g0.events.filter((e) => e.event === 'held').length === 2, 10_000, 'both workers hold one')
+  const waiting = get(port, false)
+  const g1 = new Gen(control)
+  await g1.next('ready')
+  await g0.next('handover')
+  // The old primary retires only once it delivered that connection: its workers are still there.
+  t.true((r0.workers as number[]).every(alive))
+  g0.started.child.kill('SIGUSR2')
+  t.true((r0.workers as number[]).includes(await waiting), 'served by an old worker, as it was accepted there')
+  await Promise.all(held)
+  t.is((await within(g0.started.done, 20_000, 'the old primary exits')).code, 0)
   g1.kill()
 })
 

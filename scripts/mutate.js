@@ -595,6 +595,12 @@ const BREAKS = [
     specs: ['cluster-handover'],
   },
   {
+    name: 'cluster-retires-before-delivering',
+    file: 'lib/cluster/primary.ts',
+    edits: [{ find: 'for (const listener of listeners.values()) if (listener.waiting.length > 0) return', replace: '' }],
+    specs: ['cluster-handover'],
+  },
+  {
     name: 'cluster-retired-primary-unlinks-path',
     file: 'lib/cluster/primary.ts',
     edits: [{ find: 'if (this.path !== null && !this.retired) {', replace: 'if (this.path !== null) {' }],
