@@ -9,7 +9,9 @@
  * its worker acknowledged it (a worker that dies first never had it: another gets it). Workers
  * get the package's side through `--require` in their `execArgv`, whatever file they run; in
  * them `server.listen(port | { port, host } | 0 | path)` works as with node:cluster.
- * `setupPrimary({ distribute(info) })` routes by client (sticky sessions).
+ * `setupPrimary({ distribute(info) })` routes by client (sticky sessions);
+ * `setupPrimary({ handover: await handover(path) })` lets a successor primary take the
+ * listeners over, workers and all (README: "Replacing the primary, workers and all").
  *
  * Loading it changes node:cluster for the whole process (it is the same object). Under Bun and
  * Deno it is the runtime's own node:cluster, unchanged.
@@ -33,13 +35,13 @@ else if (onNode) installWorker()
 declare namespace cluster {
   /** What the `distribute` hook is called with, per connection. */
   export type DistributeInfo = Info
-  /** node:cluster's settings, and the `distribute` hook. */
+  /** node:cluster's settings, the `distribute` hook and the `handover` to take part in. */
   export type NetUnixClusterSettings = Settings
   /** node:cluster's object, with `distribute` in its settings. */
   export type NetUnixCluster = Omit<Cluster, 'settings' | 'setupPrimary' | 'setupMaster'> & {
     /** The settings of the last `setupPrimary()` (node's, with `distribute`). */
     readonly settings: Settings
-    /** node:cluster's `setupPrimary`, also taking `distribute(info)`. */
+    /** node:cluster's `setupPrimary`, also taking `distribute(info)` and `handover`. */
     setupPrimary(settings?: Settings): void
     /** Deprecated alias of {@link setupPrimary}, as in node:cluster. */
     setupMaster(settings?: Settings): void

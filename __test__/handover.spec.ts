@@ -2,13 +2,24 @@
 // each other under load; the failure modes with real processes, a real second uid, and a
 // Python peer speaking the wire format from the README.
 import test from 'ava'
-import { existsSync, lstatSync, mkdtempSync, statSync } from 'node:fs'
+import { lstatSync, mkdtempSync, statSync } from 'node:fs'
 import * as dgram from 'node:dgram'
 import * as http from 'node:http'
 import * as net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { abstractName, fixture, ROOT, start, startFixture, tmpPath, waitUntil, within, type Started } from './helpers'
+import {
+  abstractName,
+  fixture,
+  NODE22,
+  ROOT,
+  start,
+  startFixture,
+  tmpPath,
+  waitUntil,
+  within,
+  type Started,
+} from './helpers'
 
 interface Event {
   pid: number
@@ -132,11 +143,6 @@ function loadLoop(port: number): { stop: () => Promise<{ ok: number; failed: str
     },
   }
 }
-
-const NODE22 = [
-  process.env.NET_UNIX_NODE22,
-  join(process.env.HOME ?? '/root', '.cache/net-unix-nodes/node_modules/node22/bin/node'),
-].find((p) => p && existsSync(p))
 
 test('a chain of generations under keep-alive and new-connection load answers every request', async (t) => {
   const control = tmpPath('ctl.sock')

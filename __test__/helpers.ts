@@ -1,7 +1,7 @@
 // Shared by the tests: fd accounting, unique addresses, child processes.
 import type { ExecutionContext } from 'ava'
 import { execFileSync, type SpawnOptions } from 'node:child_process'
-import { fstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { existsSync, fstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { addvector, newmsg, sendmsgSync } from '../index.js'
 import { run, start, type ChildResult, type Started } from './harness.cjs'
@@ -42,6 +42,12 @@ export function turnEnded(): Promise<void> {
 
 /** The repo root, for children that `require` the package. */
 export const ROOT = join(__dirname, '..')
+
+/** Node 22's binary when installed (`node scripts/node-majors.js 22`; CI does), for cross-major steps. */
+export const NODE22 = [
+  process.env.NET_UNIX_NODE22,
+  join(process.env.HOME ?? '/root', '.cache/net-unix-nodes/node_modules/node22/bin/node'),
+].find((p) => p && existsSync(p))
 
 /** Runs a Node script (CommonJS source text) that can `require('net-unix')` via NET_UNIX. */
 export function runNode(source: string, options: SpawnOptions = {}): Promise<ChildResult> {

@@ -158,7 +158,10 @@ function listening(server: net.Server): Promise<void> {
 export class Handover extends EventEmitter {
   /** 0 for the first process; the predecessor's + 1 after a hand-over. */
   readonly generation: number
-  /** Resolves when, after a hand-over, the last connection of this process is done. */
+  /**
+   * Resolves when, after a hand-over, the last connection of this process is done (in a
+   * net-unix/cluster primary: and its retired workers have exited).
+   */
   readonly drained: Promise<Drained>
   /** @internal */ private resolveDrained!: (d: Drained) => void
   /** @internal */ private readonly path: string
@@ -172,6 +175,8 @@ export class Handover extends EventEmitter {
   /** @internal */ private readyState: 'no' | 'going' | 'yes' = 'no'
   /** @internal */ private control = -1
   /** @internal */ private controlInode = -1
+  /** @internal What `drained` waits for besides this process's connections (a cluster's retiring workers). */
+  readonly drainingElsewhere: Promise<unknown>[] = []
   /** @internal */ private busy = false
   /** @internal */ private closed = false
 
@@ -255,6 +260,19 @@ export class Handover extends EventEmitter {
       close(old.fd)
     }
     this.register(name, { kind: 'fd', fd })
+  }
+
+  /**
+   * Stops passing on what {@link add} registered under `name` (say, a socket the caller is about
+   * to close). The fd is not closed: it stays the caller's.
+   *
+   * @returns whether `name` was registered by {@link add}.
+   */
+  remove(name: string): boolean {
+    if (typeof name !== 'string') throw argTypeError('name', 'of type string', name)
+    if (this.registered.get(name)?.kind !== 'fd') return false
+    this.registered.delete(name)
+    return true
   }
 
   /**
@@ -565,6 +583,7 @@ export class Handover extends EventEmitter {
     close(conn)
     this.closeControl(false)
     this.closed = true
+    await Promise.all(this.drainingElsewhere)
     this.resolveDrained(result)
   }
 }

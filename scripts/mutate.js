@@ -575,6 +575,37 @@ const BREAKS = [
     edits: [{ find: 'let written = (h.msg_hdr.msg_controllen as usize).min(space);', replace: 'let written = space;' }],
     specs: ['batch'],
   },
+  // --- A net-unix/cluster primary under hand-over (issue 24)
+  {
+    name: 'cluster-successor-binds-anew',
+    file: 'lib/cluster/primary.ts',
+    edits: [{ find: 'if (this.#inherit(q, port)) return', replace: 'if (false && this.#inherit(q, port)) return' }],
+    specs: ['cluster-handover'],
+  },
+  {
+    name: 'cluster-retiring-worker-closes-idle-keepalive',
+    file: 'lib/cluster/worker.ts',
+    edits: [{ find: 'if (retiring) net.Server.prototype.close.call(s.server, done)', replace: 'if (!retiring) net.Server.prototype.close.call(s.server, done)' }],
+    specs: ['cluster-handover'],
+  },
+  {
+    name: 'cluster-inherited-listener-left-blocking',
+    file: 'lib/cluster/primary.ts',
+    edits: [{ find: 'if (!info.nonblock && binding.setNonblocking(fd, true) < 0)', replace: 'if (false)' }],
+    specs: ['cluster-handover'],
+  },
+  {
+    name: 'cluster-retires-before-delivering',
+    file: 'lib/cluster/primary.ts',
+    edits: [{ find: 'for (const listener of listeners.values()) if (listener.waiting.length > 0) return', replace: '' }],
+    specs: ['cluster-handover'],
+  },
+  {
+    name: 'cluster-retired-primary-unlinks-path',
+    file: 'lib/cluster/primary.ts',
+    edits: [{ find: 'if (this.path !== null && !this.retired) {', replace: 'if (this.path !== null) {' }],
+    specs: ['cluster-handover'],
+  },
 ]
 
 /**

@@ -11,3 +11,5 @@ import cluster = require('net-unix/cluster')
 const info: cluster.DistributeInfo = { key: 'null:0:4:undefined:0', remoteAddress: '127.0.0.1', remotePort: 1, localPort: 80 }
 if (cluster.isPrimary) cluster.setupPrimary({ distribute: () => undefined })
 cluster.on('listening', (worker, address) => void [worker.id, address.port, info])
+// A primary taking part in a hand-over.
+void unix.handover('/tmp/primary.sock').then((h: unix.Handover) => cluster.setupPrimary({ handover: h }))

@@ -14,6 +14,8 @@ import { backlog, listen as listenUnix, sockflag, socketpair, seqpacket } from '
 import { binding } from '../binding'
 import { EAGAIN, ENOBUFS } from '../constants'
 import { argTypeError } from '../errors'
+import { describeFd } from '../fdinfo'
+import { Handover } from '../handover'
 import { Readiness, READABLE, WRITABLE } from '../readiness'
 import { ACK, ENV_FD, IPC_CMD, MAX_MESSAGE, REFUSED_FULL, connsHeader, controlMessage, resultRoom, u32 } from './wire'
 
@@ -36,6 +38,12 @@ export interface NetUnixClusterSettings extends ClusterSettings {
    * a worker that is gone, full or not listening on that key, means the default choice.
    */
   distribute?: (info: DistributeInfo) => Worker | undefined
+  /**
+   * The hand-over (`await handover(path)`) this primary takes part in: each key's listener is
+   * taken from it when the predecessor passed one on (else bound), and passed on to the
+   * successor; once a successor is ready, this primary stops accepting and retires its workers.
+   */
+  handover?: Handover
 }
 
 type Settings = NetUnixClusterSettings & { stdio?: unknown; execArgv?: string[] }
@@ -68,6 +76,10 @@ const links = new Map<Worker, Link>()
 let scratch: Buffer | undefined
 let got: Int32Array | undefined
 const WORKER_PRELOAD = path.join(__dirname, 'preload.js')
+/** Hand-overs whose 'handover' retires this primary. */
+const retiringOn = new WeakSet<Handover>()
+/** 'delivering': a successor took over, connections accepted before are still on their way. */
+let retirement: 'no' | 'delivering' | 'done' = 'no'
 
 /** Installs the primary half (once per process, also across two copies of the package). */
 export function installPrimary(): void {
@@ -85,6 +97,14 @@ export function installPrimary(): void {
     cluster[name] = function (settings?: Settings): void {
       if (settings?.distribute !== undefined && typeof settings.distribute !== 'function') {
         throw argTypeError('settings.distribute', 'of type function', settings.distribute)
+      }
+      const h = settings?.handover
+      if (h !== undefined && !(h instanceof Handover)) {
+        throw argTypeError('settings.handover', 'an instance of Handover', h)
+      }
+      if (h !== undefined && !retiringOn.has(h)) {
+        retiringOn.add(h)
+        h.once('handover', () => retire(h))
       }
       return setup.call(cluster, settings)
     }
@@ -356,13 +376,45 @@ class Listener {
   #pending: [Link, number][] = []
   #rotor = 0
   closed = false
+  /** The hand-over this listener is passed on by (the settings' when it was made). */
+  readonly handover: Handover | undefined
+  /** A successor took over: accept nothing more, and leave the path (it is the successor's). */
+  retired = retirement !== 'no'
 
   constructor(key: string, q: Record<string, unknown>) {
     this.key = key
+    this.handover = cluster.settings.handover
     const port = q.port as number
     const bl = typeof q.backlog === 'number' && q.backlog > 0 ? q.backlog : 511
+    if (this.#inherit(q, port)) return
     if (port >= 0) this.#bindTcp(q, port, bl)
     else this.#bindPath(q, bl)
+  }
+
+  /** Takes the predecessor's listener of this key, when the hand-over brought one. */
+  #inherit(q: Record<string, unknown>, port: number): boolean {
+    const fd = this.handover?.fd(handoverName(this.key))
+    if (fd === undefined) return false
+    let local
+    try {
+      const info = describeFd(fd)
+      if (!info.listening || info.socktype !== 'stream') throw new Error('not a listener')
+      // Accepted without waiting (another kind of predecessor may have passed it blocking).
+      if (!info.nonblock && binding.setNonblocking(fd, true) < 0) throw new Error('fcntl')
+      local = info.local
+    } catch {
+      binding.close(fd) // not what this key listens on: bind anew
+      return false
+    }
+    this.fd = fd
+    if (port >= 0 && local !== null && typeof local === 'object') {
+      this.sockname = local
+      this.localPort = local.port
+    } else if (port < 0) {
+      this.path = q.address as string
+    }
+    queueMicrotask(() => this.#bound(0))
+    return true
   }
 
   #bindTcp(q: Record<string, unknown>, port: number, bl: number): void {
@@ -421,6 +473,7 @@ class Listener {
     }
     this.#readiness = new Readiness(this.fd, () => this.#accept())
     this.#readiness.ref(false)
+    this.handover?.add(handoverName(this.key), this.fd)
     for (const [link, id] of pending) this.add(link, id)
   }
 
@@ -511,12 +564,12 @@ class Listener {
       if (link === undefined) break
       link.queue(this, this.waiting.shift() as number)
     }
-    const room = this.waiting.length === 0 && this.#leastLoaded(0) !== undefined
+    const room = this.waiting.length === 0 && !this.retired && this.#leastLoaded(0) !== undefined
     this.#readiness?.start(room ? READABLE : 0)
   }
 
   #accept(): void {
-    if (this.closed) return
+    if (this.closed || this.retired) return
     // Acknowledgements that came since: fresher loads, and fds released, at no extra wake-up.
     for (const link of this.members) link.collect()
     for (let i = 0; i < ACCEPT_BUDGET; i++) {
@@ -544,10 +597,11 @@ class Listener {
     listeners.delete(this.key)
     listenersById.delete(this.id)
     this.#readiness?.close()
+    if (this.fd >= 0 && this.#readiness) this.handover?.remove(handoverName(this.key))
     if (this.fd >= 0) binding.close(this.fd)
     this.fd = -1
     if (this.waiting.length > 0) binding.closeAll(this.waiting.splice(0), true)
-    if (this.path !== null) {
+    if (this.path !== null && !this.retired) {
       try {
         fs.unlinkSync(this.path) // as libuv does when a pipe server closes
       } catch {
@@ -586,4 +640,42 @@ function scheduleSweep(): void {
 function pumpAll(): void {
   for (const listener of [...listeners.values()]) listener.pump()
   flushAll()
+  if (retirement === 'delivering') retireWhenDelivered()
+}
+
+/** The name a key's listener is passed on under in a hand-over. */
+function handoverName(key: string): string {
+  return `cluster:${key}`
+}
+
+/**
+ * A successor primary is ready (it serves the same listeners): accept nothing more, deliver
+ * what was accepted, then retire the workers (see retireWhenDelivered).
+ */
+function retire(h: Handover): void {
+  // `drained` resolves once the workers of this primary (those it retires) are gone.
+  const workers = Object.values(cluster.workers ?? {}).flatMap((w) => (w && !w.isDead() ? [w] : []))
+  h.drainingElsewhere.push(Promise.all(workers.map((w) => new Promise((resolve) => w.process.once('exit', resolve)))))
+  if (retirement !== 'no') return
+  retirement = 'delivering'
+  for (const listener of listeners.values()) listener.retired = true
+  pumpAll()
+}
+
+/**
+ * Once every accepted connection is in a worker (none waiting here, none unacknowledged),
+ * disconnects the workers, told first to answer with `Connection: close` and to leave idle
+ * keep-alive connections to their clients (a client closes one after its next response, so no
+ * request races an idle-close into ECONNRESET). They exit when their connections are done; with
+ * them gone, this primary exits by itself.
+ */
+function retireWhenDelivered(): void {
+  for (const listener of listeners.values()) if (listener.waiting.length > 0) return
+  for (const link of links.values()) if (link.inflight.length > 0 || link.outgoingCount > 0) return
+  retirement = 'done'
+  for (const worker of Object.values(cluster.workers ?? {})) {
+    if (!worker || !worker.isConnected()) continue
+    if (links.has(worker)) worker.process.send({ cmd: IPC_CMD, op: 'retire' })
+    worker.disconnect()
+  }
 }

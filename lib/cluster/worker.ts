@@ -118,7 +118,30 @@ export function installWorker(): boolean {
     return getServer(obj, options, cb)
   }
   wrapDisconnect()
+  process.on('internalMessage', (m: { cmd?: unknown; op?: unknown } | null) => {
+    if (m !== null && typeof m === 'object' && m.cmd === IPC_CMD && m.op === 'retire') retire()
+  })
   return true
+}
+
+/** A successor primary took over: see {@link retire}. */
+let retiring = false
+
+/**
+ * The primary hands over to a successor and disconnects this worker next (on the same IPC
+ * channel, so in that order): every response from now on says `Connection: close`, and the
+ * disconnect leaves idle keep-alive connections open, so each closes after the response to its
+ * client's next request (or at `keepAliveTimeout`) instead of being closed under a request on
+ * its way. The client's next connection reaches the successor's workers.
+ */
+function retire(): void {
+  if (retiring) return
+  retiring = true
+  for (const s of served.values()) {
+    s.server.prependListener('request', (_req: unknown, res: { shouldKeepAlive: boolean }) => {
+      res.shouldKeepAlive = false
+    })
+  }
 }
 
 /** TCP and Unix-path listeners; node:cluster keeps UDP, `listen({ fd })` and `reusePort`. */
@@ -382,7 +405,9 @@ function wrapDisconnect(): void {
     }
     for (const s of [...served.values()]) {
       waiting++
-      s.server.close(done)
+      // Retiring: net's close, not http's, which would close idle keep-alive connections.
+      if (retiring) net.Server.prototype.close.call(s.server, done)
+      else s.server.close(done)
     }
     done()
   }
