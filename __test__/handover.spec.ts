@@ -525,6 +525,7 @@ test('an https.Server, a plain net.Server and a Unix datagram socket (add/fd) mo
   t.deepEqual(r1.inodes, r0.inodes, 'the successor serves on the very sockets (inodes) of generation 0')
   t.is(r1.httpsPort, httpsPort)
   t.is(r1.echoPort, echoPort)
+  t.like(r1.unixDgram, { domain: 'unix', socktype: 'dgram', local: dgramPath, cloexec: true })
   t.true(r1.cloexec as boolean, 'every inherited socket is close-on-exec')
   // Received: http, https, echo, the Unix datagram socket, and the control connection.
   t.is((r1.socketsAfter as number) - (r1.socketsBefore as number), 5)
