@@ -2,12 +2,15 @@
 // each other under load; the failure modes with real processes, a real second uid, and a
 // Python peer speaking the wire format from the README.
 import test from 'ava'
-import { lstatSync, mkdtempSync, statSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import * as dgram from 'node:dgram'
 import * as http from 'node:http'
+import * as https from 'node:https'
 import * as net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createSocket } from '../index'
 import {
   abstractName,
   fixture,
@@ -439,4 +442,130 @@ test('a predecessor that dies after END: the successor holds every listener and 
   t.true(lstatSync(control).isSocket(), 'and serves successors on the control path')
   await py.done
   g.kill()
+})
+
+/** A GET over TLS (the self-signed `ca` trusted, as for `localhost`), parsed: `{ pid }`. */
+function httpsGet(
+  port: number,
+  ca: Buffer,
+  agent: https.Agent | false = false,
+): Promise<{ pid: number; reused: boolean; connection?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https
+      .get({ host: '127.0.0.1', servername: 'localhost', port, ca, agent }, (res) => {
+        let body = ''
+        res
+          .on('data', (d) => (body += d))
+          .on('end', () =>
+            resolve({
+              ...(JSON.parse(body) as { pid: number }),
+              reused: req.reusedSocket,
+              connection: res.headers.connection,
+            }),
+          )
+      })
+      .on('error', reject)
+  })
+}
+
+/** A connection to the echo server: `say(text)` resolves with what came back. */
+function echoClient(port: number): Promise<{ socket: net.Socket; say: (text: string) => Promise<string> }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.off('error', reject)
+      resolve({
+        socket,
+        say: (text) =>
+          new Promise((res) => {
+            socket.once('data', (d) => res(String(d)))
+            socket.write(text)
+          }),
+      })
+    })
+    socket.once('error', reject)
+  })
+}
+
+/** One datagram to the Unix datagram socket at `path` from an autobound client: the answer. */
+async function dgramAsk(path: string): Promise<string> {
+  const client = createSocket('unix_dgram').bind()
+  try {
+    const answer = new Promise<string>((resolve) => client.once('message', (m: Buffer) => resolve(String(m))))
+    client.send(Buffer.from('who'), path)
+    return await within(answer, 5000, `answer from ${path}`)
+  } finally {
+    client.close()
+  }
+}
+
+test('an https.Server, a plain net.Server and a Unix datagram socket (add/fd) move: the same sockets answer from the new pid', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'net-unix-ho-'))
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1'].concat([
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ]),
+    { stdio: 'ignore' },
+  )
+  const ca = readFileSync(join(dir, 'cert.pem'))
+  const control = join(dir, 'ctl.sock')
+  const dgramPath = join(dir, 'dgram.sock')
+  const options = { tls: dir, echo: true, unixDgram: dgramPath }
+  const g0 = new Gen(control, '0', options)
+  const r0 = await g0.next('ready')
+  const [httpsPort, echoPort] = [r0.httpsPort as number, r0.echoPort as number]
+  t.is((await httpsGet(httpsPort, ca)).pid, g0.pid)
+  t.is(await dgramAsk(dgramPath), String(g0.pid))
+  // Clients connected through the hand-over: TLS and plain net connections stay with the old process.
+  const pooled = new https.Agent({ keepAlive: true, maxSockets: 1, ca })
+  t.like(await httpsGet(httpsPort, ca, pooled), { pid: g0.pid, reused: false })
+  const before = await echoClient(echoPort)
+  t.is(await before.say('a'), `${g0.pid}:a`)
+
+  const g1 = new Gen(control, '0', options)
+  const r1 = await g1.next('ready')
+  await g0.next('handover')
+  t.deepEqual(r1.inodes, r0.inodes, 'the successor serves on the very sockets (inodes) of generation 0')
+  t.is(r1.httpsPort, httpsPort)
+  t.is(r1.echoPort, echoPort)
+  t.like(r1.unixDgram, { domain: 'unix', socktype: 'dgram', local: dgramPath, cloexec: true })
+  t.true(r1.cloexec as boolean, 'every inherited socket is close-on-exec')
+  // Received: http, https, echo, the Unix datagram socket, and the control connection.
+  t.is((r1.socketsAfter as number) - (r1.socketsBefore as number), 5)
+  const links = readdirSync(`/proc/${g1.pid}/fd`).map((fd) => {
+    try {
+      return readlinkSync(`/proc/${g1.pid}/fd/${fd}`)
+    } catch {
+      return ''
+    }
+  })
+  for (const [name, ino] of Object.entries(r0.inodes as Record<string, number>))
+    t.true(links.includes(`socket:[${ino}]`), `${name}: socket:[${ino}] open in the successor`)
+
+  t.is((await httpsGet(httpsPort, ca)).pid, g1.pid, 'an HTTPS request is answered by the new process')
+  const after = await echoClient(echoPort)
+  t.is(await after.say('b'), `${g1.pid}:b`, 'a new echo connection is served by the new process')
+  t.is(await dgramAsk(dgramPath), String(g1.pid), 'a datagram to the same path is answered by the new process')
+  t.is(await before.say('c'), `${g0.pid}:c`, 'the connection made before still echoes, from the old process')
+  // The pooled TLS connection: its next request is answered by the old process, which closes it;
+  // the pool's next connection reaches the new one. No request fails.
+  t.like(await httpsGet(httpsPort, ca, pooled), { pid: g0.pid, reused: true, connection: 'close' })
+  t.like(await httpsGet(httpsPort, ca, pooled), { pid: g1.pid, reused: false })
+  t.false(
+    g0.events.some((e) => e.event === 'drained'),
+    'the old process drains only once that connection ends',
+  )
+  before.socket.end()
+  const drained = await g0.next('drained')
+  t.like(drained, { finished: 2, destroyed: 0, handedOver: 0 }, 'the TLS and the echo connection ended here')
+  t.is(drained.socketsDrained, 0, `the old generation holds no socket once drained: ${JSON.stringify(drained)}`)
+  t.is((await g0.started.done).code, 0)
+  t.is(statSync(dgramPath).isSocket(), true, 'the datagram path is still bound')
+  t.is(await dgramAsk(dgramPath), String(g1.pid))
+  after.socket.destroy()
+  pooled.destroy()
+  g1.kill()
 })
