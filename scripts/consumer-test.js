@@ -157,8 +157,6 @@ close(b)
 console.log(process.arch + ' ' + got + ' round trips')
 `
 fs.writeFileSync(path.join(app, 'promise.mjs'), promiseSource)
-fs.writeFileSync(path.join(app, 'cluster-primary.mjs'), clusterPrimarySource)
-fs.writeFileSync(path.join(app, 'cluster-worker.cjs'), clusterWorkerSource)
 for (const flavour of ['esm', 'cjs']) {
   const ext = flavour === 'esm' ? 'mjs' : 'cjs'
   fs.writeFileSync(path.join(app, `parent.${ext}`), parentSource(flavour))
@@ -221,6 +219,8 @@ const clusterWorkerSource = `const cluster = require('node:cluster')
 const server = require('node:http').createServer((req, res) => res.end(String(cluster.worker.id)))
 server.listen(0, () => process.send(server.address().port))
 `
+fs.writeFileSync(path.join(app, 'cluster-primary.mjs'), clusterPrimarySource)
+fs.writeFileSync(path.join(app, 'cluster-worker.cjs'), clusterWorkerSource)
 passFds([process.execPath], `Node ${process.version}`)
 
 // 3. Types as a user's compiler sees them, for both module systems.
