@@ -4,7 +4,7 @@ import test from 'ava'
 import { once } from 'node:events'
 import { closeSync, openSync } from 'node:fs'
 import * as nu from '../index.js'
-import { abstractName, ROOT, run, runNode, turnEnded, within } from './helpers'
+import { abstractName, ROOT, run, runNode, streamPair, turnEnded, within } from './helpers'
 
 test("a message kept from a 'message' listener stays intact while later datagrams come in", async (t) => {
   const rx = nu.createSocket('unix_dgram')
@@ -47,11 +47,7 @@ test.serial("'writable' fires once per congestion, not on every turn after it", 
 })
 
 test('a 2,000-chunk corked write goes out whole (writev runs capped at IOV_MAX iovecs)', async (t) => {
-  const [fa, fb] = nu.socketpair()
-  const a = new nu.UnixSocket({ fd: fa })
-  t.teardown(() => a.destroy())
-  const b = new nu.UnixSocket({ fd: fb })
-  t.teardown(() => b.destroy())
+  const [a, b] = streamPair({}, t)
   let got = ''
   b.on('data', (d: Buffer) => (got += d))
   const errors: Error[] = []
@@ -137,11 +133,7 @@ test('a socket unref()ed while connecting does not hold the process once connect
 })
 
 test('the persistent read meets EAGAIN after an fd-carrying message and reads on when more comes later', async (t) => {
-  const [fa, fb] = nu.socketpair()
-  const a = new nu.UnixSocket({ fd: fa })
-  t.teardown(() => a.destroy())
-  const b = new nu.UnixSocket({ fd: fb })
-  t.teardown(() => b.destroy())
+  const [a, b] = streamPair({}, t)
   const file = openSync(__filename, 'r')
   const errors: Error[] = []
   b.on('error', (e) => errors.push(e))

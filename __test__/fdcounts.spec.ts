@@ -5,14 +5,10 @@ import test from 'ava'
 import { once } from 'node:events'
 import { closeSync, existsSync, openSync } from 'node:fs'
 import * as nu from '../index.js'
-import { abstractName, fdBaseline, tmpPath, turnEnded, within } from './helpers'
+import { abstractName, fdBaseline, streamPair, tmpPath, turnEnded, within } from './helpers'
 
 test('a long-lived UnixSocket: fd-carrying writes queued behind a large one release their dups once sent, while the socket is open', async (t) => {
-  const [fa, fb] = nu.socketpair()
-  const a = new nu.UnixSocket({ fd: fa })
-  t.teardown(() => a.destroy())
-  const b = new nu.UnixSocket({ fd: fb })
-  t.teardown(() => b.destroy())
+  const [a, b] = streamPair({}, t)
   const file = openSync(__filename, 'r')
   let received = 0
   b.on('fds', (fds: number[]) => {

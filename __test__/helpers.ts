@@ -3,7 +3,7 @@ import type { ExecutionContext } from 'ava'
 import { execFileSync, type SpawnOptions } from 'node:child_process'
 import { existsSync, fstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
-import { addvector, newmsg, sendmsgSync } from '../index.js'
+import { addvector, newmsg, sendmsgSync, socketpair, UnixSocket } from '../index.js'
 import { run, start, type ChildResult, type Started } from './harness.cjs'
 
 // The part bench/peer.js and the fixtures share (plain CommonJS, no tsx there).
@@ -179,4 +179,18 @@ export function pythonPath(): string {
 export function startAsOther(interpreter: string, args: string[], options: SpawnOptions = {}): Started {
   const ids = [`--reuid=${OTHER.uid}`, `--regid=${OTHER.gid}`, '--clear-groups']
   return start('setpriv', [...ids, interpreter, ...args], options)
+}
+
+/**
+ * Two connected `UnixSocket`s over a fresh socketpair; with `t`, both are destroyed when the test
+ * ends, passed or failed (a failed assertion must not leave them holding the worker).
+ */
+export function streamPair(options: { allowHalfOpen?: boolean } = {}, t?: ExecutionContext): [UnixSocket, UnixSocket] {
+  const [fa, fb] = socketpair()
+  const pair: [UnixSocket, UnixSocket] = [
+    new UnixSocket({ fd: fa, ...options }),
+    new UnixSocket({ fd: fb, ...options }),
+  ]
+  if (t) for (const s of pair) t.teardown(() => s.destroy())
+  return pair
 }

@@ -18,7 +18,7 @@ import {
   seqpacket,
   socketpair,
 } from '../index.js'
-import { fdCount, fdFlags, inode, msgOf, O_CLOEXEC, runFixture, tmpPath, waitUntil } from './helpers'
+import { fdCount, fdFlags, inode, msgOf, O_CLOEXEC, runFixture, streamPair, tmpPath, waitUntil } from './helpers'
 
 /** A file holding `text`, opened for reading. */
 function fileWith(text: string): number {
@@ -27,10 +27,7 @@ function fileWith(text: string): number {
   return openSync(p, 'r')
 }
 
-function pair(options: { allowHalfOpen?: boolean } = {}): [UnixSocket, UnixSocket] {
-  const [a, b] = socketpair()
-  return [new UnixSocket({ fd: a, ...options }), new UnixSocket({ fd: b, ...options })]
-}
+const pair = (options: { allowHalfOpen?: boolean } = {}): [UnixSocket, UnixSocket] => streamPair(options)
 
 /** Resolves once both sockets have emitted 'close'. */
 async function closed(...sockets: UnixSocket[]): Promise<void> {
