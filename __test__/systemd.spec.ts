@@ -112,18 +112,8 @@ test.serial(
   'systemd-socket-activate -l PATH: the app gets its listener from listenFds() and serves a connection',
   async (t) => {
     const path = tmpPath('activated.sock')
-    const app = fixture('systemd-app.cjs')
-    const sa = start('systemd-socket-activate', ['-l', path, '--fdname=web', process.execPath, app])
-    // systemd-socket-activate says on stderr when it listens; connecting then starts the app
-    // (fixtures/systemd-app.cjs).
-    await new Promise<void>((resolve, reject) => {
-      let err = ''
-      sa.child.stderr!.on('data', (d) => {
-        err += d
-        if (err.includes('Listening on')) resolve()
-      })
-      sa.child.once('exit', () => reject(new Error(err)))
-    })
+    // Connecting starts the app (fixtures/systemd-app.cjs).
+    const sa = await activate(path, ['--fdname=web'], 'systemd-app.cjs')
     const c = await nu.connect(path)
     const chunks: Buffer[] = []
     for (;;) {
@@ -160,9 +150,9 @@ test.serial('listenFds() returns [] for another process, and types every fd it i
   closeSync(file)
 })
 
-/** Starts systemd-socket-activate listening on `path`; resolves once it says it listens. */
-async function activate(path: string, args: string[]): Promise<Started> {
-  const sa = start('systemd-socket-activate', ['-l', path, ...args, process.execPath, fixture('systemd-adopt.cjs')])
+/** Starts systemd-socket-activate listening on `path` for `app`; resolves once it says (on stderr) it listens. */
+async function activate(path: string, args: string[], app = 'systemd-adopt.cjs'): Promise<Started> {
+  const sa = start('systemd-socket-activate', ['-l', path, ...args, process.execPath, fixture(app)])
   await new Promise<void>((resolve, reject) => {
     let err = ''
     sa.child.stderr!.on('data', (d) => {
