@@ -142,6 +142,7 @@ test('a cluster primary with its workers is replaced twice under load, once acro
   t.deepEqual(first.ports, [port], 'both workers share one listener')
   const listeners = first.tcpListeners as { sockets: number; fds: number }
   t.is(listeners.sockets, 1)
+  t.is(listeners.fds, 1, 'the listener is held once: no dup for a watcher')
   const load = loadLoop(port)
   t.teardown(() => load.stop()) // a failed step stops the clients too
   const before = await load.served(20)
@@ -246,7 +247,7 @@ test('a listener from a Python predecessor under a cluster key (blocking, as Pyt
   const g = new Gen(control)
   const ready = await g.next('ready')
   t.is(ready.generation, 8)
-  t.deepEqual(ready.tcpListeners, { sockets: 1, fds: 2 })
+  t.deepEqual(ready.tcpListeners, { sockets: 1, fds: 1 })
   for (let i = 0; i < 4; i++) t.true((ready.workers as number[]).includes(await get(ready.port as number, false)))
   await py.done
   g.kill()

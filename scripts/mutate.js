@@ -596,8 +596,8 @@ const BREAKS = [
   },
   {
     name: 'cluster-retires-before-delivering',
-    file: 'lib/cluster/primary.ts',
-    edits: [{ find: 'for (const listener of listeners.values()) if (listener.waiting.length > 0) return', replace: '' }],
+    file: 'crates/net-unix/src/dispatch.rs',
+    edits: [{ find: '            && self.listeners.values().all(|l| l.waiting.is_empty())\n', replace: '' }],
     specs: ['cluster-handover'],
   },
   {

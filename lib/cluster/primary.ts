@@ -13,11 +13,11 @@ import path = require('node:path')
 import { backlog, listen as listenUnix, sockflag, socketpair, seqpacket } from '../../index'
 import { binding } from '../binding'
 import { EAGAIN, ENOBUFS } from '../constants'
-import { argTypeError } from '../errors'
+import { argTypeError, errnoError } from '../errors'
 import { describeFd } from '../fdinfo'
 import { Handover } from '../handover'
 import { Readiness, READABLE, WRITABLE } from '../readiness'
-import { ACK, ENV_FD, IPC_CMD, MAX_MESSAGE, REFUSED_FULL, connsHeader, controlMessage, resultRoom, u32 } from './wire'
+import { ENV_FD, IPC_CMD, controlMessage } from './wire'
 
 /** What `setupPrimary({ distribute })` is called with, per connection. */
 export interface DistributeInfo {
@@ -59,22 +59,13 @@ interface PrimaryCluster {
 
 const cluster = nodeCluster as unknown as PrimaryCluster & Cluster
 const INSTALLED = Symbol.for('net-unix.cluster.primary')
-/** Connections in flight (sent, not yet acknowledged) to one worker, at most. */
-const WINDOW = 32
-/** Connections accepted per readiness event of a listener before yielding to the loop. */
-const ACCEPT_BUDGET = 128
-const READ_BATCH = 16
 const UV_TCP_IPV6ONLY = 1
-const ECONNABORTED = -103
-const EMFILE = -24
-const ENFILE = -23
 
 let listenerIds = 0
+let linkIds = 0
 const listeners = new Map<string, Listener>()
 const listenersById = new Map<number, Listener>()
 const links = new Map<Worker, Link>()
-let scratch: Buffer | undefined
-let got: Int32Array | undefined
 const WORKER_PRELOAD = path.join(__dirname, 'preload.js')
 /** Hand-overs whose 'handover' retires this primary. */
 const retiringOn = new WeakSet<Handover>()
@@ -106,7 +97,9 @@ export function installPrimary(): void {
         retiringOn.add(h)
         h.once('handover', () => retire(h))
       }
-      return setup.call(cluster, settings)
+      setup.call(cluster, settings)
+      const hook = typeof cluster.settings.distribute === 'function'
+      for (const listener of listeners.values()) listener.hook(hook)
     }
   }
   const disconnect = cluster.Worker.prototype.disconnect
@@ -118,6 +111,7 @@ export function installPrimary(): void {
 }
 
 function forkWithChannel(fork: (env?: object) => Worker, env?: object): Worker {
+  startDispatcher()
   const [mine, theirs] = socketpair(seqpacket, sockflag.NONBLOCK)
   const user = cluster.settings
   const base = user.stdio ?? (user.silent ? 'pipe' : 'inherit')
@@ -142,12 +136,17 @@ function forkWithChannel(fork: (env?: object) => Worker, env?: object): Worker {
     used.execArgv = user.execArgv ?? process.execArgv
     binding.close(theirs)
   }
-  const link = new Link(worker, mine)
+  let link: Link
+  try {
+    link = new Link(worker, mine)
+  } catch (e) {
+    binding.close(mine) // the worker sees its channel end: it gets nothing by it
+    throw e
+  }
   links.set(worker, link)
   worker.process.on('internalMessage', (m: { cmd?: unknown }) => {
     if (m === null || typeof m !== 'object' || m.cmd !== IPC_CMD) return
     link.control(m as Record<string, unknown>)
-    pumpAll() // room again, or a worker fewer
   })
   worker.process.once('exit', () => link.gone())
   worker.process.once('disconnect', () => link.stopSending())
@@ -155,88 +154,35 @@ function forkWithChannel(fork: (env?: object) => Worker, env?: object): Worker {
 }
 
 /**
- * One worker's channel: connections out, acknowledgements in (its requests come by IPC).
- * Acknowledgements are not worth a wake-up each: the channel is read when a listener wakes
- * anyway (before choosing a worker), by a sweep every SWEEP_MS while connections are in flight,
- * and watched only when this worker's window is full. A dead worker is known by its 'exit'.
+ * One worker's channel. Connections go down it from the core's dispatcher thread (which also
+ * reads the worker's acknowledgements); this side only sends the answers to the worker's
+ * requests, which come by IPC. A dead worker is known by its 'exit'.
  */
 class Link {
+  readonly id = ++linkIds
   readonly worker: Worker
   fd: number
   readonly #readiness: Readiness
-  /** Sent and not yet acknowledged, in sending order. */
-  readonly inflight: { fd: number; listener: Listener }[] = []
-  /** Chosen this turn, sent at the end of it (several per sendmsg). */
-  readonly outgoing = new Map<Listener, number[]>()
-  outgoingCount = 0
   /** Listeners this worker listens on. */
   readonly keys = new Set<Listener>()
-  /** Listeners whose server in this worker is at its maxConnections. */
-  readonly full = new Set<Listener>()
   sending = true
-  blocked = false
-  readonly #unsent: Uint8Array[] = []
+  /** Control messages the channel had no room for, each with what waits for it to be sent. */
+  readonly #unsent: [Uint8Array, (() => void) | undefined][] = []
   #going = false
 
   constructor(worker: Worker, fd: number) {
     this.worker = worker
     this.fd = fd
-    this.#readiness = new Readiness(fd, (status, events) => this.#ready(status, events))
+    this.#readiness = new Readiness(fd, (status) => this.#writable(status))
     this.#readiness.ref(false) // the worker's process keeps the primary alive, not its channel
-    this.#arm()
-  }
-
-  /** Watches the channel when something must be heard at once (see the class comment). */
-  #arm(): void {
-    if (this.fd < 0) return
-    if (this.#unsent.length > 0 || this.blocked) this.#readiness.start(READABLE | WRITABLE)
-    else this.#readiness.start(this.load >= WINDOW ? READABLE : 0)
-  }
-
-  /** Reads what the worker sent (acknowledgements, requests) without waiting. */
-  collect(): void {
-    if (this.fd >= 0 && this.inflight.length > 0) this.#read()
-  }
-
-  get load(): number {
-    return this.inflight.length + this.outgoingCount
-  }
-
-  /** Takes a connection of `listener` on `fd`, to be sent at the end of this turn. */
-  queue(listener: Listener, fd: number): void {
-    let list = this.outgoing.get(listener)
-    if (list === undefined) this.outgoing.set(listener, (list = []))
-    list.push(fd)
-    this.outgoingCount++
-  }
-
-  /** Sends what this turn chose, one message per listener. */
-  flush(): void {
-    for (const [listener, fds] of this.outgoing) {
-      this.outgoing.delete(listener)
-      this.outgoingCount -= fds.length
-      if (this.fd < 0 || this.blocked) {
-        listener.giveBack(fds)
-        continue
-      }
-      const rc = binding.sendtoSync(this.fd, connsHeader(listener.id, fds.length), null, fds, [fds.length], false, true)
-      if (rc >= 0) {
-        for (const fd of fds) this.inflight.push({ fd, listener })
-      } else {
-        listener.giveBack(fds)
-        if (rc === EAGAIN || rc === ENOBUFS || rc === -109 /* ETOOMANYREFS */) {
-          this.blocked = true
-        } else {
-          this.gone()
-          return
-        }
-      }
+    const rc = binding.dispatchLink(this.id, fd)
+    if (rc < 0) {
+      this.#readiness.close()
+      throw errnoError(rc, 'epoll_ctl')
     }
-    this.#arm()
-    if (this.inflight.length > 0) scheduleSweep()
   }
 
-  /** No new connections (disconnecting); acknowledgements are still read. */
+  /** No new connections (disconnecting). */
   stopSending(): void {
     if (!this.sending) return
     this.sending = false
@@ -247,89 +193,39 @@ class Link {
   gone(): void {
     if (this.fd < 0 || this.#going) return
     this.#going = true
-    // Its last acknowledgements may still be queued here: those connections it took (and may
-    // have read from), so they must not go to another worker.
-    this.#read()
     this.stopSending()
+    binding.dispatchLinkGone(this.id)
     this.#readiness.close()
     binding.close(this.fd)
     this.fd = -1
     links.delete(this.worker)
-    const back = this.inflight.splice(0)
-    for (const { fd, listener } of back) listener.giveBack([fd])
-    pumpAll()
   }
 
-  sendControl(body: object): void {
+  /** Sends a control message; `then` runs once it is sent (connections may follow it). */
+  sendControl(body: object, then?: () => void): void {
     const message = controlMessage(body)
     if (this.fd < 0) return
     if (this.#unsent.length === 0) {
       const rc = binding.sendtoSync(this.fd, message, null, [], [], false, true)
-      if (rc >= 0) return
+      if (rc >= 0) return then?.()
       if (rc !== EAGAIN && rc !== ENOBUFS) return this.gone()
     }
-    this.#unsent.push(message)
-    this.#arm()
+    this.#unsent.push([message, then])
+    this.#readiness.start(WRITABLE)
   }
 
-  #ready(status: number, events: number): void {
+  #writable(status: number): void {
     if (this.fd < 0) return
     if (status < 0) return this.gone()
-    if (events & WRITABLE) {
-      while (this.#unsent.length > 0) {
-        const rc = binding.sendtoSync(this.fd, this.#unsent[0], null, [], [], false, true)
-        if (rc === EAGAIN || rc === ENOBUFS) return
-        if (rc < 0) return this.gone()
-        this.#unsent.shift()
-      }
-      this.blocked = false
-      this.#arm()
-      pumpAll()
+    while (this.#unsent.length > 0) {
+      const [message, then] = this.#unsent[0]
+      const rc = binding.sendtoSync(this.fd, message, null, [], [], false, true)
+      if (rc === EAGAIN || rc === ENOBUFS) return
+      if (rc < 0) return this.gone()
+      this.#unsent.shift()
+      then?.()
     }
-    if (events & READABLE) {
-      this.#read()
-      pumpAll()
-    }
-  }
-
-  #read(): void {
-    scratch ??= Buffer.allocUnsafe(MAX_MESSAGE * READ_BATCH)
-    got ??= new Int32Array(resultRoom(READ_BATCH, 0))
-    for (;;) {
-      const n = binding.recvManyNow(this.fd, scratch, MAX_MESSAGE, 0, false, false, got)
-      if (n === EAGAIN) break
-      if (n < 0) return this.gone()
-      for (let i = 0, at = 1; i < n; i++) {
-        const bytes = got[at]
-        at += 3 + got[at + 2]
-        if (bytes === 0) return this.gone()
-        const data = scratch.subarray(i * MAX_MESSAGE, i * MAX_MESSAGE + bytes)
-        if (data[0] === ACK) this.#ack(data)
-        if (this.fd < 0) return
-      }
-      if (n < READ_BATCH) break
-    }
-    // The worker read: its queue may have room again.
-    this.blocked = false
-    this.#arm()
-  }
-
-  #ack(data: Buffer): void {
-    const taken = u32(data, 4)
-    const refusals = u32(data, 8)
-    const done = this.inflight.splice(0, taken)
-    for (let r = 0; r < refusals; r++) {
-      const offset = u32(data, 12 + r * 8)
-      const reason = u32(data, 16 + r * 8)
-      const entry = done[offset]
-      if (entry === undefined) continue
-      if (reason === REFUSED_FULL && this.keys.has(entry.listener)) this.full.add(entry.listener)
-      entry.listener.giveBack([entry.fd])
-      entry.fd = -1
-    }
-    const close: number[] = []
-    for (const entry of done) if (entry.fd >= 0) close.push(entry.fd)
-    if (close.length > 0) binding.closeAll(close, true)
+    this.#readiness.start(0)
   }
 
   /** A request from the worker. */
@@ -340,7 +236,7 @@ class Link {
       listenersById.get(body.keyId as number)?.remove(this)
     } else if (body.op === 'room') {
       const listener = listenersById.get(body.keyId as number)
-      if (listener) this.full.delete(listener)
+      if (listener) binding.dispatchRoom(listener.id, this.id)
     }
   }
 }
@@ -370,11 +266,8 @@ class Listener {
   data: unknown = null
   errno = 0
   readonly members: Link[] = []
-  /** Accepted connections no worker could take yet (all full, or no credit). */
-  readonly waiting: number[] = []
-  #readiness: Readiness | undefined
   #pending: [Link, number][] = []
-  #rotor = 0
+  #dispatched = false
   closed = false
   /** The hand-over this listener is passed on by (the settings' when it was made). */
   readonly handover: Handover | undefined
@@ -471,8 +364,9 @@ class Listener {
       for (const [link, id] of pending) link.sendControl({ op: 'listening', id, errno, data: this.data })
       return
     }
-    this.#readiness = new Readiness(this.fd, () => this.#accept())
-    this.#readiness.ref(false)
+    const rc = binding.dispatchListener(this.id, this.fd, typeof cluster.settings.distribute === 'function')
+    if (rc < 0) return this.#bound(rc)
+    this.#dispatched = true
     this.handover?.add(handoverName(this.key), this.fd)
     for (const [link, id] of pending) this.add(link, id)
   }
@@ -489,57 +383,29 @@ class Listener {
     if (!link.sending || link.fd < 0) return
     this.members.push(link)
     link.keys.add(this)
-    link.sendControl({ op: 'listening', id, errno: 0, keyId: this.id, sockname: this.sockname, data: this.data })
-    this.pump()
+    // Connections follow the answer, never overtake it.
+    const reply = { op: 'listening', id, errno: 0, keyId: this.id, sockname: this.sockname, data: this.data }
+    link.sendControl(reply, () => {
+      if (link.keys.has(this)) binding.dispatchMember(this.id, link.id, true)
+    })
   }
 
   remove(link: Link): void {
     const at = this.members.indexOf(link)
     if (at >= 0) this.members.splice(at, 1)
     link.keys.delete(this)
-    link.full.delete(this)
+    if (this.#dispatched) binding.dispatchMember(this.id, link.id, false)
     // As node:cluster: the listener closes with its last worker.
     if (this.members.length === 0 && this.#pending.length === 0) this.close()
   }
 
-  /** Connections that could not be sent, or that a worker gave back. */
-  giveBack(fds: number[]): void {
-    if (this.closed) {
-      binding.closeAll(fds, true)
-      return
-    }
-    for (const fd of fds) this.waiting.push(fd)
+  /** Whether connections go to the `distribute` hook first. */
+  hook(on: boolean): void {
+    if (this.#dispatched) binding.dispatchHook(this.id, on)
   }
 
-  /** The worker for connection `fd`: the sticky hook's choice, else the least-loaded one. */
-  choose(fd: number): Link | undefined {
-    if (this.members.length === 0) return undefined
-    const distribute = cluster.settings.distribute
-    if (typeof distribute === 'function') {
-      const picked = this.#sticky(distribute, fd)
-      if (picked !== undefined) return picked
-    }
-    return this.#leastLoaded(this.#rotor++)
-  }
-
-  /** The member with the fewest connections in flight and room for one more (ties: from `start`). */
-  #leastLoaded(start: number): Link | undefined {
-    const n = this.members.length
-    let best: Link | undefined
-    let bestLoad = WINDOW
-    for (let k = 0; k < n; k++) {
-      const link = this.members[(start + k) % n]
-      if (link.blocked || link.full.has(this)) continue
-      const load = link.load
-      if (load < bestLoad) {
-        best = link
-        bestLoad = load
-      }
-    }
-    return best
-  }
-
-  #sticky(distribute: NonNullable<Settings['distribute']>, fd: number): Link | undefined {
+  /** Where the `distribute` hook sends connection `fd`: its worker's link id, or 0 for any. */
+  pick(distribute: NonNullable<Settings['distribute']>, fd: number): number {
     const info: DistributeInfo = { key: this.key, localPort: this.localPort }
     if (this.path === null) {
       const peer = peerOf(fd)
@@ -549,46 +415,7 @@ class Listener {
       }
     }
     const worker = distribute(info)
-    if (worker === undefined) return undefined
-    const link = links.get(worker)
-    if (!link || !this.members.includes(link) || link.blocked || link.full.has(this) || link.load >= WINDOW)
-      return undefined
-    return link
-  }
-
-  /** Gives waiting connections to workers with room, then accepts while any has room. */
-  pump(): void {
-    if (this.closed) return
-    while (this.waiting.length > 0) {
-      const link = this.choose(this.waiting[0])
-      if (link === undefined) break
-      link.queue(this, this.waiting.shift() as number)
-    }
-    const room = this.waiting.length === 0 && !this.retired && this.#leastLoaded(0) !== undefined
-    this.#readiness?.start(room ? READABLE : 0)
-  }
-
-  #accept(): void {
-    if (this.closed || this.retired) return
-    // Acknowledgements that came since: fresher loads, and fds released, at no extra wake-up.
-    for (const link of this.members) link.collect()
-    for (let i = 0; i < ACCEPT_BUDGET; i++) {
-      const fd = binding.acceptSync(this.fd, 0)
-      if (fd === EAGAIN) break
-      if (fd < 0) {
-        if (fd === ECONNABORTED) continue
-        if (fd === EMFILE || fd === ENFILE) break // retried on the next readiness event
-        break
-      }
-      const link = this.choose(fd)
-      if (link === undefined) {
-        this.waiting.push(fd)
-        break
-      }
-      link.queue(this, fd)
-    }
-    flushAll()
-    this.pump()
+    return (worker !== undefined && links.get(worker)?.id) || 0
   }
 
   close(): void {
@@ -596,11 +423,12 @@ class Listener {
     this.closed = true
     listeners.delete(this.key)
     listenersById.delete(this.id)
-    this.#readiness?.close()
-    if (this.fd >= 0 && this.#readiness) this.handover?.remove(handoverName(this.key))
+    if (this.#dispatched) {
+      binding.dispatchListenerClose(this.id) // closes the connections still waiting
+      this.handover?.remove(handoverName(this.key))
+    }
     if (this.fd >= 0) binding.close(this.fd)
     this.fd = -1
-    if (this.waiting.length > 0) binding.closeAll(this.waiting.splice(0), true)
     if (this.path !== null && !this.retired) {
       try {
         fs.unlinkSync(this.path) // as libuv does when a pipe server closes
@@ -619,28 +447,39 @@ function peerOf(fd: number): { address: string; port: number } | undefined {
   return { address: r[0], port: Number(r[1]) }
 }
 
-function flushAll(): void {
-  for (const link of links.values()) if (link.outgoingCount > 0) link.flush()
+/** The dispatcher's news: connections for the `distribute` hook, or all delivered. */
+let news: Readiness | undefined
+function startDispatcher(): void {
+  if (news !== undefined) return
+  const fd = binding.dispatchInit()
+  if (fd < 0) throw errnoError(fd, 'pthread_create')
+  news = new Readiness(fd, onNews)
+  news.ref(false)
+  news.start(READABLE)
 }
 
-/** Reads every channel with connections in flight, in quiet times (see {@link Link}). */
-const SWEEP_MS = 20
-let sweepTimer: NodeJS.Timeout | undefined
-function scheduleSweep(): void {
-  if (sweepTimer !== undefined) return
-  sweepTimer = setTimeout(() => {
-    sweepTimer = undefined
-    for (const link of [...links.values()]) link.collect()
-    pumpAll()
-    for (const link of links.values()) if (link.inflight.length > 0) return scheduleSweep()
-  }, SWEEP_MS)
-  sweepTimer.unref()
-}
-
-function pumpAll(): void {
-  for (const listener of [...listeners.values()]) listener.pump()
-  flushAll()
-  if (retirement === 'delivering') retireWhenDelivered()
+function onNews(): void {
+  const [delivered, ...forHook] = binding.dispatchEvents()
+  if (forHook.length > 0) {
+    const picks: number[] = []
+    const distribute = cluster.settings.distribute
+    let thrown: { e: unknown } | undefined
+    for (let i = 0; i < forHook.length; i += 2) {
+      const listener = listenersById.get(forHook[i])
+      let link = 0
+      if (listener && typeof distribute === 'function' && thrown === undefined) {
+        try {
+          link = listener.pick(distribute, forHook[i + 1])
+        } catch (e) {
+          thrown = { e } // the rest go to the default choice, then it is thrown
+        }
+      }
+      picks.push(link, forHook[i], forHook[i + 1])
+    }
+    binding.dispatchAssign(picks)
+    if (thrown) throw thrown.e
+  }
+  if (delivered && retirement === 'delivering') retireDelivered()
 }
 
 /** The name a key's listener is passed on under in a hand-over. */
@@ -650,7 +489,7 @@ function handoverName(key: string): string {
 
 /**
  * A successor primary is ready (it serves the same listeners): accept nothing more, deliver
- * what was accepted, then retire the workers (see retireWhenDelivered).
+ * what was accepted, then retire the workers (see retireDelivered).
  */
 function retire(h: Handover): void {
   // `drained` resolves once the workers of this primary (those it retires) are gone.
@@ -659,19 +498,18 @@ function retire(h: Handover): void {
   if (retirement !== 'no') return
   retirement = 'delivering'
   for (const listener of listeners.values()) listener.retired = true
-  pumpAll()
+  // Until then the dispatcher says so among its news.
+  if (news === undefined || binding.dispatchRetire()) retireDelivered()
 }
 
 /**
- * Once every accepted connection is in a worker (none waiting here, none unacknowledged),
+ * Every accepted connection is in a worker (none waiting here, none unacknowledged):
  * disconnects the workers, told first to answer with `Connection: close` and to leave idle
  * keep-alive connections to their clients (a client closes one after its next response, so no
  * request races an idle-close into ECONNRESET). They exit when their connections are done; with
  * them gone, this primary exits by itself.
  */
-function retireWhenDelivered(): void {
-  for (const listener of listeners.values()) if (listener.waiting.length > 0) return
-  for (const link of links.values()) if (link.inflight.length > 0 || link.outgoingCount > 0) return
+function retireDelivered(): void {
   retirement = 'done'
   for (const worker of Object.values(cluster.workers ?? {})) {
     if (!worker || !worker.isConnected()) continue

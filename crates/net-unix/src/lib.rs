@@ -3,6 +3,7 @@
 
 pub mod addr;
 pub mod dgram;
+pub mod dispatch;
 pub mod error;
 pub mod fdinfo;
 pub mod io;
@@ -131,4 +132,77 @@ pub fn register(exports: Object, env: Env) -> Result<()> {
     // SAFETY: module init, on the JS thread, with this module's exports object.
     unsafe { raw::register(env.raw(), exports.raw()) };
     Ok(())
+}
+
+/// Starts net-unix/cluster's accept-and-pass thread (see `dispatch`); the fd that is readable
+/// when `dispatchEvents` has news, or a negative errno.
+#[napi]
+pub fn dispatch_init() -> i32 {
+    dispatch::init()
+}
+
+/// Accepts on listening socket `fd` as listener `id`; 0 or a negative errno.
+#[napi]
+pub fn dispatch_listener(id: u32, fd: i32, hook: bool) -> i32 {
+    dispatch::listener(id, fd, hook)
+}
+
+/// Forgets listener `id` (its fd stays the caller's), closing the connections waiting on it.
+#[napi]
+pub fn dispatch_listener_close(id: u32) {
+    dispatch::listener_close(id)
+}
+
+/// Whether listener `id`'s connections go to the `distribute` hook first.
+#[napi]
+pub fn dispatch_hook(id: u32, on: bool) {
+    dispatch::set_hook(id, on)
+}
+
+/// Sends connections over the channel `fd` as link `id`; 0 or a negative errno.
+#[napi]
+pub fn dispatch_link(id: u32, fd: i32) -> i32 {
+    dispatch::link(id, fd)
+}
+
+/// The worker of `link` is gone (its fd stays the caller's).
+#[napi]
+pub fn dispatch_link_gone(link: u32) {
+    dispatch::link_gone(link)
+}
+
+/// Adds (`on`) or removes the worker of `link` as a member of listener `id`.
+#[napi]
+pub fn dispatch_member(id: u32, link: u32, on: bool) {
+    dispatch::member(id, link, on)
+}
+
+/// The worker of `link` has room again on listener `id`.
+#[napi]
+pub fn dispatch_room(id: u32, link: u32) {
+    dispatch::room(id, link)
+}
+
+/// Accepts nothing more; true when everything accepted is delivered already.
+#[napi]
+pub fn dispatch_retire() -> bool {
+    dispatch::retire()
+}
+
+/// `[delivered, listener, fd, ...]`: what JS must act on.
+#[napi]
+pub fn dispatch_events() -> Vec<i32> {
+    dispatch::events()
+}
+
+/// The `distribute` hook's picks: `[link (0: any), listener, fd, ...]`.
+#[napi]
+pub fn dispatch_assign(picks: Vec<i32>) {
+    dispatch::assign(&picks)
+}
+
+/// `[listeners, links, waiting, in flight, for the hook]`.
+#[napi]
+pub fn dispatch_stats() -> Vec<u32> {
+    dispatch::stats()
 }
