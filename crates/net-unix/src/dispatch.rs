@@ -401,8 +401,8 @@ impl State {
                     libc::recvmmsg(
                         k.fd,
                         msgs.as_mut_ptr(),
-                        ACK_BATCH as u32,
-                        libc::MSG_DONTWAIT,
+                        ACK_BATCH as _,
+                        libc::MSG_DONTWAIT as _,
                         std::ptr::null_mut(),
                     )
                 })
@@ -796,4 +796,136 @@ pub fn stats() -> Vec<u32> {
         ]
     })
     .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::socket::{recvmsg, send, ControlMessageOwned, SockType};
+    use std::io::IoSliceMut;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsFd;
+
+    /// The worker's end: the next CONNS message, as (listener id, fds), within 5 s.
+    fn next_conns(fd: &OwnedFd) -> (u32, Vec<OwnedFd>) {
+        let mut p = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        assert_eq!(
+            poll(&mut p, PollTimeout::from(5000u16)),
+            Ok(1),
+            "a CONNS message"
+        );
+        let mut buf = [0u8; 64];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([RawFd; 8]);
+        let m = recvmsg::<()>(
+            fd.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let mut fds = Vec::new();
+        for c in m.cmsgs().unwrap() {
+            if let ControlMessageOwned::ScmRights(r) = c {
+                // SAFETY: received just now, ours.
+                fds.extend(r.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
+            }
+        }
+        let bytes = m.bytes;
+        assert_eq!(bytes, 12);
+        assert_eq!(buf[0], CONNS);
+        let id = u32::from_le_bytes(buf[4..8].try_into().unwrap());
+        let count = u32::from_le_bytes(buf[8..12].try_into().unwrap());
+        assert_eq!(count as usize, fds.len());
+        (id, fds)
+    }
+
+    fn ack(fd: &OwnedFd, taken: u32, refused: &[(u32, u32)]) {
+        let mut m = vec![ACK, 0, 0, 0];
+        m.extend(taken.to_le_bytes());
+        m.extend((refused.len() as u32).to_le_bytes());
+        for (offset, reason) in refused {
+            m.extend(offset.to_le_bytes());
+            m.extend(reason.to_le_bytes());
+        }
+        send(fd.as_raw_fd(), &m, MsgFlags::empty()).unwrap();
+    }
+
+    fn in_flight(link: u32) -> usize {
+        get().unwrap().lock().links[&link].inflight.len()
+    }
+
+    /// Polls `f` (the sweep reads acknowledgements every 20 ms) for up to 5 s.
+    fn eventually(what: &str, f: impl Fn() -> bool) {
+        let until = Instant::now() + Duration::from_secs(5);
+        while !f() {
+            assert!(Instant::now() < until, "{what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn accepts_passes_keeps_until_acknowledged_and_resends() {
+        assert!(init() >= 0);
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        server.set_nonblocking(true).unwrap();
+        let at = server.local_addr().unwrap();
+        let (a_mine, a_worker) = sock::socketpair_typed(
+            SockType::SeqPacket,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        )
+        .unwrap();
+        let (b_mine, b_worker) = sock::socketpair_typed(
+            SockType::SeqPacket,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        )
+        .unwrap();
+        let (id, a, b) = (901, 911, 912);
+        assert_eq!(listener(id, server.as_raw_fd(), false), 0);
+        assert_eq!(link(a, a_mine.as_raw_fd()), 0);
+        member(id, a, true);
+
+        // Accepted, passed with its listener's id, kept until acknowledged, then closed here.
+        let _c1 = TcpStream::connect(at).unwrap();
+        let (got, fds) = next_conns(&a_worker);
+        assert_eq!((got, fds.len()), (id, 1));
+        assert_eq!(in_flight(a), 1);
+        ack(&a_worker, 1, &[]);
+        eventually("the acknowledgement is read", || in_flight(a) == 0);
+
+        // Refused at maxConnections: back to the listener, nothing more to that worker until
+        // it has room again, then sent again.
+        let _c2 = TcpStream::connect(at).unwrap();
+        let (_, fds) = next_conns(&a_worker);
+        drop(fds);
+        ack(&a_worker, 1, &[(0, REFUSED_FULL)]);
+        eventually("the refused connection waits", || {
+            get().unwrap().lock().listeners[&id].waiting.len() == 1
+        });
+        assert!(get().unwrap().lock().links[&a].full.contains(&id));
+        room(id, a);
+        let (_, fds) = next_conns(&a_worker);
+        assert_eq!(fds.len(), 1, "sent again once there is room");
+        ack(&a_worker, 1, &[]);
+
+        // A worker that dies before acknowledging: what it was sent goes to another.
+        assert_eq!(link(b, b_mine.as_raw_fd()), 0);
+        member(id, b, true);
+        member(id, a, false);
+        let _c3 = TcpStream::connect(at).unwrap();
+        let (_, fds) = next_conns(&b_worker);
+        drop(fds);
+        member(id, a, true);
+        link_gone(b);
+        let (_, fds) = next_conns(&a_worker);
+        assert_eq!(fds.len(), 1, "re-sent to the worker left");
+        ack(&a_worker, 1, &[]);
+        eventually("acknowledged", || in_flight(a) == 0);
+
+        listener_close(id);
+        link_gone(a);
+        let s = get().unwrap().lock();
+        assert!(!s.listeners.contains_key(&id) && !s.links.contains_key(&a));
+    }
 }
