@@ -8,7 +8,13 @@ const http = require('node:http')
 let served = 0
 const server = http.createServer((req, res) => {
   served++
+  // When the connection reached this worker (CLOCK_MONOTONIC, as the load generator's clock):
+  // the load generator splits each latency into the way to the worker and the rest.
+  res.setHeader('x-connection-ns', String(req.socket.connectedAt))
   res.end('hello world\n')
+})
+server.on('connection', (socket) => {
+  socket.connectedAt = process.hrtime.bigint()
 })
 const port = Number(process.argv[2])
 server.listen(process.argv[3] === 'reuseport' ? { port, reusePort: true } : port, () => {

@@ -5,7 +5,9 @@
 // net-unix/cluster. Per contender: closed-loop requests/s on new connections (wrk, 32
 // connections, `Connection: close`); then an open loop at 75% of SCHED_RR's closed-loop rate
 // (bench/loadgen.c, a connection every 1/rate s, latency from the scheduled start) for p50/p99,
-// the primary's CPU per connection (/proc/<pid>/stat) and each worker's share; failures of both.
+// the way to the worker alone (to its 'connection' event: bench/cluster-app.js sends the time
+// back), the primary's CPU per connection (/proc/<pid>/stat) and each worker's share; failures
+// of both.
 // Prints a Markdown table and the targets; bench/run.js puts them into RESULTS.md.
 const { execFileSync, spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -151,6 +153,8 @@ async function measureWith(primary, offered) {
     rate,
     p50: open.p50 / 1000,
     p99: open.p99 / 1000,
+    toWorkerP50: open.toWorkerP50 / 1000,
+    toWorkerP99: open.toWorkerP99 / 1000,
     cpuPerConn: (((cpu1 - cpu0) / CLK_TCK) * 1e6) / Math.max(1, open.ok),
     cpuPerConnSaturated: (((sat1 - sat0) / CLK_TCK) * 1e6) / Math.max(1, closed.rps * SECONDS),
     shares,
@@ -181,8 +185,8 @@ async function main() {
     '',
     `Open loop at ${fmt(offered)} connections/s (75% of ${RR}'s closed-loop rate), ${SECONDS} s per run; load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after (2 cores shared with other work).`,
     '',
-    '| | closed-loop req/s | × SCHED_RR | p50 ms | p99 ms | p99 × SCHED_RR | primary CPU µs/conn | × SCHED_RR | same, closed loop | worker shares (max/min) | failures |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',
+    '| | closed-loop req/s | × SCHED_RR | p50 ms | p99 ms | p99 × SCHED_RR | to the worker p50 / p99 ms | primary CPU µs/conn | × SCHED_RR | same, closed loop | worker shares (max/min) | failures |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',
   )
   for (const c of contenders) {
     const r = results.get(c.name)
@@ -192,7 +196,7 @@ async function main() {
     }
     const ratio = Math.max(...r.shares) / Math.max(1, Math.min(...r.shares))
     lines.push(
-      `| ${c.name} | ${fmt(r.closedRps)} | ${(r.closedRps / rr.closedRps).toFixed(2)}× | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${(r.p99 / rr.p99).toFixed(2)}× | ${fmt(r.cpuPerConn, 1)} | ${(r.cpuPerConn / rr.cpuPerConn).toFixed(2)}× | ${fmt(r.cpuPerConnSaturated, 1)} | ${r.shares.join(' / ')} (${ratio.toFixed(2)}) | ${r.failures} |`,
+      `| ${c.name} | ${fmt(r.closedRps)} | ${(r.closedRps / rr.closedRps).toFixed(2)}× | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${(r.p99 / rr.p99).toFixed(2)}× | ${fmt(r.toWorkerP50, 2)} / ${fmt(r.toWorkerP99, 2)} | ${fmt(r.cpuPerConn, 1)} | ${(r.cpuPerConn / rr.cpuPerConn).toFixed(2)}× | ${fmt(r.cpuPerConnSaturated, 1)} | ${r.shares.join(' / ')} (${ratio.toFixed(2)}) | ${r.failures} |`,
     )
   }
   const ours = results.get('net-unix/cluster')

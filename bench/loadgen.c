@@ -3,7 +3,9 @@
 //                                 (no coordinated omission: latency counts from the scheduled
 //                                 start), each: connect, "GET / ... Connection: close", read to
 //                                 EOF; a 200 counts as ok, anything else as a failure by kind.
-// Prints one JSON line: counts, failures, latency percentiles (µs).
+// Prints one JSON line: counts, failures, latency percentiles (µs), and the same for the way to
+// the worker alone (scheduled start to the worker's 'connection' event, which the app sends back
+// in an x-connection-ns header).
 // (wrk does the closed-loop runs; it has no fixed rate. autocannon's new-connection mode was
 // measured broken here: p50 438 ms on a trivial server.)
 #define _GNU_SOURCE
@@ -30,7 +32,7 @@ struct conn {
   int sent;
   int ok;
   size_t got;
-  char head[16];
+  char head[256];
 };
 
 static int64_t now_ns(void) {
@@ -58,6 +60,7 @@ int main(int argc, char **argv) {
   long total = (long)(rate * seconds);
   int64_t *lat = calloc((size_t)total + 1, sizeof *lat);
   long nlat = 0;
+  int64_t *to_worker = calloc((size_t)total + 1, sizeof *to_worker);
   struct conn *conns = calloc(MAX_OPEN, sizeof *conns);
   int open_count = 0;
   int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -147,7 +150,11 @@ int main(int argc, char **argv) {
           }
           if (r == 0) {
             c->ok = strncmp(c->head, "HTTP/1.1 200", 12) == 0;
-            if (c->ok) lat[nlat++] = t - c->due;
+            if (c->ok) {
+              const char *h = strstr(c->head, "x-connection-ns: ");
+              to_worker[nlat] = h ? atoll(h + 17) - c->due : 0;
+              lat[nlat++] = t - c->due;
+            }
             else if (c->got == 0) fail_reset++; // closed with no answer
             else fail_status++;
             finished = 1;
@@ -180,10 +187,14 @@ int main(int argc, char **argv) {
   }
   int64_t elapsed = now_ns() - start;
   qsort(lat, (size_t)nlat, sizeof *lat, cmp64);
-#define PCT(p) (nlat ? lat[(long)((p) * (nlat - 1))] / 1000 : 0)
+  qsort(to_worker, (size_t)nlat, sizeof *to_worker, cmp64);
+#define AT(a, p) (nlat ? (a)[(long)((p) * (nlat - 1))] / 1000 : 0)
+#define PCT(p) AT(lat, p)
   printf("{\"scheduled\":%ld,\"ok\":%ld,\"seconds\":%.3f,\"failures\":{\"connect\":%ld,\"reset\":%ld,\"status\":%ld,"
-         "\"timeout\":%ld,\"overload\":%ld,\"other\":%ld},\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld}\n",
+         "\"timeout\":%ld,\"overload\":%ld,\"other\":%ld},\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld,"
+         "\"toWorkerP50\":%lld,\"toWorkerP99\":%lld}\n",
          total, nlat, elapsed / 1e9, fail_connect, fail_reset, fail_status, fail_timeout, fail_overload, fail_other,
-         (long long)PCT(0.5), (long long)PCT(0.9), (long long)PCT(0.99), (long long)PCT(1.0));
+         (long long)PCT(0.5), (long long)PCT(0.9), (long long)PCT(0.99), (long long)PCT(1.0),
+         (long long)AT(to_worker, 0.5), (long long)AT(to_worker, 0.99));
   return 0;
 }

@@ -606,6 +606,44 @@ const BREAKS = [
     edits: [{ find: 'if (this.path !== null && !this.retired) {', replace: 'if (this.path !== null) {' }],
     specs: ['cluster-handover'],
   },
+  // --- net-unix/cluster's dispatcher thread (crates/net-unix/src/dispatch.rs)
+  {
+    name: 'dispatch-drops-refused-connection',
+    file: 'crates/net-unix/src/dispatch.rs',
+    edits: [{ find: '            self.give_back(id, [fd]);\n        }\n        let mut close', replace: '            drop(fd);\n        }\n        let mut close' }],
+    specs: ['cluster'],
+  },
+  {
+    name: 'dispatch-sends-to-full-worker',
+    file: 'crates/net-unix/src/dispatch.rs',
+    edits: [{ find: '!k.blocked && !k.broken && !k.full.contains(&id) && k.load() < WINDOW', replace: '!k.blocked && !k.broken && k.load() < WINDOW' }],
+    specs: ['cluster'],
+  },
+  {
+    name: 'dispatch-dead-worker-keeps-its-connections',
+    file: 'crates/net-unix/src/dispatch.rs',
+    edits: [{ find: '        for (id, fd) in back {\n            self.give_back(id, [fd]);\n        }', replace: '        drop(back);' }],
+    specs: ['cluster'],
+  },
+  {
+    name: 'dispatch-never-closes-acknowledged',
+    file: 'crates/net-unix/src/dispatch.rs',
+    edits: [{ find: '        sock::close_owned(&mut close);', replace: '        std::mem::forget(close);' }],
+    specs: ['cluster'],
+  },
+  {
+    name: 'dispatch-no-sweep',
+    file: 'crates/net-unix/src/dispatch.rs',
+    edits: [{ find: '            if s.last_sweep.elapsed() >= SWEEP {', replace: '            if false {' }],
+    specs: ['cluster'],
+  },
+  {
+    name: 'dispatch-ignores-distribute',
+    file: 'crates/net-unix/src/dispatch.rs',
+    edits: [{ find: '            match s.choose(id, link) {', replace: '            match s.choose(id, 0) {' }],
+    specs: ['cluster'],
+  },
+
 ]
 
 /**

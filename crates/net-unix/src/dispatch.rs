@@ -29,8 +29,11 @@ pub const WINDOW: usize = 32;
 const COLLECT_AT: usize = WINDOW / 2;
 /// Connections accepted per readiness event of a listener before the others get a turn.
 const ACCEPT_BUDGET: usize = 128;
-/// Unacknowledged connections are looked for at least this often.
-const SWEEP: Duration = Duration::from_millis(20);
+/// Acknowledgements are read at least this often while connections are in flight. Until then
+/// the primary's copy keeps a connection open: a worker's `destroy()` (no FIN of its own) only
+/// reaches the client when that copy is closed. Busy, this costs nothing more (the thread wakes
+/// more often for connections); idle, one wake-up after the last connection.
+const SWEEP: Duration = Duration::from_millis(2);
 /// Connections waiting for the `distribute` hook, at most, before a listener stops accepting.
 const HOOK_QUEUE: usize = 256;
 
@@ -856,7 +859,7 @@ mod tests {
         get().unwrap().lock().links[&link].inflight.len()
     }
 
-    /// Polls `f` (the sweep reads acknowledgements every 20 ms) for up to 5 s.
+    /// Polls `f` (the sweep reads acknowledgements every 2 ms) for up to 5 s.
     fn eventually(what: &str, f: impl Fn() -> bool) {
         let until = Instant::now() + Duration::from_secs(5);
         while !f() {
