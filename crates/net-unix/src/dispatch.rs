@@ -347,7 +347,8 @@ impl State {
                 continue;
             };
             k.queued -= fds.len();
-            while !fds.is_empty() && !k.blocked && !k.broken {
+            let mut failed = false;
+            while !fds.is_empty() && !k.blocked && !k.broken && !failed {
                 let n = fds.len().min(crate::msg::MAX_FDS);
                 let raw: Vec<RawFd> = fds[..n].iter().map(AsRawFd::as_raw_fd).collect();
                 let mut header = [0u8; 12];
@@ -367,25 +368,32 @@ impl State {
                 match sent {
                     Ok(_) => k.inflight.extend(fds.drain(..n).map(|fd| (id, fd))),
                     Err(Errno::EAGAIN | Errno::ENOBUFS | Errno::ETOOMANYREFS) => k.blocked = true,
-                    Err(_) => k.broken = true,
+                    Err(_) => failed = true,
                 }
             }
-            let broken = k.broken;
             self.give_back(id, fds);
-            if broken {
+            if failed {
                 self.break_link(link);
             }
         }
     }
 
-    /// Reads the worker's acknowledgements without waiting.
+    /// Reads the worker's acknowledgements without waiting; a channel that failed is broken.
     fn collect(&mut self, link: u32) {
+        if self.read_acks(link).is_err() {
+            self.break_link(link);
+        }
+    }
+
+    /// Reads the worker's acknowledgements without waiting; `Err` when its channel is done
+    /// (the worker closed its end, or sent what no worker sends).
+    fn read_acks(&mut self, link: u32) -> Result<(), ()> {
         loop {
             let Some(k) = self.links.get(&link) else {
-                return;
+                return Ok(());
             };
             if k.broken || (k.inflight.is_empty() && !k.blocked) {
-                return;
+                return Ok(());
             }
             let mut room = [[0u8; ACK_ROOM]; ACK_BATCH];
             let mut iov: [libc::iovec; ACK_BATCH] = std::array::from_fn(|i| libc::iovec {
@@ -413,13 +421,12 @@ impl State {
             let n = match n {
                 Ok(n) => n as usize,
                 Err(Errno::EAGAIN) => break,
-                Err(_) => return self.break_link(link),
+                Err(_) => return Err(()),
             };
             for i in 0..n {
                 let len = msgs[i].msg_len as usize;
                 if len == 0 || msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
-                    // The worker closed its end, or speaks something else.
-                    return self.break_link(link);
+                    return Err(());
                 }
                 self.ack(link, &room[i][..len]);
             }
@@ -431,6 +438,7 @@ impl State {
         if let Some(k) = self.links.get_mut(&link) {
             k.blocked = false;
         }
+        Ok(())
     }
 
     fn ack(&mut self, link: u32, data: &[u8]) {
@@ -488,8 +496,14 @@ impl State {
         }
     }
 
-    /// The channel failed: its unacknowledged connections go to other workers.
+    /// The channel failed: its unacknowledged connections go to other workers. Those it did
+    /// acknowledge (the last acknowledgements may still be queued) it took, and may have read
+    /// from: they must not go to another.
     fn break_link(&mut self, link: u32) {
+        if self.links.get(&link).is_none_or(|k| k.broken) {
+            return;
+        }
+        let _ = self.read_acks(link);
         let Some(k) = self.links.get_mut(&link) else {
             return;
         };
@@ -707,7 +721,6 @@ pub fn link(id: u32, fd: RawFd) -> i32 {
 /// was in flight to it goes to others. Its fd stays open (JS's to close).
 pub fn link_gone(link: u32) {
     let _ = with(|s, epoll| {
-        s.collect(link);
         s.break_link(link);
         if let Some(k) = s.links.remove(&link) {
             let _ = epoll.delete(borrow(k.fd));
@@ -923,6 +936,35 @@ mod tests {
         link_gone(b);
         let (_, fds) = next_conns(&a_worker);
         assert_eq!(fds.len(), 1, "re-sent to the worker left");
+        ack(&a_worker, 1, &[]);
+        eventually("acknowledged", || in_flight(a) == 0);
+
+        // A worker that exits right after acknowledging one of two (its acknowledgement still
+        // unread here): that one it took, and may have read from, so only the other goes to
+        // another worker.
+        let (c_mine, c_worker) = sock::socketpair_typed(
+            SockType::SeqPacket,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        )
+        .unwrap();
+        let c = 913;
+        assert_eq!(link(c, c_mine.as_raw_fd()), 0);
+        member(id, c, true);
+        member(id, a, false);
+        let first = TcpStream::connect(at).unwrap();
+        let second = TcpStream::connect(at).unwrap();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            got.extend(next_conns(&c_worker).1);
+        }
+        let peer = |fd: &OwnedFd| sock::inet_peer(fd.as_raw_fd()).unwrap();
+        assert_eq!(peer(&got[0]), first.local_addr().unwrap());
+        member(id, a, true);
+        ack(&c_worker, 1, &[]);
+        link_gone(c);
+        let (_, fds) = next_conns(&a_worker);
+        assert_eq!(fds.len(), 1, "only the unacknowledged one is sent again");
+        assert_eq!(peer(&fds[0]), second.local_addr().unwrap());
         ack(&a_worker, 1, &[]);
         eventually("acknowledged", || in_flight(a) == 0);
 
