@@ -266,6 +266,17 @@ test('listen on a path, on { port, host }, and https and net servers', async (t)
   await n.stop()
 })
 
+test("distribute: the hook's pick serves the connection; undefined leaves it to the default", async (t) => {
+  const p = new Primary(t, 'net-unix', { workers: 2, listen: [0], sticky: 2 })
+  const port = portOf((await p.listening(2))[0])
+  t.deepEqual(await load(port, 40, 8), Array(40).fill('2'), 'every connection to worker 2')
+  await p.do({ cmd: 'sticky', to: 1 })
+  t.deepEqual(await load(port, 40, 8), Array(40).fill('1'), 'then every one to worker 1')
+  await p.do({ cmd: 'sticky', to: -1 })
+  t.deepEqual(Object.keys(count(await load(port, 200, 16))).sort(), ['1', '2'], 'then to both')
+  await p.stop()
+})
+
 test('a crash: connections sent to a worker that never took them go to another; only its own fail', async (t) => {
   // Worker 1 gets every connection (sticky) while its loop is stuck, so they sit unread on its
   // channel; then it is killed. The primary still holds each fd: worker 2 must answer them all.
