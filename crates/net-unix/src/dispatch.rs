@@ -141,18 +141,6 @@ fn get() -> Result<&'static Dispatcher, Errno> {
     })
 }
 
-/// Bytes sent on `fd` that its peer has not read yet (`SIOCOUTQ`); 0 when unknown.
-fn unread(fd: RawFd) -> usize {
-    let mut n: libc::c_int = 0;
-    // SAFETY: SIOCOUTQ writes one int; an invalid fd only fails.
-    let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) };
-    if rc == 0 {
-        n.max(0) as usize
-    } else {
-        0
-    }
-}
-
 fn borrow(fd: RawFd) -> BorrowedFd<'static> {
     // SAFETY: only for one epoll_ctl; JS keeps `fd` open while it is registered here.
     unsafe { BorrowedFd::borrow_raw(fd) }
@@ -274,29 +262,25 @@ impl State {
             .is_some_and(|k| !k.blocked && !k.broken && !k.full.contains(&id) && k.load() < WINDOW)
     }
 
-    /// The member with room whose worker has the least left unread on its channel (one that is
-    /// busy, in a long request or a GC pause, does not read it), then the fewest connections in
-    /// flight, from the listener's rotor on.
+    /// The member with room and the fewest connections in flight, from the listener's rotor on.
     fn least_loaded(&mut self, id: u32) -> Option<(u32, usize)> {
         let l = self.listeners.get_mut(&id)?;
         let start = l.rotor;
         l.rotor = l.rotor.wrapping_add(1);
         let l = &self.listeners[&id];
         let n = l.members.len();
-        let mut best: Option<(u32, (usize, usize))> = None;
+        let mut best: Option<(u32, usize)> = None;
         for k in 0..n {
             let link = l.members[(start + k) % n];
             if !self.has_room(link, id) {
                 continue;
             }
-            let k = &self.links[&link];
-            let unread = if n > 1 { unread(k.fd) } else { 0 };
-            let key = (unread, k.load());
-            if best.is_none_or(|(_, b)| key < b) {
-                best = Some((link, key));
+            let load = self.links[&link].load();
+            if best.is_none_or(|(_, b)| load < b) {
+                best = Some((link, load));
             }
         }
-        best.map(|(link, (_, load))| (link, load))
+        best
     }
 
     /// `preferred` (the hook's pick) when it has room, else the least-loaded member.
