@@ -644,6 +644,12 @@ const BREAKS = [
     specs: ['cluster'],
   },
   {
+    name: 'dispatch-closed-listener-leaks-hook-connections',
+    file: 'crates/net-unix/src/dispatch.rs',
+    edits: [{ find: '        s.for_hook = rest;\n        let mut close: Vec<RawFd> = mine.into_iter().map(|(_, fd)| fd).collect();\n        sock::close_owned(&mut close);', replace: '        s.for_hook = rest;\n        drop(mine);' }],
+    specs: ['cluster'],
+  },
+  {
     name: 'dispatch-ignores-distribute',
     file: 'crates/net-unix/src/dispatch.rs',
     edits: [{ find: '            match s.choose(id, link) {', replace: '            match s.choose(id, 0) {' }],

@@ -661,13 +661,11 @@ pub fn listener_close(id: u32) {
         for k in s.links.values_mut() {
             k.full.remove(&id);
         }
+        // The hook's connections of this listener are ours until JS assigns them.
         let (mine, rest): (Vec<_>, Vec<_>) = s.for_hook.drain(..).partition(|(l, _)| *l == id);
         s.for_hook = rest;
-        // SAFETY: the hook's connections are ours until JS assigns them.
-        drop(
-            mine.into_iter()
-                .map(|(_, fd)| unsafe { OwnedFd::from_raw_fd(fd) }),
-        );
+        let mut close: Vec<RawFd> = mine.into_iter().map(|(_, fd)| fd).collect();
+        sock::close_owned(&mut close);
     });
 }
 
@@ -956,5 +954,63 @@ mod tests {
         link_gone(a);
         let s = get().unwrap().lock();
         assert!(!s.listeners.contains_key(&id) && !s.links.contains_key(&a));
+    }
+
+    #[test]
+    fn hook_gets_connections_and_a_closed_listener_closes_what_it_had_not_assigned() {
+        use std::io::Read;
+        assert!(init() >= 0);
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        server.set_nonblocking(true).unwrap();
+        let at = server.local_addr().unwrap();
+        let (mine, worker) = sock::socketpair_typed(
+            SockType::SeqPacket,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        )
+        .unwrap();
+        let (id, w) = (921, 931);
+        assert_eq!(listener(id, server.as_raw_fd(), true), 0);
+        assert_eq!(link(w, mine.as_raw_fd()), 0);
+        member(id, w, true);
+        let held = |n: usize| {
+            move || {
+                get()
+                    .unwrap()
+                    .lock()
+                    .for_hook
+                    .iter()
+                    .filter(|(l, _)| *l == id)
+                    .count()
+                    == n
+            }
+        };
+
+        // The hook's pick (0: any) sends it like any other.
+        let _c1 = TcpStream::connect(at).unwrap();
+        eventually("the connection waits for the hook", held(1));
+        let picks: Vec<i32> = {
+            let mut s = get().unwrap().lock();
+            let (mine, rest): (Vec<_>, Vec<_>) = s.for_hook.drain(..).partition(|(l, _)| *l == id);
+            s.for_hook = rest;
+            mine.into_iter()
+                .flat_map(|(l, fd)| [w as i32, l as i32, fd])
+                .collect()
+        };
+        assign(&picks);
+        let (got, fds) = next_conns(&worker);
+        assert_eq!((got, fds.len()), (id, 1));
+        ack(&worker, 1, &[]);
+
+        // Closed before the hook ran: the connection is closed, not leaked.
+        let mut c2 = TcpStream::connect(at).unwrap();
+        eventually("the second waits for the hook", held(1));
+        listener_close(id);
+        c2.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(
+            c2.read(&mut [0u8; 1]).unwrap(),
+            0,
+            "closed: the client sees its end"
+        );
+        link_gone(w);
     }
 }
