@@ -4,7 +4,7 @@
 import test from 'ava'
 import { existsSync, statSync } from 'node:fs'
 import * as http from 'node:http'
-import { NODE22, ROOT, fixture, runNode, start, tmpPath, waitUntil, within, type Started } from './helpers'
+import { NODE22, ROOT, Reporter, fixture, killReporters, runNode, start, tmpPath, waitUntil, within } from './helpers'
 
 interface Event {
   pid: number
@@ -12,50 +12,14 @@ interface Event {
   [k: string]: unknown
 }
 
-const everyGen = new Set<Gen>()
-test.after.always(() => {
-  for (const g of everyGen) g.kill()
-})
+test.after.always(killReporters)
 
 /** A generation's primary and the JSON lines it reports. */
-class Gen {
-  readonly started: Started
-  readonly events: Event[] = []
-  readonly #waiters: (() => void)[] = []
+class Gen extends Reporter<Event> {
   constructor(control: string, node = process.execPath, listen?: unknown[], worker?: object) {
     const args = [fixture('cluster-handover.cjs'), control, '2', JSON.stringify(listen ?? [0, '127.0.0.1'])]
     if (worker) args.push(JSON.stringify(worker))
-    this.started = start(node, args, { env: { ...process.env, NET_UNIX: ROOT } })
-    everyGen.add(this)
-    let buf = ''
-    this.started.child.stdout?.on('data', (d: Buffer) => {
-      buf += d
-      let nl
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        this.events.push(JSON.parse(buf.slice(0, nl)) as Event)
-        buf = buf.slice(nl + 1)
-        for (const w of this.#waiters.splice(0)) w()
-      }
-    })
-    this.started.child.on('close', () => {
-      for (const w of this.#waiters.splice(0)) w()
-    })
-  }
-  /** The first event named `name` (or 'error'); rejects if the process ends first. */
-  async next(name: Event['event']): Promise<Event> {
-    for (;;) {
-      const e = this.events.find((x) => x.event === name || x.event === 'error')
-      if (e) return e
-      const c = this.started.child
-      if (c.exitCode !== null || c.signalCode !== null) {
-        const r = await this.started.done
-        throw new Error(`primary ${c.pid} exited (${r.code}) before '${name}': ${r.stderr}`)
-      }
-      await within(new Promise<void>((resolve) => this.#waiters.push(resolve)), 20_000, `'${name}' from ${c.pid}`)
-    }
-  }
-  kill(): void {
-    this.started.child.kill('SIGKILL')
+    super(start(node, args, { env: { ...process.env, NET_UNIX: ROOT } }))
   }
 }
 

@@ -14,7 +14,9 @@ import { createSocket } from '../index'
 import {
   abstractName,
   fixture,
+  killReporters,
   NODE22,
+  Reporter,
   ROOT,
   start,
   startFixture,
@@ -30,20 +32,14 @@ interface Event {
   [k: string]: unknown
 }
 
-const everyGen = new Set<Gen>()
-test.after.always(() => {
-  for (const g of everyGen) g.kill()
-})
+test.after.always(killReporters)
 
 /** A generation: its process and the JSON lines it reports. */
-class Gen {
-  readonly started: Started
-  readonly events: Event[] = []
-  private waiters: (() => void)[] = []
+class Gen extends Reporter<Event> {
   constructor(control: string, where: string, options: object = {}, node?: string, wrap: string[] = []) {
     const args = [control.replace(/^\0/, '@'), where, JSON.stringify(options)]
     const env = { ...process.env, NET_UNIX: ROOT }
-    this.started =
+    super(
       node || wrap.length
         ? start(
             wrap[0] ?? node!,
@@ -55,42 +51,8 @@ class Gen {
             ],
             { env },
           )
-        : startFixture('handover-app.cjs', args)
-    everyGen.add(this)
-    let buf = ''
-    this.started.child.stdout?.on('data', (d: Buffer) => {
-      buf += d
-      let nl
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        this.events.push(JSON.parse(buf.slice(0, nl)) as Event)
-        buf = buf.slice(nl + 1)
-        for (const w of this.waiters.splice(0)) w()
-      }
-    })
-    this.started.child.on('close', () => {
-      for (const w of this.waiters.splice(0)) w()
-    })
-  }
-  get pid(): number {
-    return this.started.child.pid!
-  }
-  /** The first event named `name` (or `'error'`), waiting for it; rejects if the process exits first. */
-  async next(name: Event['event'], ms = 15_000): Promise<Event> {
-    const find = (): Event | undefined => this.events.find((e) => e.event === name || e.event === 'error')
-    const deadline = Date.now() + ms
-    for (;;) {
-      const e = find()
-      if (e) return e
-      if (this.started.child.exitCode !== null || this.started.child.signalCode !== null) {
-        const r = await this.started.done
-        throw new Error(`generation ${this.pid} exited (${r.code}) before '${name}': ${r.stderr}`)
-      }
-      if (Date.now() > deadline) throw new Error(`no '${name}' from ${this.pid} within ${ms} ms`)
-      await within(new Promise<void>((resolve) => this.waiters.push(resolve)), ms, `'${name}' from ${this.pid}`)
-    }
-  }
-  kill(): void {
-    this.started.child.kill('SIGKILL')
+        : startFixture('handover-app.cjs', args),
+    )
   }
 }
 

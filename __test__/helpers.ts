@@ -194,3 +194,61 @@ export function streamPair(options: { allowHalfOpen?: boolean } = {}, t?: Execut
   if (t) for (const s of pair) t.teardown(() => s.destroy())
   return pair
 }
+
+/**
+ * A started process that reports JSON lines (`{ event, ... }`): every line kept, the first of a
+ * name waited for. Each is killed at the end of its spec file (`test.after.always(killReporters)`).
+ */
+export class Reporter<E extends { event: string }> {
+  readonly events: E[] = []
+  readonly #waiters: (() => void)[] = []
+
+  constructor(readonly started: Started) {
+    reporters.add(this)
+    let buf = ''
+    started.child.stdout?.on('data', (d: Buffer) => {
+      buf += d
+      let nl
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        this.events.push(JSON.parse(buf.slice(0, nl)) as E)
+        buf = buf.slice(nl + 1)
+        for (const w of this.#waiters.splice(0)) w()
+      }
+    })
+    started.child.on('close', () => {
+      for (const w of this.#waiters.splice(0)) w()
+    })
+  }
+
+  get pid(): number {
+    return this.started.child.pid!
+  }
+
+  /** The first event named `name` (or `'error'`), waiting for it; rejects if the process exits first. */
+  async next(name: E['event'], ms = 20_000): Promise<E> {
+    const deadline = Date.now() + ms
+    for (;;) {
+      const e = this.events.find((x) => x.event === name || x.event === 'error')
+      if (e) return e
+      const c = this.started.child
+      if (c.exitCode !== null || c.signalCode !== null) {
+        const r = await this.started.done
+        throw new Error(`${c.pid} exited (${r.code}) before '${name}': ${r.stderr}`)
+      }
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`no '${name}' from ${c.pid} within ${ms} ms`)
+      await within(new Promise<void>((resolve) => this.#waiters.push(resolve)), left, `'${name}' from ${c.pid}`)
+    }
+  }
+
+  kill(): void {
+    this.started.child.kill('SIGKILL')
+  }
+}
+
+const reporters = new Set<Reporter<{ event: string }>>()
+
+/** Kills every {@link Reporter} of this spec file (its processes outlive a failed test otherwise). */
+export function killReporters(): void {
+  for (const r of reporters) r.kill()
+}
