@@ -632,13 +632,18 @@ pub fn init() -> i32 {
     }
 }
 
+/// Registers `fd` with the thread's epoll, watching nothing yet (`arm` decides).
+fn register(epoll: &Epoll, fd: RawFd, kind: u64, id: u32) -> nix::Result<()> {
+    epoll.add(
+        borrow(fd),
+        EpollEvent::new(EpollFlags::empty(), token(kind, id)),
+    )
+}
+
 /// Accepts on listening socket `fd` as listener `id`; `hook`: connections go to JS first.
 pub fn listener(id: u32, fd: RawFd, hook: bool) -> i32 {
     status(with(|s, epoll| {
-        epoll.add(
-            borrow(fd),
-            EpollEvent::new(EpollFlags::empty(), token(LISTENER, id)),
-        )?;
+        register(epoll, fd, LISTENER, id)?;
         let l = Listener {
             fd,
             members: Vec::new(),
@@ -681,10 +686,7 @@ pub fn set_hook(id: u32, on: bool) {
 /// Sends connections over channel `fd` (a worker's) as link `id`.
 pub fn link(id: u32, fd: RawFd) -> i32 {
     status(with(|s, epoll| {
-        epoll.add(
-            borrow(fd),
-            EpollEvent::new(EpollFlags::empty(), token(LINK, id)),
-        )?;
+        register(epoll, fd, LINK, id)?;
         let k = Link {
             fd,
             inflight: VecDeque::new(),
@@ -863,22 +865,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn accepts_passes_keeps_until_acknowledged_and_resends() {
-        assert!(init() >= 0);
+    /// A listening TCP socket on 127.0.0.1 (non-blocking, as the primary's) and its address.
+    fn tcp_listener() -> (TcpListener, std::net::SocketAddr) {
         let server = TcpListener::bind("127.0.0.1:0").unwrap();
         server.set_nonblocking(true).unwrap();
         let at = server.local_addr().unwrap();
-        let (a_mine, a_worker) = sock::socketpair_typed(
+        (server, at)
+    }
+
+    /// A worker's channel: (the primary's end, the worker's end).
+    fn channel() -> (OwnedFd, OwnedFd) {
+        sock::socketpair_typed(
             SockType::SeqPacket,
             SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
         )
-        .unwrap();
-        let (b_mine, b_worker) = sock::socketpair_typed(
-            SockType::SeqPacket,
-            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-        )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn accepts_passes_keeps_until_acknowledged_and_resends() {
+        assert!(init() >= 0);
+        let (server, at) = tcp_listener();
+        let (a_mine, a_worker) = channel();
+        let (b_mine, b_worker) = channel();
         let (id, a, b) = (901, 911, 912);
         assert_eq!(listener(id, server.as_raw_fd(), false), 0);
         assert_eq!(link(a, a_mine.as_raw_fd()), 0);
@@ -924,11 +933,7 @@ mod tests {
         // A worker that exits right after acknowledging one of two (its acknowledgement still
         // unread here): that one it took, and may have read from, so only the other goes to
         // another worker.
-        let (c_mine, c_worker) = sock::socketpair_typed(
-            SockType::SeqPacket,
-            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-        )
-        .unwrap();
+        let (c_mine, c_worker) = channel();
         let c = 913;
         assert_eq!(link(c, c_mine.as_raw_fd()), 0);
         member(id, c, true);
@@ -960,14 +965,8 @@ mod tests {
     fn hook_gets_connections_and_a_closed_listener_closes_what_it_had_not_assigned() {
         use std::io::Read;
         assert!(init() >= 0);
-        let server = TcpListener::bind("127.0.0.1:0").unwrap();
-        server.set_nonblocking(true).unwrap();
-        let at = server.local_addr().unwrap();
-        let (mine, worker) = sock::socketpair_typed(
-            SockType::SeqPacket,
-            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-        )
-        .unwrap();
+        let (server, at) = tcp_listener();
+        let (mine, worker) = channel();
         let (id, w) = (921, 931);
         assert_eq!(listener(id, server.as_raw_fd(), true), 0);
         assert_eq!(link(w, mine.as_raw_fd()), 0);
