@@ -52,6 +52,23 @@ fn failed(e: Errno, syscall: &str) -> FdInfo {
     }
 }
 
+/// An IP socket address as `net` writes it (a link-local IPv6 address with its interface, as
+/// Node's `address()`), and its port; `None` for other families.
+fn ip_of(sa: &SockaddrStorage) -> Option<(String, u32)> {
+    if let Some(v4) = sa.as_sockaddr_in() {
+        return Some((v4.ip().to_string(), v4.port().into()));
+    }
+    let v6 = sa.as_sockaddr_in6()?;
+    let mut text = v6.ip().to_string();
+    if v6.scope_id() != 0 {
+        let name = nix::net::if_::if_indextoname(v6.scope_id())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| v6.scope_id().to_string());
+        text = format!("{text}%{name}");
+    }
+    Some((text, v6.port().into()))
+}
+
 /// The address in the facade's terms (an empty address for a family it has no shape for).
 fn address_of(sa: &SockaddrStorage) -> FdAddress {
     let family = sa.family().map_or(-1, |f| f as i32);
@@ -64,18 +81,8 @@ fn address_of(sa: &SockaddrStorage) -> FdAddress {
             Vec::new()
         };
         (bytes, 0)
-    } else if let Some(v4) = sa.as_sockaddr_in() {
-        (v4.ip().to_string().into_bytes(), v4.port().into())
-    } else if let Some(v6) = sa.as_sockaddr_in6() {
-        let mut text = v6.ip().to_string();
-        if v6.scope_id() != 0 {
-            // As Node's address(): a link-local address carries its interface.
-            let name = nix::net::if_::if_indextoname(v6.scope_id())
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|_| v6.scope_id().to_string());
-            text = format!("{text}%{name}");
-        }
-        (text.into_bytes(), v6.port().into())
+    } else if let Some((text, port)) = ip_of(sa) {
+        (text.into_bytes(), port)
     } else {
         (Vec::new(), 0)
     };
@@ -84,6 +91,12 @@ fn address_of(sa: &SockaddrStorage) -> FdAddress {
         address: text.into(),
         port,
     }
+}
+
+/// The peer of a connected TCP (IP) socket as `net` writes it, and its port; `None` when it has
+/// none (not connected, not IP). One `getpeername`: for routing each connection by client.
+pub fn inet_peer(fd: RawFd) -> Option<(String, u32)> {
+    ip_of(&socket::getpeername::<SockaddrStorage>(fd).ok()?)
 }
 
 /// What `fd` is, without changing anything about it.
@@ -166,5 +179,29 @@ mod tests {
     fn a_closed_number_is_ebadf_from_fstat() {
         let i = fd_info(i32::MAX);
         assert_eq!((i.errno, i.syscall.as_str()), (-libc::EBADF, "fstat"));
+    }
+
+    #[test]
+    fn inet_peer_names_the_client_and_nothing_else() {
+        use std::os::fd::AsRawFd;
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        let (conn, _) = server.accept().unwrap();
+        let me = client.local_addr().unwrap();
+        assert_eq!(
+            inet_peer(conn.as_raw_fd()),
+            Some((me.ip().to_string(), u32::from(me.port())))
+        );
+        assert_eq!(
+            inet_peer(server.as_raw_fd()),
+            None,
+            "a listener has no peer"
+        );
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert_eq!(
+            inet_peer(a.as_raw_fd()),
+            None,
+            "nor has a Unix socket an IP one"
+        );
     }
 }

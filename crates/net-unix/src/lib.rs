@@ -101,9 +101,9 @@ pub fn shutdown(fd: i32, write_only: bool) -> i32 {
 /// them), or `[]` when it has none (not TCP, not connected).
 #[napi]
 pub fn inet_peer(fd: i32) -> Vec<String> {
-    match sock::inet_peer(fd) {
-        Ok(a) => vec![a.ip().to_string(), a.port().to_string()],
-        Err(_) => vec![],
+    match fdinfo::inet_peer(fd) {
+        Some((address, port)) => vec![address, port.to_string()],
+        None => vec![],
     }
 }
 

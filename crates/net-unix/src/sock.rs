@@ -251,26 +251,6 @@ mod tests {
         drop(c);
     }
 
-    #[test]
-    fn inet_peer_names_the_client_and_refuses_unix_sockets() {
-        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
-        let (conn, _) = server.accept().unwrap();
-        assert_eq!(
-            inet_peer(conn.as_raw_fd()).unwrap(),
-            client.local_addr().unwrap()
-        );
-        assert_eq!(
-            inet_peer(server.as_raw_fd()),
-            Err(nix::errno::Errno::ENOTCONN)
-        );
-        let (a, _b) = socketpair(flags()).unwrap();
-        assert_eq!(
-            inet_peer(a.as_raw_fd()),
-            Err(nix::errno::Errno::EAFNOSUPPORT)
-        );
-    }
-
     /// Whether this is the copy of the test binary that runs `test` alone. Otherwise runs that
     /// copy (one test, one thread) and checks that it passed: a test that counts this process's
     /// fds cannot share the process with tests opening and closing theirs meanwhile.
@@ -344,18 +324,6 @@ mod tests {
         // thread; a number above any rlimit never is.
         assert_eq!(peercred(i32::MAX).unwrap_err(), nix::errno::Errno::EBADF);
     }
-}
-
-/// The peer of a connected TCP socket (`getpeername`), for routing by client address.
-pub fn inet_peer(fd: RawFd) -> nix::Result<std::net::SocketAddr> {
-    let addr: socket::SockaddrStorage = socket::getpeername(fd)?;
-    if let Some(v4) = addr.as_sockaddr_in() {
-        return Ok(std::net::SocketAddr::V4((*v4).into()));
-    }
-    if let Some(v6) = addr.as_sockaddr_in6() {
-        return Ok(std::net::SocketAddr::V6((*v6).into()));
-    }
-    Err(nix::errno::Errno::EAFNOSUPPORT)
 }
 
 #[cfg(test)]
