@@ -1,10 +1,12 @@
 // The primary half of net-unix/cluster. node:cluster still forks, tracks and talks to the
 // workers; this adds one private channel per worker (a seqpacket socketpair end, given at fork
-// as an extra stdio fd) and one listening socket per key. Each connection is accepted on the raw
-// fd (no JS socket), handed to the least-loaded worker over its channel (several fds per
-// sendmsg), and kept here until that worker's batched acknowledgement says it took it: a worker
-// that dies first never took it, so it goes to another. The primary holds only listening fds
-// (and those few in flight), so a successor can take them over whole.
+// as an extra stdio fd) and one listening socket per key, and hands both to the native core's
+// dispatcher thread (crates/net-unix/src/dispatch.rs). That thread accepts each connection on
+// the raw fd, hands it to the least-loaded worker over its channel (several fds per sendmsg) and
+// keeps it until that worker's batched acknowledgement says it took it: a worker that dies first
+// never took it, so it goes to another. This side binds, answers the workers' requests, runs the
+// distribute hook and the hand-over. The primary holds only listening fds (and those few in
+// flight), so a successor can take them over whole.
 import nodeCluster = require('node:cluster')
 import type { Cluster, ClusterSettings, Worker } from 'node:cluster'
 import fs = require('node:fs')

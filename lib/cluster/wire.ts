@@ -11,7 +11,8 @@
 //
 // The worker's requests (listen, close, room) go up node:cluster's IPC channel as internal
 // messages (`cmd: IPC_CMD`): the primary need not watch the channel for them, and so reads the
-// acknowledgements when it suits it (see primary.ts).
+// acknowledgements when it suits it (see crates/net-unix/src/dispatch.rs, which writes CONNS
+// and reads ACK in Rust: keep the two in step).
 
 export const CONNS = 1
 export const ACK = 2
@@ -29,16 +30,6 @@ export const ENV_FD = 'NET_UNIX_CLUSTER_FD'
 
 /** The largest message either side reads: a CONNS header, an ACK of a full batch, or JSON. */
 export const MAX_MESSAGE = 65536
-
-const header = Buffer.alloc(12)
-header[0] = CONNS
-
-/** A CONNS header for `count` fds of listener `keyId` (one buffer, reused: send it at once). */
-export function connsHeader(keyId: number, count: number): Uint8Array {
-  header.writeUInt32LE(keyId, 4)
-  header.writeUInt32LE(count, 8)
-  return header
-}
 
 /** An ACK: `taken` fds dealt with, `refused` as [offset, reason] pairs. */
 export function ackMessage(taken: number, refused: readonly number[]): Uint8Array {
