@@ -32,7 +32,8 @@ const ACCEPT_BUDGET: usize = 128;
 /// Acknowledgements are read at least this often while connections are in flight. Until then
 /// the primary's copy keeps a connection open: a worker's `destroy()` (no FIN of its own) only
 /// reaches the client when that copy is closed. Busy, this costs nothing more (the thread wakes
-/// more often for connections); idle, one wake-up after the last connection.
+/// more often for connections); idle, one wake-up after the last connection. A listener whose
+/// `accept` found no fd free is tried again this often too.
 const SWEEP: Duration = Duration::from_millis(2);
 /// Connections waiting for the `distribute` hook, at most, before a listener stops accepting.
 const HOOK_QUEUE: usize = 256;
@@ -62,6 +63,9 @@ struct Listener {
     hook: bool,
     rotor: usize,
     armed: bool,
+    /// `accept` failed for want of fds or memory: not watched until the next sweep, or a
+    /// level-triggered listener would wake the thread again at once, for ever.
+    stalled: bool,
 }
 
 struct Link {
@@ -156,7 +160,8 @@ impl Dispatcher {
         loop {
             let timeout = {
                 let mut s = self.lock();
-                s.sleeping = !s.links.values().any(|l| !l.inflight.is_empty());
+                s.sleeping = !s.links.values().any(|k| !k.inflight.is_empty())
+                    && !s.listeners.values().any(|l| l.stalled);
                 if s.sleeping {
                     EpollTimeout::NONE
                 } else {
@@ -224,7 +229,13 @@ impl State {
             let fd = match sock::accept(l.fd, SockFlag::SOCK_CLOEXEC) {
                 Ok(fd) => fd,
                 Err(Errno::ECONNABORTED) => continue,
-                // EAGAIN: all taken; EMFILE and the like: retried on the next readiness event.
+                Err(Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM) => {
+                    if let Some(l) = self.listeners.get_mut(&id) {
+                        l.stalled = true;
+                    }
+                    return;
+                }
+                // EAGAIN: all taken.
                 Err(_) => return,
             };
             if !self.place(id, fd) {
@@ -500,6 +511,9 @@ impl State {
 
     fn sweep(&mut self) {
         self.last_sweep = Instant::now();
+        for l in self.listeners.values_mut() {
+            l.stalled = false;
+        }
         let busy: Vec<u32> = self
             .links
             .iter()
@@ -559,10 +573,8 @@ impl State {
         let hook_full = self.for_hook.len() >= HOOK_QUEUE;
         let mut want: Vec<(u32, bool)> = Vec::new();
         for (&id, l) in &self.listeners {
-            let on = !self.retired
-                && l.waiting.is_empty()
-                && !(l.hook && hook_full)
-                && l.members.iter().any(|&k| self.has_room(k, id));
+            let off = self.retired || l.stalled || !l.waiting.is_empty() || (l.hook && hook_full);
+            let on = !off && l.members.iter().any(|&k| self.has_room(k, id));
             if on != l.armed {
                 want.push((id, on));
             }
@@ -651,6 +663,7 @@ pub fn listener(id: u32, fd: RawFd, hook: bool) -> i32 {
             hook,
             rotor: 0,
             armed: false,
+            stalled: false,
         };
         s.listeners.insert(id, l);
         Ok(())
@@ -1014,5 +1027,73 @@ mod tests {
             "closed: the client sees its end"
         );
         link_gone(w);
+    }
+
+    /// The `schedstat` of this process's thread named `name`, opened (before fds run out). A
+    /// new thread names itself once it runs: looked for until then.
+    fn thread_stat(name: &str) -> std::fs::File {
+        let find = || {
+            std::fs::read_dir("/proc/self/task").unwrap().find_map(|t| {
+                let dir = t.unwrap().path();
+                let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+                (comm.trim() == name).then(|| std::fs::File::open(dir.join("schedstat")).unwrap())
+            })
+        };
+        eventually("the thread has its name", || find().is_some());
+        find().unwrap()
+    }
+
+    /// Its CPU time so far, in ns.
+    fn cpu_ns(stat: &std::fs::File) -> u64 {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 128];
+        let n = stat.read_at(&mut buf, 0).unwrap();
+        let text = std::str::from_utf8(&buf[..n]).unwrap();
+        text.split(' ').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn out_of_fds_it_waits_instead_of_spinning_then_accepts() {
+        if !crate::alone("dispatch::tests::out_of_fds_it_waits_instead_of_spinning_then_accepts") {
+            return;
+        }
+        assert!(init() >= 0);
+        let (server, at) = tcp_listener();
+        let (mine, worker) = channel();
+        let (id, w) = (941, 951);
+        assert_eq!(listener(id, server.as_raw_fd(), false), 0);
+        assert_eq!(link(w, mine.as_raw_fd()), 0);
+        // Queued in the backlog before any worker is there to take them.
+        let clients: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(at).unwrap()).collect();
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: reads and sets this process's fd limit.
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+        let stat = thread_stat("net-unix-cluste");
+        // The lowest free fd number becomes the limit: no number is left for accept.
+        // SAFETY: dup of stdin, closed at once; only the number is kept.
+        let free = unsafe { libc::dup(0) };
+        unsafe { libc::close(free) };
+        let low = libc::rlimit {
+            rlim_cur: free as u64,
+            rlim_max: limit.rlim_max,
+        };
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
+        let cpu = cpu_ns(&stat);
+        member(id, w, true);
+        std::thread::sleep(Duration::from_millis(300));
+        let spent = cpu_ns(&stat) - cpu;
+        assert!(
+            spent < 60_000_000,
+            "EMFILE: the thread spent {spent} ns of 300 ms"
+        );
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+        let mut got = 0;
+        while got < clients.len() {
+            got += next_conns(&worker).1.len();
+        }
+        assert_eq!(got, 3, "accepted once fds are free again");
     }
 }

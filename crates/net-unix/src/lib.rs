@@ -126,6 +126,27 @@ pub const MAX_FDS: u32 = msg::MAX_FDS as u32;
 #[napi]
 pub const MAX_BATCH: u32 = mmsg::MAX_BATCH as u32;
 
+/// Whether this is the copy of the test binary that runs `test` alone. Otherwise runs that copy
+/// (one test, one thread) and checks that it passed: a test that counts this process's fds, or
+/// limits them, cannot share the process with tests opening and closing theirs meanwhile.
+#[cfg(test)]
+pub(crate) fn alone(test: &str) -> bool {
+    if std::env::var_os("NET_UNIX_TEST_ALONE").is_some() {
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--test-threads=1"])
+        .env("NET_UNIX_TEST_ALONE", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}"
+    );
+    false
+}
+
 /// Registers the raw exports (see `raw`) beside the generated ones.
 #[napi(module_exports)]
 pub fn register(exports: Object, env: Env) -> Result<()> {

@@ -251,33 +251,13 @@ mod tests {
         drop(c);
     }
 
-    /// Whether this is the copy of the test binary that runs `test` alone. Otherwise runs that
-    /// copy (one test, one thread) and checks that it passed: a test that counts this process's
-    /// fds cannot share the process with tests opening and closing theirs meanwhile.
-    fn alone(test: &str) -> bool {
-        if std::env::var_os("NET_UNIX_TEST_ALONE").is_some() {
-            return true;
-        }
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([test, "--exact", "--test-threads=1"])
-            .env("NET_UNIX_TEST_ALONE", "1")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains("1 passed"),
-            "{stdout}"
-        );
-        false
-    }
-
     fn open_fds() -> usize {
         std::fs::read_dir("/proc/self/fd").unwrap().count()
     }
 
     #[test]
     fn listen_does_not_unlink_and_closes_on_failure() {
-        if !alone("sock::tests::listen_does_not_unlink_and_closes_on_failure") {
+        if !crate::alone("sock::tests::listen_does_not_unlink_and_closes_on_failure") {
             return;
         }
         let dir = std::env::temp_dir().join(format!("nu-{}", std::process::id()));
