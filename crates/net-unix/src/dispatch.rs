@@ -81,6 +81,8 @@ struct Link {
     /// The channel failed: nothing more, ever (JS removes it when the worker exits).
     broken: bool,
     mask: EpollFlags,
+    /// In the thread's epoll set (a broken channel leaves it: its hang-up is always reported).
+    registered: bool,
 }
 
 impl Link {
@@ -96,6 +98,8 @@ struct State {
     outgoing: Vec<(u32, u32, Vec<OwnedFd>)>,
     /// (listener, fd) for the `distribute` hook.
     for_hook: Vec<(u32, RawFd)>,
+    /// Given to JS for the hook and not assigned back yet.
+    lent: usize,
     retired: bool,
     delivered_told: bool,
     told: bool,
@@ -126,6 +130,7 @@ fn get() -> Result<&'static Dispatcher, Errno> {
                 links: HashMap::new(),
                 outgoing: Vec::new(),
                 for_hook: Vec::new(),
+                lent: 0,
                 retired: false,
                 delivered_told: false,
                 told: false,
@@ -363,7 +368,13 @@ impl State {
                 match sent {
                     Ok(_) => k.inflight.extend(fds.drain(..n).map(|fd| (id, fd))),
                     Err(Errno::EAGAIN | Errno::ENOBUFS | Errno::ETOOMANYREFS) => k.blocked = true,
-                    Err(_) => failed = true,
+                    // The worker closed its end: what it had not acknowledged goes elsewhere.
+                    Err(
+                        Errno::EPIPE | Errno::ECONNRESET | Errno::ECONNREFUSED | Errno::ENOTCONN,
+                    ) => failed = true,
+                    // Anything else (ENOMEM...) may pass: the worker is alive and may still read
+                    // what it was sent, so nothing is taken back; tried again when writable.
+                    Err(_) => k.blocked = true,
                 }
             }
             self.give_back(id, fds);
@@ -486,7 +497,10 @@ impl State {
                 k.blocked = false;
             }
         }
-        if events.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP) {
+        if events.intersects(EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP) {
+            // The worker closed its end: reported whatever the mask, so never watched again.
+            self.break_link(link);
+        } else if events.intersects(EpollFlags::EPOLLIN) {
             self.collect(link);
         }
     }
@@ -527,6 +541,13 @@ impl State {
 
     /// Waiting connections to workers with room (or to the hook).
     fn pump(&mut self) {
+        // Again while anything moved: choosing reads acknowledgements, which may give back
+        // connections of a listener already passed over.
+        while self.pump_once() {}
+    }
+
+    fn pump_once(&mut self) -> bool {
+        let mut moved = false;
         let ids: Vec<u32> = self
             .listeners
             .iter()
@@ -534,13 +555,9 @@ impl State {
             .map(|(&id, _)| id)
             .collect();
         for id in ids {
-            loop {
-                let hook = self.listeners[&id].hook;
-                if hook {
-                    let room = self.listeners[&id]
-                        .members
-                        .iter()
-                        .any(|&k| self.has_room(k, id));
+            while let Some(l) = self.listeners.get(&id) {
+                if l.hook {
+                    let room = l.members.iter().any(|&k| self.has_room(k, id));
                     if !room || self.for_hook.len() >= HOOK_QUEUE {
                         break;
                     }
@@ -548,24 +565,27 @@ impl State {
                         break;
                     };
                     self.for_hook.push((id, fd.into_raw_fd()));
+                    moved = true;
                     continue;
                 }
-                if self.listeners[&id].waiting.is_empty() {
+                if l.waiting.is_empty() {
                     break;
                 }
                 let Some(link) = self.choose(id, 0) else {
                     break;
                 };
-                let fd = self
+                let Some(fd) = self
                     .listeners
                     .get_mut(&id)
-                    .unwrap()
-                    .waiting
-                    .pop_front()
-                    .unwrap();
+                    .and_then(|l| l.waiting.pop_front())
+                else {
+                    break;
+                };
                 self.queue(link, id, fd);
+                moved = true;
             }
         }
+        moved
     }
 
     /// Listeners accept while some worker has room; channels are watched when full or blocked.
@@ -592,9 +612,14 @@ impl State {
             }
         }
         for (&id, k) in self.links.iter_mut() {
-            let mask = if k.broken {
-                EpollFlags::empty()
-            } else if k.blocked {
+            if k.broken {
+                if k.registered {
+                    let _ = epoll.delete(borrow(k.fd));
+                    k.registered = false;
+                }
+                continue;
+            }
+            let mask = if k.blocked {
                 EpollFlags::EPOLLOUT | EpollFlags::EPOLLIN
             } else if k.load() >= WINDOW {
                 EpollFlags::EPOLLIN
@@ -613,6 +638,7 @@ impl State {
     fn delivered(&self) -> bool {
         self.outgoing.is_empty()
             && self.for_hook.is_empty()
+            && self.lent == 0
             && self.listeners.values().all(|l| l.waiting.is_empty())
             && self.links.values().all(|k| k.inflight.is_empty())
     }
@@ -708,6 +734,7 @@ pub fn link(id: u32, fd: RawFd) -> i32 {
             blocked: false,
             broken: false,
             mask: EpollFlags::empty(),
+            registered: true,
         };
         s.links.insert(id, k);
         Ok(())
@@ -720,7 +747,9 @@ pub fn link_gone(link: u32) {
     let _ = with(|s, epoll| {
         s.break_link(link);
         if let Some(k) = s.links.remove(&link) {
-            let _ = epoll.delete(borrow(k.fd));
+            if k.registered {
+                let _ = epoll.delete(borrow(k.fd));
+            }
         }
         for l in s.listeners.values_mut() {
             l.members.retain(|&k| k != link);
@@ -746,6 +775,9 @@ pub fn member(id: u32, link: u32, on: bool) {
 /// The worker of `link` has room again on listener `id` (it was at `maxConnections`).
 pub fn room(id: u32, link: u32) {
     let _ = with(|s, _| {
+        // The refusal that made it full may still be unread: read it first, or it would
+        // mark the worker full again after this, for good.
+        s.collect(link);
         if let Some(k) = s.links.get_mut(&link) {
             k.full.remove(&id);
         }
@@ -772,8 +804,9 @@ pub fn events() -> Vec<i32> {
     let mut s = d.lock();
     s.told = false;
     let mut out = vec![i32::from(s.retired && s.delivered_told)];
-    for (id, fd) in s.for_hook.drain(..) {
+    for (id, fd) in std::mem::take(&mut s.for_hook) {
         out.extend([id as i32, fd]);
+        s.lent += 1;
     }
     d.settle(&mut s);
     out
@@ -786,6 +819,7 @@ pub fn assign(picks: &[i32]) {
             let (link, id) = (p[0] as u32, p[1] as u32);
             // SAFETY: JS gives back each fd `events` gave it, once.
             let fd = unsafe { OwnedFd::from_raw_fd(p[2]) };
+            s.lent = s.lent.saturating_sub(1);
             if !s.listeners.contains_key(&id) {
                 continue; // closed meanwhile: the connection goes with it
             }
@@ -1095,5 +1129,57 @@ mod tests {
             got += next_conns(&worker).1.len();
         }
         assert_eq!(got, 3, "accepted once fds are free again");
+    }
+
+    #[test]
+    fn room_right_after_a_refusal_still_unread_is_not_lost() {
+        assert!(init() >= 0);
+        let (server, at) = tcp_listener();
+        let (mine, worker) = channel();
+        let (id, w) = (961, 971);
+        assert_eq!(listener(id, server.as_raw_fd(), false), 0);
+        assert_eq!(link(w, mine.as_raw_fd()), 0);
+        member(id, w, true);
+        let _c = TcpStream::connect(at).unwrap();
+        drop(next_conns(&worker));
+        // Refused at maxConnections, and room again at once (as 'room' can come by IPC before
+        // the primary has read the refusal).
+        ack(&worker, 1, &[(0, REFUSED_FULL)]);
+        room(id, w);
+        let (_, fds) = next_conns(&worker);
+        assert_eq!(
+            fds.len(),
+            1,
+            "sent again: the worker is not left marked full"
+        );
+        ack(&worker, 1, &[]);
+        listener_close(id);
+        link_gone(w);
+    }
+
+    #[test]
+    fn a_worker_that_closes_its_channel_does_not_spin_the_thread() {
+        if !crate::alone(
+            "dispatch::tests::a_worker_that_closes_its_channel_does_not_spin_the_thread",
+        ) {
+            return;
+        }
+        assert!(init() >= 0);
+        let (server, _) = tcp_listener();
+        let (mine, worker) = channel();
+        let (id, w) = (981, 991);
+        assert_eq!(listener(id, server.as_raw_fd(), false), 0);
+        assert_eq!(link(w, mine.as_raw_fd()), 0);
+        member(id, w, true);
+        let stat = thread_stat("net-unix-cluste");
+        let cpu = cpu_ns(&stat);
+        drop(worker); // a hang-up, reported whatever the mask, until JS hears of the exit
+        std::thread::sleep(Duration::from_millis(300));
+        let spent = cpu_ns(&stat) - cpu;
+        assert!(
+            spent < 60_000_000,
+            "hang-up: the thread spent {spent} ns of 300 ms"
+        );
+        link_gone(w);
     }
 }
